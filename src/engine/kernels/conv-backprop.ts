@@ -1,0 +1,116 @@
+/**
+ * Convolution gradients expressed as ordinary forward convolutions, so they run at the speed of
+ * the backend's forward conv (XNNPACK on wasm) instead of a naive loop. Backend-agnostic tf ops;
+ * all tensors NHWC, filters HWIO ([kh, kw, C_in, C_out]) or depthwise [kh, kw, C, multiplier].
+ *
+ * Index algebra (forward): y[b,i,j,o] = Σ x[b, i·s + p·d − top, j·s + q·d − left, c] · w[p,q,c,o].
+ */
+import * as tf from '@tensorflow/tfjs';
+import { type ConvGeometry, cropNegativePads, rawConv2d, rawDepthwiseConv2d, zeroDilate } from './conv-geometry.js';
+
+/**
+ * dL/dw of a conv2d. One conv: x viewed as a batch of C_in single images with B channels
+ * ([C_in, H, W, B]) convolved with dy viewed as a filter [Ho, Wo, B, C_out]; the roles of stride
+ * and dilation swap. Output [C_in, kh, kw, C_out] → HWIO.
+ */
+export function conv2dBackpropFilter(x: tf.Tensor4D, dy: tf.Tensor4D, g: ConvGeometry): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [, h, w, cin] = x.shape;
+    const cout = dy.shape[3];
+    const [kh, kw] = g.kernel;
+    const [sh, sw] = g.strides;
+    const [dh, dw] = g.dilations;
+    const [oh, ow] = g.out;
+    const xt = tf.transpose(x, [3, 1, 2, 0]) as tf.Tensor4D;
+    const dyt = tf.transpose(dy, [1, 2, 0, 3]) as tf.Tensor4D;
+    // Pad at the far side only as much as the last tap of the last output position reads.
+    const pads = {
+      top: g.pads.top,
+      left: g.pads.left,
+      bottom: Math.max(0, (kh - 1) * dh + (oh - 1) * sh + 1 - h - g.pads.top),
+      right: Math.max(0, (kw - 1) * dw + (ow - 1) * sw + 1 - w - g.pads.left),
+    };
+    let grad = rawConv2d(xt, dyt, [dh, dw], [sh, sw], pads);
+    if (grad.shape[1] !== kh || grad.shape[2] !== kw) grad = tf.slice(grad, [0, 0, 0, 0], [cin, kh, kw, cout]);
+    return tf.transpose(grad, [1, 2, 0, 3]) as tf.Tensor4D;
+  });
+}
+
+/**
+ * dL/dx of a conv2d: the zero-dilated dy (stride s → s−1 zeros between samples) convolved with
+ * the spatially flipped filter with C_in/C_out swapped, dilation d, stride 1.
+ */
+export function conv2dBackpropInput(dy: tf.Tensor4D, filter: tf.Tensor4D, inShape: readonly number[], g: ConvGeometry): tf.Tensor4D {
+  return tf.tidy(() => {
+    const flipped = tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
+    const { x, pads } = dilatedForBackprop(dy, inShape, g);
+    return rawConv2d(x, flipped, [1, 1], g.dilations, pads);
+  });
+}
+
+/** dL/dx of a depthwise conv (filter [kh, kw, C, m], dy channel c·m + j). */
+export function depthwiseBackpropInput(dy: tf.Tensor4D, filter: tf.Tensor4D, inShape: readonly number[], g: ConvGeometry): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [kh, kw, c, m] = filter.shape;
+    const flipped = tf.reverse(filter, [0, 1]) as tf.Tensor4D;
+    const { x, pads } = dilatedForBackprop(dy, inShape, g);
+    if (m === 1) return rawDepthwiseConv2d(x, flipped, [1, 1], g.dilations, pads);
+    // Multiplier > 1: each of the m filter columns maps channel c to output c·m + j; sum them.
+    const [b, h, w] = x.shape;
+    const split = tf.reshape(x, [b, h, w, c, m]);
+    let sum: tf.Tensor4D | undefined;
+    for (let j = 0; j < m; j++) {
+      const part = tf.reshape(tf.slice(split, [0, 0, 0, 0, j], [b, h, w, c, 1]), [b, h, w, c]) as tf.Tensor4D;
+      const fj = tf.slice(flipped, [0, 0, 0, j], [kh, kw, c, 1]);
+      const term = rawDepthwiseConv2d(part, fj, [1, 1], g.dilations, pads);
+      sum = sum ? tf.add(sum, term) : term;
+    }
+    return sum as tf.Tensor4D;
+  });
+}
+
+/**
+ * dL/dw of a depthwise conv. One depthwise conv with batch folded into channels: x as a single
+ * image [1, H, W, C·B] and dy as a depthwise filter [Ho, Wo, C·B, m]; stride and dilation swap;
+ * then the B partial filters are summed.
+ */
+export function depthwiseBackpropFilter(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: readonly number[], g: ConvGeometry): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [b, h, w, c] = x.shape;
+    const [kh, kw, , m] = filterShape as [number, number, number, number];
+    const [sh, sw] = g.strides;
+    const [dh, dw] = g.dilations;
+    const [oh, ow] = g.out;
+    const xt = tf.reshape(tf.transpose(x, [1, 2, 3, 0]), [1, h, w, c * b]) as tf.Tensor4D;
+    const dyt = tf.reshape(tf.transpose(tf.reshape(dy, [b, oh, ow, c, m]), [1, 2, 3, 0, 4]), [oh, ow, c * b, m]) as tf.Tensor4D;
+    const pads = {
+      top: g.pads.top,
+      left: g.pads.left,
+      bottom: Math.max(0, (kh - 1) * dh + (oh - 1) * sh + 1 - h - g.pads.top),
+      right: Math.max(0, (kw - 1) * dw + (ow - 1) * sw + 1 - w - g.pads.left),
+    };
+    let grad = rawDepthwiseConv2d(xt, dyt, [dh, dw], [sh, sw], pads); // [1, kh', kw', C·B·m]
+    if (grad.shape[1] !== kh || grad.shape[2] !== kw) grad = tf.slice(grad, [0, 0, 0, 0], [1, kh, kw, c * b * m]);
+    const perBatch = tf.reshape(grad, [kh, kw, c, b, m]);
+    // Sum over B with B innermost: innermost-axis reductions are the fast path on every backend.
+    const batchLast = m === 1 ? tf.reshape(perBatch, [kh, kw, c, b]) : tf.transpose(perBatch, [0, 1, 2, 4, 3]);
+    return tf.reshape(tf.sum(batchLast, -1), [kh, kw, c, m]) as tf.Tensor4D;
+  });
+}
+
+/** dy zero-dilated by the stride and the pads that make a stride-1 conv of it produce dx. */
+function dilatedForBackprop(dy: tf.Tensor4D, inShape: readonly number[], g: ConvGeometry): { x: tf.Tensor4D; pads: ReturnType<typeof cropNegativePads>['pads'] } {
+  const [, h, w] = inShape as [number, number, number, number];
+  const [kh, kw] = g.kernel;
+  const [sh, sw] = g.strides;
+  const [dh, dw] = g.dilations;
+  const [oh, ow] = g.out;
+  const dilated = zeroDilate(dy, sh, sw); // length o·s, including s−1 trailing zeros
+  const pads = {
+    top: (kh - 1) * dh - g.pads.top,
+    left: (kw - 1) * dw - g.pads.left,
+    bottom: h - ((oh - 1) * sh + 1) + g.pads.top - (sh - 1),
+    right: w - ((ow - 1) * sw + 1) + g.pads.left - (sw - 1),
+  };
+  return cropNegativePads(dilated, pads);
+}
