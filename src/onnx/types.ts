@@ -213,3 +213,16 @@ export interface ModelProto {
   trainingInfo?: TrainingInfoProto[];
   functions?: FunctionProto[];
 }
+
+/**
+ * A decoded model plus what is needed to reach its external data. `baseDir` is the directory that
+ * external-data `location`s are relative to (the model file's directory when read from a file).
+ */
+export interface OnnxModel {
+  proto: ModelProto;
+  baseDir?: string;
+  /** Size in bytes of the encoded model this was decoded from. */
+  sourceBytes?: number;
+  /** Absolute path of the file this was read from, if any. */
+  sourcePath?: string;
+}

@@ -1,0 +1,29 @@
+/** Public API of the ONNX I/O layer. */
+import { toNumber } from './int64.js';
+import type { OnnxModel } from './types.js';
+
+export * from './types.js';
+export { readModelFile, decodeModel, type DecodeOptions } from './read.js';
+export { encodeModel, writeModelFile, writeFileAtomic, type WriteOptions } from './write.js';
+export {
+  readTensorData, readFloat32, replaceTensorData, tensorShape, numElements, tensorByteLength,
+  dataTypeName, type TensorData,
+} from './tensor.js';
+export { isExternal, externalRef, type ExternalRef } from './external.js';
+export {
+  findAttr, attrInt, attrInts, attrFloat, attrFloats, attrString, attrStrings, attrTensor, attrGraph,
+} from './attributes.js';
+export { toNumber, toBigInt, toInt64 } from './int64.js';
+export { forEachTensor, allTensors, type TensorVisitor } from './walk.js';
+export { unknownFieldCount } from './unknown.js';
+export { onnxRoot } from './schema.js';
+
+/** The opset version the model imports for `domain` ('' and 'ai.onnx' are the same domain). */
+export function opsetVersion(model: OnnxModel, domain = ''): number | undefined {
+  const wanted = domain === 'ai.onnx' ? '' : domain;
+  const entry = model.proto.opsetImport?.find((o) => {
+    const d = o.domain ?? '';
+    return (d === 'ai.onnx' ? '' : d) === wanted;
+  });
+  return entry ? toNumber(entry.version) : undefined;
+}

@@ -1,0 +1,151 @@
+/**
+ * Writing ONNX models. encodeModel gives the protobuf bytes (a decoded, unchanged model re-encodes
+ * to the bytes it came from); writeModelFile also writes external data files and replaces files
+ * atomically (temp file + rename), so a failed write never leaves a half-written file behind.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { GhnError } from '../errors.js';
+import { externalPath, externalRef, isExternal, pendingExternal, setExternalEntry, type ExternalRef } from './external.js';
+import { ModelProtoType } from './schema.js';
+import type { OnnxModel, TensorProto } from './types.js';
+import { allTensors } from './walk.js';
+
+/**
+ * Encodes the model proto. External tensors stay references: if any has replaced data still held
+ * in memory, this throws (only writeModelFile can put that data in its file).
+ */
+export function encodeModel(model: OnnxModel): Uint8Array {
+  for (const t of allTensors(model.proto)) {
+    if (isExternal(t) && pendingExternal(t)) {
+      throw new GhnError('unsupported', `tensor ${t.name}: replaced external data can only be saved with writeModelFile`);
+    }
+  }
+  return encodeProto(model);
+}
+
+function encodeProto(model: OnnxModel): Uint8Array {
+  return ModelProtoType.encode(model.proto as unknown as Record<string, unknown>).finish();
+}
+
+export interface WriteOptions {
+  /** fsync files before renaming them into place (default true). */
+  fsync?: boolean;
+}
+
+/** Writes the model (and its external data files, beside it) atomically. */
+export function writeModelFile(model: OnnxModel, file: string, opts: WriteOptions = {}): void {
+  const fsync = opts.fsync ?? true;
+  const target = path.resolve(file);
+  const restore = writeExternalData(model, target, fsync);
+  try {
+    writeFileAtomic(target, encodeProto(model), fsync);
+  } finally {
+    restore();
+  }
+}
+
+interface ExternalGroup {
+  location: string;
+  tensors: { tensor: TensorProto; ref: ExternalRef }[];
+}
+
+/**
+ * Writes one data file per external location used by the model, beside the output. Unchanged
+ * tensors keep their offsets (the source file is copied, then replaced ranges are overwritten).
+ * A file that would stay the same is not rewritten. If the output model sits in the input's
+ * directory under another name and its data changed, the data goes to a new file named after the
+ * output, so the input model's data file is never modified. Returns a function that undoes the
+ * in-memory location renames once the model proto has been encoded.
+ */
+function writeExternalData(model: OnnxModel, target: string, fsync: boolean): () => void {
+  const groups = new Map<string, ExternalGroup>();
+  for (const tensor of allTensors(model.proto)) {
+    if (!isExternal(tensor)) continue;
+    const ref = externalRef(tensor);
+    const group = groups.get(ref.location) ?? { location: ref.location, tensors: [] };
+    group.tensors.push({ tensor, ref });
+    groups.set(ref.location, group);
+  }
+  const outDir = path.dirname(target);
+  const undo: (() => void)[] = [];
+  for (const group of groups.values()) {
+    const source = model.baseDir !== undefined ? externalPath(model.baseDir, group.location) : undefined;
+    const changed = group.tensors.filter(({ tensor }) => pendingExternal(tensor) !== undefined);
+    let location = group.location;
+    if (source !== undefined && source === externalPath(outDir, group.location)) {
+      if (changed.length === 0) continue; // same file, same bytes: leave it alone
+      if (target !== model.sourcePath) {
+        location = `${path.basename(target)}.${group.location.replace(/[\\/]/g, '_')}`;
+        for (const { tensor } of group.tensors) {
+          setExternalEntry(tensor, 'location', location);
+          undo.push(() => setExternalEntry(tensor, 'location', group.location));
+        }
+      }
+    }
+    writeDataFile(group, source, path.resolve(outDir, location), fsync);
+  }
+  return () => undo.forEach((f) => f());
+}
+
+function writeDataFile(group: ExternalGroup, source: string | undefined, dest: string, fsync: boolean): void {
+  const hasSource = source !== undefined && fs.existsSync(source);
+  for (const { tensor } of group.tensors) {
+    if (!hasSource && pendingExternal(tensor) === undefined) {
+      throw new GhnError('missing-data', `tensor ${tensor.name}: external data file '${group.location}' not found, cannot copy it`);
+    }
+  }
+  fs.mkdirSync(path.dirname(dest), { recursive: true });
+  withTempFile(dest, (tmp) => {
+    if (hasSource) fs.copyFileSync(source, tmp);
+    const fd = fs.openSync(tmp, hasSource ? 'r+' : 'w');
+    try {
+      for (const { tensor, ref } of group.tensors) {
+        const bytes = pendingExternal(tensor);
+        if (bytes === undefined) continue;
+        if (ref.length !== undefined && ref.length !== bytes.length) {
+          throw new GhnError('bad-input', `tensor ${tensor.name}: new data is ${bytes.length} bytes, external slot holds ${ref.length}`);
+        }
+        writeAll(fd, bytes, ref.offset);
+      }
+      if (fsync) fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  });
+}
+
+/** Writes `bytes` to `file` via a temp file in the same directory and a rename. */
+export function writeFileAtomic(file: string, bytes: Uint8Array, fsync = true): void {
+  withTempFile(file, (tmp) => {
+    const fd = fs.openSync(tmp, 'w');
+    try {
+      writeAll(fd, bytes, 0);
+      if (fsync) fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  });
+}
+
+function withTempFile(file: string, fill: (tmp: string) => void): void {
+  const tmp = `${file}.tmp-${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
+  try {
+    fill(tmp);
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    if (err instanceof GhnError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    const kind = code === 'ENOENT' ? 'not-found' : 'usage';
+    throw new GhnError(kind, `cannot write ${file}: ${code ?? (err instanceof Error ? err.message : String(err))}`, { cause: err });
+  }
+}
+
+function writeAll(fd: number, bytes: Uint8Array, position: number): void {
+  let done = 0;
+  while (done < bytes.length) {
+    done += fs.writeSync(fd, bytes, done, bytes.length - done, position + done);
+  }
+}
