@@ -1,0 +1,75 @@
+/**
+ * Fashion-MNIST (28×28 grayscale, 10 classes) from its four idx files, as the Debian package
+ * dataset-fashion-mnist installs them. The committed subset in fixtures/fashion-mnist/ uses the
+ * same file names, so the same loader reads both.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { GhnError } from '../errors.js';
+import type { Dataset, Split } from './dataset.js';
+import { readIdxFile, type IdxArray } from './idx.js';
+import { FASHION_MNIST_NORMALIZATION, normalizePlanar } from './normalization.js';
+
+export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
+export const FASHION_MNIST_CLASSES = [
+  'T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot',
+] as const;
+
+const FILE_PREFIX: Record<Split, string> = { train: 'train', test: 't10k' };
+const SIDE = 28;
+
+export interface FashionMnistOptions {
+  /** Directory holding the idx files (default: the Debian package's). */
+  dir?: string;
+  split: Split;
+  /** Load only the first `limit` examples. */
+  limit?: number;
+}
+
+/** The idx file for `kind` in `dir`, gzipped or not; undefined if neither exists. */
+function findFile(dir: string, split: Split, kind: 'images-idx3-ubyte' | 'labels-idx1-ubyte'): string | undefined {
+  const base = join(dir, `${FILE_PREFIX[split]}-${kind}`);
+  return [`${base}.gz`, base].find((p) => existsSync(p));
+}
+
+export function loadFashionMnist(options: FashionMnistOptions): Dataset {
+  const dir = options.dir ?? FASHION_MNIST_DIR;
+  const imagesPath = findFile(dir, options.split, 'images-idx3-ubyte');
+  const labelsPath = findFile(dir, options.split, 'labels-idx1-ubyte');
+  if (imagesPath === undefined || labelsPath === undefined) {
+    throw new GhnError('missing-data',
+      `Fashion-MNIST not found in ${dir}: install the Debian package dataset-fashion-mnist (apt-get install dataset-fashion-mnist) or pass --data-dir`);
+  }
+  const images = readIdxFile(imagesPath);
+  const labels = readIdxFile(labelsPath);
+  checkShapes(images, labels, imagesPath, labelsPath);
+
+  const available = images.dims[0];
+  const count = options.limit === undefined ? available : Math.max(0, Math.min(options.limit, available));
+  const plane = SIDE * SIDE;
+  const out = new Float32Array(count * plane);
+  normalizePlanar(images.data.subarray(0, count * plane), 1, plane, FASHION_MNIST_NORMALIZATION, out);
+  const labelArray = Int32Array.from(labels.data.subarray(0, count));
+  const bad = labelArray.findIndex((l) => l >= FASHION_MNIST_CLASSES.length);
+  if (bad >= 0) throw new GhnError('bad-input', `${labelsPath}: label ${labelArray[bad]} at index ${bad} is not a Fashion-MNIST class (0–9)`);
+
+  return {
+    name: `fashion-mnist/${options.split}`,
+    images: out,
+    labels: labelArray,
+    count,
+    shape: [1, SIDE, SIDE],
+    classes: FASHION_MNIST_CLASSES.length,
+    normalization: { ...FASHION_MNIST_NORMALIZATION, mean: [...FASHION_MNIST_NORMALIZATION.mean], std: [...FASHION_MNIST_NORMALIZATION.std] },
+  };
+}
+
+function checkShapes(images: IdxArray, labels: IdxArray, imagesPath: string, labelsPath: string): void {
+  if (images.dims.length !== 3 || images.dims[1] !== SIDE || images.dims[2] !== SIDE) {
+    throw new GhnError('bad-input', `${imagesPath}: expected N×28×28 images, got ${images.dims.join('×')}`);
+  }
+  if (labels.dims.length !== 1) throw new GhnError('bad-input', `${labelsPath}: expected a 1-D label array, got ${labels.dims.join('×')}`);
+  if (labels.dims[0] !== images.dims[0]) {
+    throw new GhnError('bad-input', `${imagesPath} has ${images.dims[0]} images but ${labelsPath} has ${labels.dims[0]} labels`);
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * The idx format of (Fashion-)MNIST: bytes 0–1 zero, byte 2 element type, byte 3 rank, then one
+ * big-endian uint32 per dimension, then the data. Only unsigned-byte data (type 0x08) occurs in
+ * the datasets we read. Files may be gzipped (recognized by the gzip magic, not the name).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
+import { GhnError } from '../errors.js';
+
+export interface IdxArray {
+  dims: number[];
+  data: Uint8Array;
+}
+
+const UNSIGNED_BYTE = 0x08;
+const ELEMENT_TYPES: Record<number, string> = {
+  0x08: 'unsigned byte', 0x09: 'signed byte', 0x0b: 'int16', 0x0c: 'int32', 0x0d: 'float32', 0x0e: 'float64',
+};
+
+function isGzip(bytes: Uint8Array): boolean {
+  return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
+}
+
+/** Parses idx bytes (gzipped or plain). `source` names the file in error messages. */
+export function parseIdx(bytes: Uint8Array, source = 'idx data'): IdxArray {
+  let raw = bytes;
+  if (isGzip(bytes)) {
+    try {
+      raw = gunzipSync(bytes);
+    } catch (e) {
+      throw new GhnError('bad-input', `${source}: corrupt gzip data (${(e as Error).message})`, { cause: e });
+    }
+  }
+  if (raw.length < 4 || raw[0] !== 0 || raw[1] !== 0) {
+    throw new GhnError('bad-input', `${source}: not an idx file (bad magic number)`);
+  }
+  const type = raw[2];
+  if (!(type in ELEMENT_TYPES)) throw new GhnError('bad-input', `${source}: unknown idx element type 0x${type.toString(16)}`);
+  if (type !== UNSIGNED_BYTE) {
+    throw new GhnError('unsupported', `${source}: idx element type ${ELEMENT_TYPES[type]} is not supported (only unsigned byte)`);
+  }
+  const rank = raw[3];
+  const headerLength = 4 + 4 * rank;
+  if (rank === 0 || raw.length < headerLength) throw new GhnError('bad-input', `${source}: truncated idx header`);
+  const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  const dims = Array.from({ length: rank }, (_, i) => view.getUint32(4 + 4 * i, false));
+  const expected = dims.reduce((a, b) => a * b, 1);
+  const actual = raw.length - headerLength;
+  if (actual !== expected) {
+    throw new GhnError('bad-input', `${source}: idx header promises ${dims.join('×')} = ${expected} bytes of data, file has ${actual}`);
+  }
+  // A plain Uint8Array view (not a Buffer) over the data, without copying.
+  return { dims, data: new Uint8Array(raw.buffer, raw.byteOffset + headerLength, expected) };
+}
+
+/** Reads and parses an idx file; GhnError('not-found') if it does not exist. */
+export function readIdxFile(path: string): IdxArray {
+  if (!existsSync(path)) throw new GhnError('not-found', `idx file not found: ${path}`);
+  return parseIdx(readFileSync(path), path);
+}
+
+/** Encodes an unsigned-byte idx array (plain, not gzipped): used to write fixtures and tests. */
+export function encodeIdx(array: IdxArray): Uint8Array {
+  const out = new Uint8Array(4 + 4 * array.dims.length + array.data.length);
+  const view = new DataView(out.buffer);
+  out[2] = UNSIGNED_BYTE;
+  out[3] = array.dims.length;
+  array.dims.forEach((d, i) => view.setUint32(4 + 4 * i, d, false));
+  out.set(array.data, 4 + 4 * array.dims.length);
+  return out;
+}
