@@ -133,6 +133,25 @@ def gzip_bytes(raw: bytes) -> bytes:
     return out.getvalue()
 
 
+REFERENCE_IMAGES = 2
+
+
+def reference_input() -> torch.Tensor:
+    """The first test images of Fashion-MNIST, normalized as ghn does: (pixel/255 - 0.2860)/0.3530."""
+    with gzip.open(os.path.join(FASHION_SRC, "t10k-images-idx3-ubyte.gz"), "rb") as f:
+        raw = f.read()[16 : 16 + REFERENCE_IMAGES * 784]
+    pixels = torch.tensor(list(raw), dtype=torch.float32).reshape(REFERENCE_IMAGES, 1, 28, 28)
+    return (pixels / 255 - 0.2860) / 0.3530
+
+
+def reference_outputs(model: torch.nn.Module) -> Dict[str, Any]:
+    """PyTorch's own eval-mode logits, so ONNX runtimes can be checked against the source model."""
+    with torch.no_grad():
+        logits = model(reference_input())
+    return {"input": f"fashion-mnist t10k images [0, {REFERENCE_IMAGES}), normalized (pixel/255 - 0.2860)/0.3530",
+            "logits": [[round(float(v), 6) for v in row] for row in logits]}
+
+
 def fashion_subset(out_dir: str) -> List[Dict[str, Any]]:
     """First N records of each Debian idx file, same file names, so the same loader reads both."""
     entries = []
@@ -203,6 +222,8 @@ def main() -> None:
                 for e in save_external(data, out_dir):
                     entries.append({**e, "torchParams": state["params"]} if e["kind"] == "onnx" else e)
         write_if_changed(os.path.join(out_dir, f"{name}.state.json"), (json.dumps(state, indent=1) + "\n").encode())
+        write_if_changed(os.path.join(out_dir, f"{name}.reference.json"), (json.dumps(reference_outputs(model)) + "\n").encode())
+        entries.append({"file": f"{name}.reference.json", "kind": "reference", "model": name})
         entries.append({"file": f"{name}.state.json", "kind": "state", "model": name, "torchParams": state["params"]})
         if state["params"] <= MAX_STATE_DICT_PARAMS:
             write_if_changed(os.path.join(out_dir, f"{name}.pt"), state_dict_bytes(model))

@@ -8,12 +8,13 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { loadFashionMnist } from '../src/data/fashion-mnist.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
 
 interface ManifestEntry {
   file: string;
-  kind: 'onnx' | 'external-data' | 'state' | 'state-dict' | 'idx';
+  kind: 'onnx' | 'external-data' | 'state' | 'state-dict' | 'reference' | 'idx';
   model?: string;
   variant?: string;
   opset?: number;
@@ -85,6 +86,13 @@ test('opset 17 exports carry LayerNormalization, opset 13 the decomposed form', 
   }
 });
 
+// The images PyTorch computed its reference logits on, loaded through our own loader and normalization.
+const referenceImages = loadFashionMnist({ dir: join(FIXTURES, 'fashion-mnist'), split: 'test', limit: 2 });
+
+test('every model has PyTorch reference logits', () => {
+  for (const model of MODELS) assert.ok(manifest.files.some((e) => e.kind === 'reference' && e.model === model), model);
+});
+
 for (const entry of onnxEntries) {
   test(`onnxruntime runs ${entry.file}`, async () => {
     const session = await ort.InferenceSession.create(join(FIXTURES, entry.file));
@@ -102,6 +110,17 @@ for (const entry of onnxEntries) {
     assert.ok(data.every(Number.isFinite), 'finite logits');
     // Different images give different logits: the network is not constant.
     assert.notDeepEqual(Array.from(data.subarray(0, 10)), Array.from(data.subarray(10, 20)));
+
+    // Inference-form exports compute exactly what the PyTorch module computes (training-form ones
+    // use batch statistics and dropout, so they legitimately differ).
+    if (entry.variant !== 'training13') {
+      const reference = JSON.parse(readFileSync(join(FIXTURES, `${entry.model}.reference.json`), 'utf8')) as { logits: number[][] };
+      const res = await session.run({ input: new ort.Tensor('float32', referenceImages.images, [2, 1, 28, 28]) });
+      const got = res.logits.data as Float32Array;
+      const want = reference.logits.flat();
+      const worst = Math.max(...want.map((w, i) => Math.abs(got[i] - w) / (1e-3 + Math.abs(w))));
+      assert.ok(worst < 1e-3, `${entry.file}: ORT vs PyTorch logits, worst relative error ${worst}`);
+    }
     await session.release();
   });
 }
