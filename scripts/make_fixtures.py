@@ -86,11 +86,19 @@ def shared_initializer_count(model: onnx.ModelProto) -> int:
     return sum(1 for n in model.graph.node if n.op_type == "Identity" and n.input[0] in inits)
 
 
-def describe_onnx(data: bytes) -> Dict[str, Any]:
+def describe_onnx(data: bytes, state: Dict[str, Any]) -> Dict[str, Any]:
     model = onnx.load_from_string(data)
     onnx.checker.check_model(model)
     ops = Counter(n.op_type for n in model.graph.node)
+    inits = {t.name for t in model.graph.initializer}
+    via_identity = {n.output[0] for n in model.graph.node if n.op_type == "Identity" and n.input[0] in inits}
+    torch_names = set(state["parameters"]) | set(state["buffers"])
     return {
+        # Parameters that keep their PyTorch name (as an initializer or an Identity of a shared one).
+        # The rest were folded (BN into conv), transposed (Linear on 3-D input -> MatMul) or
+        # reshaped (GroupNorm/PReLU/channels-first LN) into initializers named onnx::<Op>_<n>.
+        "paramsByName": sum(1 for k in state["parameters"] if k in inits or k in via_identity),
+        "renamedInitializers": sum(1 for t in inits if t not in torch_names),
         "nodes": len(model.graph.node),
         "initializers": len(model.graph.initializer),
         "initializerElements": int(sum(int(torch.tensor(list(t.dims)).prod()) if t.dims else 1 for t in model.graph.initializer)),
@@ -212,7 +220,7 @@ def main() -> None:
                 continue
             assert len(data) < MAX_FIXTURE_BYTES, f"{rel} is {len(data)} bytes"
             write_if_changed(os.path.join(out_dir, rel), data)
-            info = describe_onnx(data)
+            info = describe_onnx(data, state)
             entries.append({"file": rel, "kind": "onnx", "model": name, "variant": variant.name, "opset": variant.opset,
                             "training": variant.training.name, "input": list(INPUT_SHAPE), "exportBatch": export_batch(variant), "torchParams": state["params"],
                             "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(), **info})
