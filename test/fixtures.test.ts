@@ -124,3 +124,32 @@ for (const entry of onnxEntries) {
     await session.release();
   });
 }
+
+// torchvision exports (fixtures/large, gitignored, made by scripts/export_torchvision.py): when
+// present, the small ones must run too. Failed exports are recorded with the exporter's error.
+interface LargeIndexEntry { model: string; variant: string; file?: string; status: 'ok' | 'failed' | 'skipped'; input?: number[]; bytes?: number; error?: string }
+const LARGE_INDEX = join(FIXTURES, 'large', 'index.json');
+const largeEntries: LargeIndexEntry[] = existsSync(LARGE_INDEX)
+  ? (JSON.parse(readFileSync(LARGE_INDEX, 'utf8')) as { exports: LargeIndexEntry[] }).exports : [];
+
+test('torchvision export index is consistent', { skip: largeEntries.length === 0 && 'no fixtures/large/index.json' }, () => {
+  for (const e of largeEntries) {
+    if (e.status === 'ok') assert.ok(existsSync(join(FIXTURES, 'large', e.file!)), e.file);
+    if (e.status === 'failed') assert.ok((e.error ?? '').length > 0, `${e.model}.${e.variant} failed without a reason`);
+  }
+});
+
+for (const e of largeEntries.filter((x) => x.status === 'ok' && x.variant === 'eval13' && (x.bytes ?? Infinity) < 25e6)) {
+  test(`onnxruntime runs large/${e.file}`, async () => {
+    const path = join(FIXTURES, 'large', e.file!);
+    if (!existsSync(path)) return; // being re-exported right now
+    const session = await ort.InferenceSession.create(path);
+    const [, c, h, w] = e.input!;
+    const x = new Float32Array(c * h * w);
+    for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.01);
+    const out = await session.run({ input: new ort.Tensor('float32', x, [1, c, h, w]) });
+    assert.deepEqual(out.logits.dims, [1, 1000]);
+    assert.ok((out.logits.data as Float32Array).every(Number.isFinite));
+    await session.release();
+  });
+}
