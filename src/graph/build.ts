@@ -58,6 +58,7 @@ export function buildGraph(model: OnnxModel): ComputationGraph {
         kind: 'operator',
         opType: domain ? `${domain}::${opType}` : opType,
         node: index.node(i).name || `#${i}`,
+        onnxNode: i,
         detail: `operator ${opType} is not supported`,
       });
     }
@@ -178,6 +179,8 @@ function assemble(
   const finalOps = ops.map((op) => (outputOps.has(op.id) ? { ...op, isGraphOutput: true } : op));
   for (const op of finalOps) graph.addNode(op.id, op);
 
+  // Values made by an unsupported operator are already reported through that operator.
+  const unsupportedNodes = new Set(unsupported.map((u) => u.onnxNode));
   for (const [k, m] of matches.entries()) {
     const id = ids[k]!;
     const produced = new Set(m.nodes.flatMap((n) => index.outputs(n)));
@@ -186,8 +189,11 @@ function assemble(
         if (produced.has(v)) continue;
         const from = producerOp.get(resolve(alias, v));
         if (from && from !== id) graph.addDirectedEdge(from, id, { value: v });
-        else if (!from) {
-          unsupported.push({ kind: 'operator', opType: index.opType(n), node: index.node(n).name ?? id, detail: `input ${v} has no supported producer` });
+        else if (!from && !unsupportedNodes.has(index.producerOf(resolve(alias, v)) ?? -1)) {
+          unsupported.push({
+            kind: 'operator', opType: index.opType(n), node: index.node(n).name ?? id, onnxNode: n,
+            detail: `input ${v} has no supported producer`,
+          });
         }
       }
     }

@@ -38,6 +38,6 @@ export function summarize(g: ComputationGraph): GraphSummary {
     ops,
     params: { tensors: g.slots.size, elements: g.parameterCount, initializers: initializers.size, byRole },
     buffers: { tensors: g.buffers.length, elements: g.buffers.reduce((a, b) => a + b.elements, 0) },
-    unsupported: g.unsupported.map((u) => ({ ...u })),
+    unsupported: g.unsupported.map(({ kind, opType, node, detail }) => ({ kind, opType, node, detail })),
   };
 }

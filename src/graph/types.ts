@@ -75,5 +75,7 @@ export interface Unsupported {
   readonly kind: 'operator' | 'parameter';
   readonly opType: string;
   readonly node: string;
+  /** Index of the ONNX node in the graph's node list. */
+  readonly onnxNode: number;
   readonly detail: string;
 }

@@ -1,0 +1,25 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { GhnError } from '../errors.js';
+import { VERSION } from '../version.js';
+import { registerInspect } from './inspect.js';
+import { reportError } from './run.js';
+
+const program = new Command('ghn')
+  .description('Graph HyperNetwork parameter predictor for ONNX models')
+  .version(VERSION)
+  .exitOverride()
+  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+registerInspect(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    // commander already printed its message (or help/version, which exit 0)
+    process.exitCode = err.exitCode === 0 ? 0 : new GhnError('usage', err.message).exitCode;
+  } else {
+    reportError(err);
+  }
+}
