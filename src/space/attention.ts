@@ -47,7 +47,7 @@ export function prependClassToken(b: ModelBuilder, x: Value, clsToken: string): 
   const minusOne1 = b.intConstant([-1]);
   const minusOne2 = b.intConstant([-1]);
   const sizes = b.op('Concat', [batch1d.name, minusOne1, minusOne2], [3], { axis: attr.int(0) });
-  const flat = b.op('Reshape', [sizes.name, b.intConstant([-1])], [3]);
+  const flat = b.op('Reshape', [sizes.name, b.intConstant([-1])], [3], b.opset >= 14 ? { allowzero: attr.int(0) } : {});
   const rank = b.op('Shape', [flat.name], [1]);
   const ones = b.op('ConstantOfShape', [rank.name], [3], { value: attr.tensor(int64Tensor([1])) });
   const minusOnes = b.op('Mul', [ones.name, b.intConstant([-1], true)], [3]);

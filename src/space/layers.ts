@@ -272,7 +272,8 @@ export function reshape(b: ModelBuilder, x: Value, shape: readonly number[]): Va
   const known = numel(shape.filter((d) => d !== -1));
   const resolved = shape.map((d) => (d === -1 ? numel(x.shape) / known : d));
   if (!resolved.every(Number.isInteger)) throw new Error(`cannot reshape ${x.shape.join('x')} to ${shape.join('x')}`);
-  return b.op('Reshape', [x.name, target], resolved);
+  // Reshape-14 added `allowzero`, which the exporter writes (as 0) from opset 14 on.
+  return b.op('Reshape', [x.name, target], resolved, b.opset >= 14 ? { allowzero: attr.int(0) } : {});
 }
 
 /**

@@ -27,9 +27,9 @@ export const MAX_PARAMS = 1e6;
 const MAX_ATTEMPTS = 200;
 
 /** Each family's sampling weight (relative). */
-export const FAMILIES: Readonly<Partial<Record<FamilyName, number>>> = Object.fromEntries(
-  Object.entries(FAMILY_TABLE).map(([name, entry]) => [name, entry!.weight]),
-);
+export const FAMILIES: Readonly<Record<FamilyName, number>> = Object.fromEntries(
+  Object.entries(FAMILY_TABLE).map(([name, entry]) => [name, entry.weight]),
+) as Record<FamilyName, number>;
 
 export const FAMILY_NAMES = Object.keys(FAMILY_TABLE) as FamilyName[];
 
@@ -72,7 +72,8 @@ export function sampleArchitecture(seed: number, options: SampleOptions = {}): A
     const logits = family.build(b, b.input(input), config, task);
     if (b.flops < MIN_FLOPS || b.flops > MAX_FLOPS || b.paramCount > MAX_PARAMS) continue;
     const model = b.build(logits, createRng(deriveSeed(seed, 0x5eed)));
-    const suffix = options.input || options.classes || options.opset ? `-${input.join('x')}-${classes}-o${opset}` : '';
+    const isDefaultTask = input.join('x') === '1x28x28' && classes === 10 && opset === 13;
+    const suffix = isDefaultTask ? '' : `-${input.join('x')}-c${classes}-o${opset}`;
     return { id: `${familyName}-${seed}${suffix}`, family: familyName, config, model, flops: b.flops, params: b.paramCount };
   }
   throw new GhnError('unsupported', `no ${familyName} architecture within budget for input ${input.join('x')} after ${MAX_ATTEMPTS} draws`);
