@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { GhnError } from '../errors.js';
 import { externalPath, externalRef, isExternal, pendingExternal, setExternalEntry, type ExternalRef } from './external.js';
+import { encodeParts, joinParts, type EncodedParts } from './encode.js';
 import { ModelProtoType } from './schema.js';
 import type { OnnxModel, TensorProto } from './types.js';
 import { allTensors } from './walk.js';
@@ -26,7 +27,11 @@ export function encodeModel(model: OnnxModel): Uint8Array {
 }
 
 function encodeProto(model: OnnxModel): Uint8Array {
-  return ModelProtoType.encode(model.proto as unknown as Record<string, unknown>).finish();
+  return joinParts(encodeModelParts(model));
+}
+
+function encodeModelParts(model: OnnxModel): EncodedParts {
+  return encodeParts(ModelProtoType, model.proto as unknown as Record<string, unknown>);
 }
 
 export interface WriteOptions {
@@ -40,7 +45,7 @@ export function writeModelFile(model: OnnxModel, file: string, opts: WriteOption
   const target = path.resolve(file);
   const restore = writeExternalData(model, target, fsync);
   try {
-    writeFileAtomic(target, encodeProto(model), fsync);
+    writePartsAtomic(target, encodeModelParts(model), fsync);
   } finally {
     restore();
   }
@@ -118,10 +123,37 @@ function writeDataFile(group: ExternalGroup, source: string | undefined, dest: s
 
 /** Writes `bytes` to `file` via a temp file in the same directory and a rename. */
 export function writeFileAtomic(file: string, bytes: Uint8Array, fsync = true): void {
+  writePartsAtomic(file, { parts: [bytes], size: bytes.length }, fsync);
+}
+
+const STAGING_BYTES = 1 << 20;
+
+/** Writes encoded parts straight to a temp file (no joined copy), then renames it into place. */
+function writePartsAtomic(file: string, encoded: EncodedParts, fsync: boolean): void {
   withTempFile(file, (tmp) => {
     const fd = fs.openSync(tmp, 'w');
     try {
-      writeAll(fd, bytes, 0);
+      // Small parts (tags, names, node messages) are staged and written together.
+      const staging = Buffer.allocUnsafe(STAGING_BYTES);
+      let staged = 0;
+      let position = 0;
+      const flush = () => {
+        writeAll(fd, staging.subarray(0, staged), position);
+        position += staged;
+        staged = 0;
+      };
+      for (const part of encoded.parts) {
+        if (part.length <= STAGING_BYTES / 4) {
+          if (part.length > STAGING_BYTES - staged) flush();
+          staging.set(part, staged);
+          staged += part.length;
+        } else {
+          flush();
+          writeAll(fd, part, position);
+          position += part.length;
+        }
+      }
+      flush();
       if (fsync) fs.fsyncSync(fd);
     } finally {
       fs.closeSync(fd);

@@ -1,0 +1,66 @@
+/**
+ * Times ONNX I/O on the given model files: read + decode (readModelFile), decode alone, encode,
+ * writeModelFile, and reading every float initializer; checks byte identity of the re-encode.
+ * Usage: npx tsx bench/onnx-load.ts fixtures/large/resnet50.eval13.onnx [more.onnx ...]
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { DataType, allTensors, decodeModel, encodeModel, readFloat32, readModelFile, writeModelFile } from '../src/onnx/index.js';
+
+const RUNS = 5;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+function time<T>(fn: () => T): { ms: number; value: T } {
+  const t0 = performance.now();
+  const value = fn();
+  return { ms: performance.now() - t0, value };
+}
+
+function timeMedian<T>(fn: () => T): { ms: number; value: T } {
+  const runs = Array.from({ length: RUNS }, () => time(fn));
+  return { ms: median(runs.map((r) => r.ms)), value: runs[runs.length - 1]!.value };
+}
+
+const files = process.argv.slice(2);
+if (files.length === 0) {
+  console.error('usage: tsx bench/onnx-load.ts model.onnx [...]');
+  process.exit(64);
+}
+// Peak memory of one plain load, before the timing loops allocate more.
+const first = readModelFile(files[0]!);
+const loadRssMiB = process.resourceUsage().maxRSS / 1024;
+console.log(`peak RSS after loading ${path.basename(files[0]!)} once: ${loadRssMiB.toFixed(0)} MiB (file ${(first.sourceBytes! / 2 ** 20).toFixed(0)} MiB)`);
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ghn-onnx-bench-'));
+try {
+  for (const file of files) {
+    const bytes = fs.readFileSync(file);
+    const load = timeMedian(() => readModelFile(file));
+    const decode = timeMedian(() => decodeModel(bytes));
+    const encode = timeMedian(() => encodeModel(load.value));
+    const identical = Buffer.from(encode.value).equals(bytes);
+    const out = path.join(tmp, path.basename(file));
+    const write = timeMedian(() => writeModelFile(load.value, out));
+    const writeNoSync = timeMedian(() => writeModelFile(load.value, out, { fsync: false }));
+    const written = fs.readFileSync(out).equals(bytes);
+    const floats = allTensors(load.value.proto).filter((t) => t.dataType === DataType.FLOAT);
+    const readAll = timeMedian(() => floats.reduce((n, t) => n + readFloat32(t, load.value).length, 0));
+    const mb = bytes.length / 2 ** 20;
+    console.log(
+      `${path.basename(file)}: ${mb.toFixed(1)} MiB, ${load.value.proto.graph?.node?.length ?? 0} nodes, ` +
+      `${floats.length} float tensors (${(readAll.value / 1e6).toFixed(2)}M values)\n` +
+      `  readModelFile ${load.ms.toFixed(1)} ms | decode ${decode.ms.toFixed(1)} ms | encode ${encode.ms.toFixed(1)} ms | ` +
+      `writeModelFile ${write.ms.toFixed(1)} ms (${writeNoSync.ms.toFixed(1)} ms without fsync) | readFloat32 all ${readAll.ms.toFixed(1)} ms (median of ${RUNS})\n` +
+      `  re-encode byte-identical: ${identical ? 'yes' : 'NO'}; written file byte-identical: ${written ? 'yes' : 'NO'}`,
+    );
+  }
+} finally {
+  fs.rmSync(tmp, { recursive: true, force: true });
+}
+console.log(`peak RSS overall ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
