@@ -11,7 +11,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import protobuf from 'protobufjs';
-import { onnxRoot } from '../src/onnx/schema.js';
+import { onnxRoot, ModelProtoType } from '../src/onnx/schema.js';
+import { bfloat16ToFloat, floatToBfloat16, floatToHalf, halfToFloat } from '../src/onnx/float16.js';
 import * as ort from 'onnxruntime-node';
 import { GhnError, type GhnErrorKind } from '../src/errors.js';
 import {
@@ -26,6 +27,7 @@ let dir = '';
 let expected: {
   external: Record<string, number>;
   full: Record<string, (number | string)[]>;
+  rounding: { values: number[]; half: number[]; bfloat16: number[] };
 };
 
 before(() => {
@@ -77,6 +79,8 @@ describe('round trip', () => {
       const model = readModelFile(file);
       assert.equal(model.sourceBytes, bytes.length);
       assert.ok(Buffer.from(encodeModel(model)).equals(bytes), `${file} re-encodes to identical bytes`);
+      const plain = ModelProtoType.encode(model.proto as never).finish(); // protobufjs in one call
+      assert.ok(Buffer.from(plain).equals(bytes), `${file}: part-wise encoder matches protobufjs`);
       const out = path.join(dir, 'rt-' + path.basename(file));
       writeModelFile(model, out);
       assert.equal(sha(out), sha(file), `${file} written identically`);
@@ -213,6 +217,22 @@ describe('typed tensor access', () => {
     assert.deepEqual([...readFloat32(attrTensor(node(m, 'const0'), 'value')!, m)], [2]);
   });
 
+  test('float16 / bfloat16 conversions round like numpy and torch, and are exact both ways', () => {
+    const { values, half, bfloat16 } = expected.rounding;
+    values.forEach((v, i) => {
+      assert.equal(floatToHalf(v), half[i], `half(${v})`);
+      assert.equal(floatToBfloat16(v), bfloat16[i], `bfloat16(${v})`);
+    });
+    assert.deepEqual([floatToHalf(Infinity), floatToHalf(-Infinity), floatToBfloat16(-Infinity)], [0x7c00, 0xfc00, 0xff80]);
+    for (let h = 0; h < 0x10000; h++) {
+      const f = halfToFloat(h);
+      if (Number.isNaN(f)) assert.ok(Number.isNaN(halfToFloat(floatToHalf(f))));
+      else assert.equal(floatToHalf(f), h, `half bits ${h}`);
+      const b = bfloat16ToFloat(h);
+      if (!Number.isNaN(b)) assert.equal(floatToBfloat16(b), h, `bfloat16 bits ${h}`);
+    }
+  });
+
   test('unaligned raw_data is copied into an aligned array; aligned raw_data is a view', () => {
     const bytes = fs.readFileSync(p('vit13.onnx'));
     const m = decodeModel(bytes);
@@ -339,6 +359,20 @@ describe('external data', () => {
     assert.deepEqual([...new Set(readFloat32(t, edited))], [0.25]);
     // the in-memory model still refers to its own data file
     assert.equal(externalRef(target).location, 'weights.bin');
+  });
+
+  test('overwriting the model itself rewrites its data file atomically', () => {
+    fs.mkdirSync(p('inplace'));
+    for (const f of ['model.onnx', 'weights.bin']) fs.copyFileSync(p('external', f), p('inplace', f));
+    const m = readModelFile(p('inplace/model.onnx'));
+    const target = allTensors(m.proto).filter(isExternal).at(-1)!;
+    replaceTensorData(target, new Float32Array(numElements(target)).fill(-1));
+    writeModelFile(m, p('inplace/model.onnx'));
+    assert.deepEqual(fs.readdirSync(p('inplace')).sort(), ['model.onnx', 'weights.bin']);
+    assert.equal(sha(p('inplace/model.onnx')), sha(p('external/model.onnx')));
+    const again = readModelFile(p('inplace/model.onnx'));
+    assert.deepEqual([...new Set(readFloat32(allTensors(again.proto).find((t) => t.name === target.name)!, again))], [-1]);
+    assert.equal(fs.statSync(p('inplace/weights.bin')).size, fs.statSync(p('external/weights.bin')).size);
   });
 });
 

@@ -140,5 +140,16 @@ expected['full'] = {
     'w_half_raw': np.array([0.1, 0.2, -3], np.float16).astype(np.float64).tolist(),
     'shape_i64': ['1', '-1', str(2 ** 40)], 'q_i8': [-128, 5, 127],
 }
+# Rounding references for float16 (numpy) and bfloat16 (torch): ties, subnormals, overflow, random.
+rng = np.random.default_rng(0)
+cases = np.concatenate([
+    rng.standard_normal(2000).astype(np.float32) * np.float32(10) ** rng.integers(-9, 6, 2000).astype(np.float32),
+    np.array([0, -0.0, 65504, 65519.99, 65520, 1e-8, 2.98e-8, 5.96e-8, 6.1e-5, 1 + 2 ** -11, 1 + 3 * 2 ** -11,
+              3.4e38, -3.4e38, 1 + 2 ** -8, 1 + 3 * 2 ** -8], np.float32)])
+expected['rounding'] = {
+    'values': cases.tolist(),
+    'half': cases.astype(np.float16).view(np.uint16).tolist(),
+    'bfloat16': torch.from_numpy(cases).to(torch.bfloat16).view(torch.int16).numpy().view(np.uint16).tolist(),
+}
 with open(os.path.join(out, 'expected.json'), 'w') as f:
     json.dump(expected, f)
