@@ -1,0 +1,67 @@
+/**
+ * Checks a written model the way a user's runtime will see it: onnxruntime-node loads it, runs a
+ * batch of the declared input shape, and every output is finite.
+ */
+import * as ort from 'onnxruntime-node';
+import { GhnError } from '../errors.js';
+import { createRng, gaussian } from '../util/random.js';
+import type { ValueInfoProto } from '../onnx/types.js';
+import { decodeModel } from '../onnx/index.js';
+
+export interface ValidationReport {
+  inputShape: number[];
+  outputShape: number[];
+  /** Standard deviation of the first output over the batch: neither 0 nor exploding for a sane init. */
+  outputStd: number;
+  finite: boolean;
+  ms: number;
+}
+
+/** The concrete shape to feed for a declared input: symbolic/unknown dims (the batch) become `batch`. */
+export function concreteInputShape(input: ValueInfoProto, batch: number): number[] {
+  const dims = input.type?.tensorType?.shape?.dim ?? [];
+  return dims.map((d, k) => {
+    const v = d.dimValue === undefined ? 0 : Number(d.dimValue);
+    return v > 0 ? v : k === 0 ? batch : 1;
+  });
+}
+
+export async function validateWithOrt(bytes: Uint8Array, options: { batch?: number; seed?: number } = {}): Promise<ValidationReport> {
+  const t0 = performance.now();
+  const proto = decodeModel(bytes).proto;
+  const initializers = new Set((proto.graph?.initializer ?? []).map((t) => t.name));
+  const inputs = (proto.graph?.input ?? []).filter((v) => !initializers.has(v.name));
+  let session: ort.InferenceSession;
+  try {
+    session = await ort.InferenceSession.create(bytes);
+  } catch (err) {
+    throw new GhnError('bad-input', `onnxruntime rejected the written model: ${(err as Error).message.split('\n')[0]}`);
+  }
+  try {
+    const rng = createRng(options.seed ?? 0);
+    const feeds: Record<string, ort.Tensor> = {};
+    let inputShape: number[] = [];
+    for (const input of inputs) {
+      const shape = concreteInputShape(input, options.batch ?? 2);
+      const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+      for (let i = 0; i < data.length; i++) data[i] = gaussian(rng);
+      feeds[input.name!] = new ort.Tensor('float32', data, shape);
+      if (!inputShape.length) inputShape = shape;
+    }
+    const results = await session.run(feeds);
+    const first = results[session.outputNames[0]!]!;
+    const values = first.data as Float32Array;
+    let finite = true;
+    for (const out of Object.values(results)) {
+      for (const v of out.data as Float32Array) if (!Number.isFinite(v)) finite = false;
+    }
+    let mean = 0;
+    for (const v of values) mean += v;
+    mean /= values.length;
+    let variance = 0;
+    for (const v of values) variance += (v - mean) ** 2;
+    return { inputShape, outputShape: [...first.dims], outputStd: Math.sqrt(variance / values.length), finite, ms: performance.now() - t0 };
+  } finally {
+    await session.release();
+  }
+}
