@@ -53,6 +53,11 @@ export interface Architecture {
   params: number;
 }
 
+/** The family a seed draws when none is forced (weighted by FAMILIES). */
+export function sampleFamily(seed: number): FamilyName {
+  return weighted(createRng(deriveSeed(seed, 0)), FAMILIES);
+}
+
 export function sampleArchitecture(seed: number, options: SampleOptions = {}): Architecture {
   const input = options.input ?? [1, 28, 28];
   const classes = options.classes ?? 10;
@@ -61,7 +66,7 @@ export function sampleArchitecture(seed: number, options: SampleOptions = {}): A
     throw new GhnError('usage', `architecture seed must be an integer in [0, 2^32), got ${seed}`);
   }
   const task: TaskShape = { input, classes };
-  const familyName = options.family ?? weighted(createRng(deriveSeed(seed, 0)), FAMILIES);
+  const familyName = options.family ?? sampleFamily(seed);
   const entry = FAMILY_TABLE[familyName];
   if (entry === undefined) throw new GhnError('usage', `unknown architecture family '${familyName}'`);
   const family = entry.family as Family<object>;

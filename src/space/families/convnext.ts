@@ -27,11 +27,11 @@ function sample(rng: Rng, task: TaskShape): ConvNeXtConfig {
   const stemPatch = pick(rng, [2, 2, 4]);
   const downsamples = maxDownsamples(task) - Math.log2(stemPatch);
   const stages = intBetween(rng, 1, Math.max(1, Math.min(3, downsamples + 1)));
-  const base = pick(rng, [8, 12, 16, 24]);
+  const base = pick(rng, [8, 12, 16, 24, 32]);
   return {
     stemPatch,
     widths: Array.from({ length: stages }, (_, i) => base * 2 ** i),
-    depths: Array.from({ length: stages }, () => intBetween(rng, 1, 2)),
+    depths: Array.from({ length: stages }, () => intBetween(rng, 1, 3)),
     kernel: pick(rng, [3, 5, 7, 7]),
     expansion: pick(rng, [2, 3, 4]),
     layerScale: pick(rng, [1e-6, 0.1]),
