@@ -424,6 +424,7 @@ describe('bad inputs', () => {
     fs.writeFileSync(p('text.onnx'), 'hello, this is a text file\n'.repeat(20));
     expectGhnError(() => readModelFile(p('text.onnx')), 'bad-input', /not an ONNX model/);
     expectGhnError(() => readModelFile(dir), 'bad-input', /is a directory/);
+    expectGhnError(() => readModelFile('/dev/zero'), 'bad-input', /not a regular file/);
   });
 
   test('missing external data names the file', () => {

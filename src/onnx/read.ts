@@ -19,16 +19,26 @@ export interface DecodeOptions {
   label?: string;
 }
 
+/** protobuf messages cannot exceed 2 GiB. */
+const MAX_PROTOBUF_BYTES = 2 ** 31;
+
 /** Reads and decodes an ONNX file; checks its external data files exist. */
 export function readModelFile(file: string): OnnxModel {
   const label = path.basename(file);
   let bytes: Buffer;
   try {
+    const stat = fs.statSync(file);
+    // Devices and pipes could block or never end; only regular files are models.
+    if (stat.isDirectory()) throw new GhnError('bad-input', `${file}: is a directory, not an ONNX model`);
+    if (!stat.isFile()) throw new GhnError('bad-input', `${file}: not a regular file`);
+    if (stat.size > MAX_PROTOBUF_BYTES) {
+      throw new GhnError('bad-input', `${file}: ${stat.size} bytes is over the 2 GiB protobuf limit, so not an ONNX model (large models keep tensors in external data files)`);
+    }
     bytes = fs.readFileSync(file);
   } catch (err) {
+    if (err instanceof GhnError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new GhnError('not-found', `${file}: no such file`);
-    if (code === 'EISDIR') throw new GhnError('bad-input', `${file}: is a directory, not an ONNX model`);
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new GhnError('not-found', `${file}: no such file`);
     throw new GhnError('bad-input', `${file}: cannot read (${code ?? String(err)})`);
   }
   const absolute = path.resolve(file);
