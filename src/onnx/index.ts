@@ -13,7 +13,8 @@ export { isExternal, externalRef, type ExternalRef } from './external.js';
 export {
   findAttr, attrInt, attrInts, attrFloat, attrFloats, attrString, attrStrings, attrTensor, attrGraph,
 } from './attributes.js';
-export { toNumber, toBigInt, toInt64 } from './int64.js';
+export { toNumber, toBigInt, toInt64, isNonZero } from './int64.js';
+export { halfToFloat, floatToHalf, bfloat16ToFloat, floatToBfloat16 } from './float16.js';
 export { forEachTensor, allTensors, type TensorVisitor } from './walk.js';
 export { unknownFieldCount } from './unknown.js';
 export { onnxRoot } from './schema.js';
