@@ -441,6 +441,9 @@ describe('bad inputs', () => {
   test('failed writes leave no file behind', () => {
     const m = readModelFile(p('cnn_bn13.onnx'));
     expectGhnError(() => writeModelFile(m, p('no-such-dir', 'x.onnx')), 'not-found', /no-such-dir/);
+    const ext = readModelFile(p('external/model.onnx'));
+    expectGhnError(() => writeModelFile(ext, p('no-such-dir', 'x.onnx')), 'not-found', /no-such-dir/);
+    assert.ok(!fs.existsSync(p('no-such-dir')), 'nothing created for a model with external data either');
     fs.mkdirSync(p('occupied.onnx'));
     assert.throws(() => writeModelFile(m, p('occupied.onnx')), GhnError);
     const leftovers = fs.readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.includes('.tmp-'));

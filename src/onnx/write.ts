@@ -43,6 +43,9 @@ export interface WriteOptions {
 export function writeModelFile(model: OnnxModel, file: string, opts: WriteOptions = {}): void {
   const fsync = opts.fsync ?? true;
   const target = path.resolve(file);
+  if (!fs.existsSync(path.dirname(target))) {
+    throw new GhnError('not-found', `cannot write ${file}: directory ${path.dirname(target)} does not exist`);
+  }
   const restore = writeExternalData(model, target, fsync);
   try {
     writePartsAtomic(target, encodeModelParts(model), fsync);
