@@ -22,8 +22,8 @@ const PARAM_INPUTS: Readonly<Record<string, Readonly<Record<number, ParamRole | 
 };
 
 /**
- * Operators that become a parameter-hosting op when one operand is a static tensor of more than one
- * element (a single element is a constant such as eps or √d, never a parameter).
+ * Operators that become a parameter-hosting op when one operand is a float initializer (of more than
+ * one element, except for Mul; see below).
  */
 const HOSTING_OPS: Readonly<Record<string, (dims: readonly number[]) => { kind: OpKind; role: ParamRole }>> = {
   Mul: () => ({ kind: 'layer_scale', role: 'layer_scale' }),
@@ -102,7 +102,10 @@ export function matchSingleOp(index: ModelIndex, node: number): OpMatch | undefi
       const source = index.traceStatic(value);
       const count = staticElementCount(index, value) ?? 0;
       const isFloat = source?.tensor.dataType === 1 || source?.tensor.dataType === 10 || source?.tensor.dataType === 11;
-      if (!source?.initializer || count <= 1 || !isFloat) continue;
+      // A one-element initializer is a learned scalar gain only on Mul (SkipInit/ReZero); exporters
+      // write constants such as eps or √d as Constant nodes, which have no initializer.
+      const minimum = opType === 'Mul' ? 1 : 2;
+      if (!source?.initializer || count < minimum || !isFloat) continue;
       if (opType === 'Gather' && input !== 0) continue;
       const hosted = hosting((source.tensor.dims ?? []).map(Number));
       kind = hosted.kind;

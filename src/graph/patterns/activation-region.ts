@@ -19,10 +19,15 @@ const MAX_REGION = 12;
 // Wide enough to tell ReLU6 from ReLU and the saturating functions from each other.
 const GRID = Array.from({ length: 65 }, (_, k) => -8 + k * 0.25);
 
-/** Elementwise node whose static inputs are all scalars, so it can be evaluated pointwise. */
+/**
+ * Elementwise node whose static inputs are all scalar constants, so it can be evaluated pointwise.
+ * A scalar initializer may be a learned gain (a parameter), so it stops the region.
+ */
 function isPointwise(index: ModelIndex, node: number): boolean {
   if (!(index.opType(node) in SCALAR_OPS)) return false;
-  return index.inputs(node).every((v) => !v || index.isActivation(v) || index.scalar(v) !== undefined);
+  return index.inputs(node).every(
+    (v) => !v || index.isActivation(v) || (index.scalar(v) !== undefined && !index.traceStatic(v)?.initializer),
+  );
 }
 
 interface Region {
