@@ -260,3 +260,87 @@ test('transformer init: class token and position embedding are trunc-normal(0.02
   assert.ok(std > 0.014 && std < 0.02, `std ${std}`);
   assert.ok(v.every((x) => Math.abs(x) <= 0.04 + 1e-7));
 });
+
+/**
+ * Exporter fidelity: the builder's graphs for torchvision ResNet-18, MobileNetV2/V3-small and a
+ * timm-style ViT equal what PyTorch 1.13 exported (fixtures/space/reference-graphs.json, from
+ * scripts/space_reference.py) node by node — op, name, inputs, outputs, attributes — and have
+ * the same parameter slots. Constants are compared by position only (the exporter pools them).
+ */
+const v3 = (expanded: number, out: number, kernel: number, se: boolean, act: 'relu' | 'hardswish', stride: number) => ({ expanded, out, kernel, se, act, stride });
+const MNV3_SMALL = [
+  v3(16, 16, 3, true, 'relu', 2), v3(72, 24, 3, false, 'relu', 2), v3(88, 24, 3, false, 'relu', 1),
+  v3(96, 40, 5, true, 'hardswish', 2), v3(240, 40, 5, true, 'hardswish', 1), v3(240, 40, 5, true, 'hardswish', 1),
+  v3(120, 48, 5, true, 'hardswish', 1), v3(144, 48, 5, true, 'hardswish', 1), v3(288, 96, 5, true, 'hardswish', 2),
+  v3(576, 96, 5, true, 'hardswish', 1), v3(576, 96, 5, true, 'hardswish', 1),
+];
+const MNV2 = ([[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 3, 2], [6, 64, 4, 2], [6, 96, 3, 1], [6, 160, 3, 2], [6, 320, 1, 1]] as const)
+  .flatMap(([expand, out, n, stride]) => Array.from({ length: n }, (_, i) => ({ out, expand, kernel: 3, stride: i === 0 ? stride : 1, se: false, act: 'relu6' as const })));
+
+function referenceBuilds(): Record<string, { family: FamilyName; config: object; input: [number, number, number]; opset: 13 | 17 }> {
+  const resnet18 = (norm: 'bn' | 'folded') => ({ norm, block: 'basic', stemWidth: 64, stemKernel: 7, stemStride: 2, stemMaxPool: true, stages: [64, 128, 256, 512].map((width) => ({ width, blocks: 2 })), groups: 1 });
+  let width = 16;
+  const v3Blocks = MNV3_SMALL.map((b) => {
+    const block = { out: b.out, expand: b.expanded / width, kernel: b.kernel, stride: b.stride, se: b.se, act: b.act };
+    width = b.out;
+    return block;
+  });
+  const vit = (pool: 'token' | 'mean') => ({ patch: 7, width: 24, depth: 2, heads: 2, mlpRatio: 3, pool });
+  const rgb64: [number, number, number] = [3, 64, 64];
+  const gray28: [number, number, number] = [1, 28, 28];
+  return {
+    'resnet18.preserve13': { family: 'resnet', config: resnet18('bn'), input: rgb64, opset: 13 },
+    'resnet18.eval13': { family: 'resnet', config: resnet18('folded'), input: rgb64, opset: 13 },
+    'mobilenet_v2.eval13': { family: 'mobilenet', config: { variant: 'v2', norm: 'folded', stemWidth: 32, stemStride: 2, stages: [MNV2], headWidth: 1280, classifierHidden: 0 }, input: rgb64, opset: 13 },
+    'mobilenet_v3_small.preserve13': { family: 'mobilenet', config: { variant: 'v3', norm: 'bn', stemWidth: 16, stemStride: 2, stages: [v3Blocks], headWidth: 576, classifierHidden: 1024 }, input: rgb64, opset: 13 },
+    'vit_token.preserve13': { family: 'vit', config: vit('token'), input: gray28, opset: 13 },
+    'vit_token.preserve17': { family: 'vit', config: vit('token'), input: gray28, opset: 17 },
+    'vit_mean.preserve13': { family: 'vit', config: vit('mean'), input: gray28, opset: 13 },
+  };
+}
+
+function summarize(model: ModelProto) {
+  const normalize = (s: string) => s.replace(/onnx::(\w+?)_\d+/g, 'onnx::$1_#');
+  const g = model.graph!;
+  const constants = new Set(g.node!.filter((n) => n.opType === 'Constant').flatMap((n) => n.output!));
+  const dims = new Map(g.initializer!.map((t) => [t.name!, t.dims!.map((d) => toNumber(d))]));
+  const slots: [string, number[]][] = [...dims].map(([name, d]) => [normalize(name), d]);
+  const nodes: unknown[] = [];
+  for (const n of g.node!) {
+    if (n.opType === 'Identity') {
+      slots.push([normalize(n.output![0]), dims.get(n.input![0])!]);
+      continue;
+    }
+    if (n.opType === 'Constant') continue;
+    const attrs = Object.fromEntries((n.attribute ?? []).map((a) => {
+      if (a.t) return [a.name, [a.t.dims!.map((d) => toNumber(d)), a.t.dataType]];
+      if (a.ints) return [a.name, a.ints.map((v) => toNumber(v))];
+      if (a.s) return [a.name, new TextDecoder().decode(a.s)];
+      if (a.f !== undefined) return [a.name, Math.round(Math.fround(a.f) * 1e6) / 1e6];
+      return [a.name, toNumber(a.i)];
+    }));
+    nodes.push([n.opType, n.name, n.input!.map((i) => (constants.has(i) ? 'C' : normalize(i))), n.output!.map(normalize), attrs]);
+  }
+  return { slots: slots.map((s) => JSON.stringify(s)).sort(), nodes: nodes.map((n) => JSON.stringify(n)) };
+}
+
+test('exporter fidelity: torchvision ResNet-18, MobileNetV2/V3 and a timm ViT match real PyTorch 1.13 exports', async () => {
+  const { readFileSync } = await import('node:fs');
+  const reference = JSON.parse(readFileSync(new URL('../fixtures/space/reference-graphs.json', import.meta.url), 'utf8'));
+  const { FAMILY_TABLE } = await import('../src/space/families/index.js');
+  for (const [key, spec] of Object.entries(referenceBuilds())) {
+    const expected = reference.cases[key];
+    assert.ok(expected, `fixture lacks ${key}`);
+    const b = new ModelBuilder(spec.opset);
+    const task = { input: spec.input, classes: 10 };
+    const logits = FAMILY_TABLE[spec.family].family.build(b, b.input(spec.input), spec.config, task);
+    const mine = summarize(b.build(logits, createRng(0)));
+    const theirs = {
+      slots: (expected.slots as unknown[]).map((s) => JSON.stringify(s)).sort(),
+      nodes: (expected.nodes as unknown[]).map((n) => JSON.stringify(n)),
+    };
+    assert.deepEqual(mine.slots, theirs.slots, `${key}: parameter slots`);
+    assert.equal(mine.nodes.length, theirs.nodes.length, `${key}: node count`);
+    for (let i = 0; i < mine.nodes.length; i++) assert.equal(mine.nodes[i], theirs.nodes[i], `${key}: node ${i}`);
+  }
+});
