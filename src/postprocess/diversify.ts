@@ -1,0 +1,198 @@
+/**
+ * Diversity post-processing of predicted weights (Knyazev et al. 2022). GHN decoders tile one
+ * block into large weights, so predicted tensors are low-rank and different seeds/architectures
+ * give near-identical filters. For every ≥ 2-D weight except the classifier, from a chosen depth on:
+ *   1. W_mat = W as (C_out, −1) in canonical layout; its transpose when wide, so it is tall;
+ *   2. W += β · std(corrcoef(rows of W_mat)) · N(0, 1);
+ *   3. W_mat ← Q · sign(diag R) of its thin QR, reshaped back;
+ *   4. optionally rescale to the pre-QR standard deviation (see `keepScale`).
+ */
+import { GhnError } from '../errors.js';
+import type { ParamRole, StorageLayout } from '../graph/index.js';
+import { ROLE_INFO } from '../graph/vocabulary.js';
+import { createRng, deriveSeed, type Rng } from '../util/random.js';
+import { correlationStd } from './correlation.js';
+import { thinQrColumnMajor } from './qr.js';
+
+/** What diversify needs to know of a parameter slot; give them in topological order. */
+export interface DiversifySlot {
+  /** Key of the slot's values in the tensor map. */
+  readonly id: string;
+  readonly role: ParamRole;
+  /** Canonical shape: conv [C_out, C_in/groups, kH, kW], linear [out, in]. */
+  readonly shape: readonly number[];
+  /** How the values are stored; 'transposed' = a 2-D weight stored as [in, out]. Default 'canonical'. */
+  readonly layout?: StorageLayout;
+  /** The model's output head: left exactly as predicted. */
+  readonly isClassifier: boolean;
+}
+
+export interface DiversifyOptions {
+  /** β: noise scale relative to std(corrcoef(W_mat)). 0 turns the noise off. */
+  noise: number;
+  /** Replace each processed weight by the orthonormal factor of its QR. */
+  orthogonalize: boolean;
+  /** First processed weight, as an index among ≥ 2-D weights in topological order (classifier included in the count). */
+  fromLayer: number;
+  seed: number;
+  /**
+   * Rescale each orthogonalized tensor to the standard deviation it had just before the QR.
+   * Orthonormal columns fix every singular value at 1, i.e. an element variance of 1/rows of the
+   * tall matrix: 1/fan_in (half of He init) for most convs, but 1/C_out for expanding 1×1 convs,
+   * and in every case unrelated to the scale the GHN learned for that layer (which BN-free nets
+   * depend on). Keeping the GHN's scale and taking only the direction from the QR avoids that.
+   */
+  keepScale: boolean;
+}
+
+export const DEFAULT_DIVERSIFY_OPTIONS: Readonly<DiversifyOptions> = {
+  noise: 3e-5,
+  orthogonalize: true,
+  fromLayer: 0,
+  seed: 0,
+  keepScale: true,
+};
+
+export interface DiversifyReport {
+  /** Weights that were changed. */
+  processed: number;
+  /** Slots left exactly as given (1-D, not weights, classifier, before fromLayer, or nothing to do). */
+  skipped: number;
+  ms: number;
+}
+
+export interface DiversifyResult {
+  /** Same keys as the input; untouched slots keep their original arrays, processed ones are new arrays. */
+  tensors: Map<string, Float32Array>;
+  report: DiversifyReport;
+}
+
+/** A weight the procedure applies to: weight-like role and at least two dimensions. */
+export function isDiversifiable(slot: Pick<DiversifySlot, 'role' | 'shape'>): boolean {
+  return (ROLE_INFO[slot.role]?.isWeight ?? false) && slot.shape.length >= 2;
+}
+
+export function diversify(
+  tensors: Map<string, Float32Array>,
+  slots: readonly DiversifySlot[],
+  options: Partial<DiversifyOptions> = {},
+): DiversifyResult {
+  const start = performance.now();
+  const opts = resolveOptions(options);
+  const out = new Map(tensors);
+  let processed = 0;
+  let weightIndex = -1;
+  for (const slot of slots) {
+    if (!isDiversifiable(slot)) continue;
+    weightIndex++;
+    if (slot.isClassifier || weightIndex < opts.fromLayer) continue;
+    if (opts.noise === 0 && !opts.orthogonalize) continue;
+    const values = tensors.get(slot.id);
+    if (values === undefined) throw new GhnError('bad-input', `diversify: no values for parameter ${slot.id}`);
+    const rows = slot.shape[0];
+    const cols = slot.shape.slice(1).reduce((a, b) => a * b, 1);
+    if (values.length !== rows * cols) {
+      throw new GhnError('bad-input', `diversify: ${slot.id} has ${values.length} values, shape [${slot.shape.join(', ')}] needs ${rows * cols}`);
+    }
+    if (rows * cols === 0) continue;
+    if (slot.layout === 'transposed' && slot.shape.length !== 2) {
+      throw new GhnError('bad-input', `diversify: ${slot.id} is stored transposed but is not 2-D`);
+    }
+    // Per-weight stream: a weight's noise does not depend on which other weights are processed.
+    const rng = createRng(deriveSeed(opts.seed, weightIndex));
+    out.set(slot.id, diversifyWeight(values, rows, cols, slot.layout === 'transposed', opts, rng));
+    processed++;
+  }
+  return { tensors: out, report: { processed, skipped: slots.length - processed, ms: performance.now() - start } };
+}
+
+function resolveOptions(options: Partial<DiversifyOptions>): DiversifyOptions {
+  const opts: DiversifyOptions = { ...DEFAULT_DIVERSIFY_OPTIONS };
+  for (const key of Object.keys(opts) as (keyof DiversifyOptions)[]) {
+    if (options[key] !== undefined) (opts as unknown as Record<string, unknown>)[key] = options[key];
+  }
+  if (!Number.isFinite(opts.noise) || opts.noise < 0) throw new GhnError('usage', `noise must be ≥ 0, got ${opts.noise}`);
+  if (!Number.isInteger(opts.fromLayer) || opts.fromLayer < 0) throw new GhnError('usage', `fromLayer must be an integer ≥ 0, got ${opts.fromLayer}`);
+  if (!Number.isFinite(opts.seed)) throw new GhnError('usage', `seed must be a number, got ${opts.seed}`);
+  return opts;
+}
+
+/** One weight: values in stored layout in, new values in stored layout out. */
+function diversifyWeight(
+  values: Float32Array, rows: number, cols: number, storedTransposed: boolean, opts: DiversifyOptions, rng: Rng,
+): Float32Array {
+  // W_mat in canonical row-major order (row = output unit), in float64.
+  const w = new Float64Array(rows * cols);
+  if (storedTransposed) {
+    for (let c = 0; c < cols; c++) for (let r = 0; r < rows; r++) w[r * cols + c] = values[c * rows + r];
+  } else {
+    for (let i = 0; i < w.length; i++) w[i] = values[i];
+  }
+  if (opts.noise > 0) {
+    const sigma = opts.noise * correlationStd(w, rows, cols, rng);
+    if (sigma > 0) addGaussian(w, sigma, rng);
+  }
+  if (opts.orthogonalize) orthogonalizeInPlace(w, rows, cols, opts.keepScale);
+  const result = new Float32Array(rows * cols);
+  if (storedTransposed) {
+    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) result[c * rows + r] = w[r * cols + c];
+  } else {
+    for (let i = 0; i < result.length; i++) result[i] = w[i];
+  }
+  return result;
+}
+
+/** Replace row-major W_mat (rows×cols) by the sign-corrected Q of its tall orientation. */
+function orthogonalizeInPlace(w: Float64Array, rows: number, cols: number, keepScale: boolean): void {
+  const before = keepScale ? standardDeviation(w) : 0;
+  const wide = rows < cols;
+  // Column-major tall work array: for a wide W_mat the tall matrix is W_matᵀ, whose column-major
+  // order is W_mat's row-major order — no transpose needed for the common fan_in ≥ C_out case.
+  let work: Float64Array;
+  if (wide) {
+    work = w.slice();
+  } else {
+    work = new Float64Array(rows * cols);
+    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) work[c * rows + r] = w[r * cols + c];
+  }
+  const m = wide ? cols : rows;
+  const n = wide ? rows : cols;
+  const { q } = thinQrColumnMajor(work, m, n);
+  if (wide) {
+    w.set(q);
+  } else {
+    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) w[r * cols + c] = q[c * rows + r];
+  }
+  if (keepScale) {
+    const after = standardDeviation(w);
+    if (after > 0) {
+      const factor = before / after;
+      for (let i = 0; i < w.length; i++) w[i] *= factor;
+    }
+  }
+}
+
+function standardDeviation(w: Float64Array): number {
+  let mean = 0;
+  for (let i = 0; i < w.length; i++) mean += w[i];
+  mean /= w.length;
+  let s = 0;
+  for (let i = 0; i < w.length; i++) {
+    const d = w[i] - mean;
+    s += d * d;
+  }
+  return Math.sqrt(s / w.length);
+}
+
+/**
+ * w += sigma · N(0, 1). Box–Muller using both outputs of each pair (util/random's `gaussian`
+ * discards one): this runs once per element of every weight, tens of millions for a ResNet.
+ */
+function addGaussian(w: Float64Array, sigma: number, rng: Rng): void {
+  for (let i = 0; i < w.length; i += 2) {
+    const radius = sigma * Math.sqrt(-2 * Math.log(1 - rng()));
+    const angle = 2 * Math.PI * rng();
+    w[i] += radius * Math.cos(angle);
+    if (i + 1 < w.length) w[i + 1] += radius * Math.sin(angle);
+  }
+}
