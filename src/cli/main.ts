@@ -2,7 +2,9 @@
 import { Command, CommanderError } from 'commander';
 import { GhnError } from '../errors.js';
 import { VERSION } from '../version.js';
+import { registerFinetune } from './finetune.js';
 import { registerInspect } from './inspect.js';
+import { registerPredict } from './predict.js';
 import { reportError } from './run.js';
 
 const program = new Command('ghn')
@@ -12,6 +14,8 @@ const program = new Command('ghn')
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
 registerInspect(program);
+registerFinetune(program);
+registerPredict(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,62 @@
+/**
+ * `finetune`: trains an ONNX model's parameters in tfjs (starting from the values in the file) and
+ * returns the trained model as ONNX bytes, with accuracy measured by the executor and by onnxruntime.
+ */
+import { readNormalization, withNormalization, type Dataset } from '../data/index.js';
+import { describeBackend, initBackend } from '../engine/backend.js';
+import { buildGraph } from '../graph/index.js';
+import { encodeModel } from '../onnx/index.js';
+import { evaluateWithOrt } from '../train/evaluate.js';
+import { finetune as trainModel, type FinetuneProgress } from '../train/finetune.js';
+import type { OptimizerKind } from '../train/optimizers.js';
+import { loadModel, type ModelSource } from './inspect.js';
+
+export interface FinetuneModelOptions {
+  train: Dataset;
+  test?: Dataset;
+  steps: number;
+  batch?: number;
+  lr?: number;
+  optimizer?: OptimizerKind;
+  seed?: number;
+  onProgress?: (p: FinetuneProgress) => void;
+}
+
+export interface FinetuneReport {
+  backend: string;
+  steps: number;
+  msPerStep: number;
+  finalLoss: number;
+  trainedTensors: number;
+  /** Test accuracy with the tfjs executor (BatchNorm on running statistics). */
+  testAccuracy?: number;
+  /** Test accuracy of the written file in onnxruntime-node. */
+  ortAccuracy?: number;
+}
+
+export async function finetuneModel(source: ModelSource, options: FinetuneModelOptions): Promise<{ onnx: Uint8Array; report: FinetuneReport }> {
+  const backend = await initBackend();
+  const model = loadModel(source);
+  // Train exactly the parameters the importer found (never constants such as masks or scales).
+  const graph = buildGraph(model);
+  const trainable = [...new Set([...graph.slots.values()].map((s) => s.initializer))];
+  const result = await trainModel(model, {
+    data: options.train, evalData: options.test, steps: options.steps, batch: options.batch, lr: options.lr,
+    optimizer: options.optimizer, seed: options.seed, trainable, onProgress: options.onProgress,
+  });
+  const proto = withNormalization(result.model.proto, readNormalization(model.proto) ?? options.train.normalization);
+  const onnx = encodeModel({ ...result.model, proto });
+  const ortAccuracy = options.test ? (await evaluateWithOrt(onnx, options.test)).accuracy : undefined;
+  return {
+    onnx,
+    report: {
+      backend: describeBackend(backend),
+      steps: options.steps,
+      msPerStep: result.msPerStep,
+      finalLoss: result.history.at(-1)?.loss ?? NaN,
+      trainedTensors: result.trained.length,
+      testAccuracy: result.testAccuracy,
+      ortAccuracy,
+    },
+  };
+}

@@ -1,0 +1,150 @@
+/**
+ * `predict`: ONNX in, the same model with every parameter predicted by the GHN out. The stages run
+ * one way: import → GHN → post-processing → ONNX writing → onnxruntime validation.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readNormalization, withNormalization, FASHION_MNIST_NORMALIZATION, type Normalization } from '../data/normalization.js';
+import { initBackend } from '../engine/backend.js';
+import { GhnError } from '../errors.js';
+import { loadGhn, type LoadedGhn } from '../ghn/serialize.js';
+import { predictParameters } from '../ghn/predict-params.js';
+import { buildGraph, type ComputationGraph } from '../graph/index.js';
+import { encodeModel } from '../onnx/index.js';
+import type { ModelProto, OnnxModel } from '../onnx/types.js';
+import { diversify } from '../postprocess/diversify.js';
+import { validateWithOrt, type ValidationReport } from '../predict/validate.js';
+import { writeParameters } from '../predict/write-parameters.js';
+import { VERSION } from '../version.js';
+import { loadModel, type ModelSource } from './inspect.js';
+
+const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+/** The GHN shipped with the package, used when no other is named. */
+export const DEFAULT_GHN_PATH = path.join(PACKAGE_ROOT, 'models', 'ghn-fmnist.ghn');
+
+export interface PredictOptions {
+  /** Path of a .ghn file (default: the shipped model). */
+  ghn?: string;
+  seed?: number;
+  /** Noise scale β of the diversity post-processing (0 turns the noise off). */
+  noise?: number;
+  /** Orthogonalize ≥ 2-D weights (QR) after the noise. */
+  orthogonalize?: boolean;
+  /** First weight (in topological order, counting ≥ 2-D weights from 0) that is post-processed. */
+  fromLayer?: number;
+  /** Run the written model in onnxruntime-node and check its outputs are finite (default true). */
+  validate?: boolean;
+}
+
+type ResolvedOptions = Required<Omit<PredictOptions, 'ghn'>> & Pick<PredictOptions, 'ghn'>;
+
+export const DEFAULT_PREDICT_OPTIONS: Readonly<Required<Omit<PredictOptions, 'ghn'>>> = {
+  seed: 0, noise: 3e-5, orthogonalize: true, fromLayer: 0, validate: true,
+};
+
+export interface PredictReport {
+  tensors: number;
+  parameters: number;
+  /** Initializers added by splitting tensors the exporter shared between parameters. */
+  splitTensors: number;
+  ghn: { path: string; hash: string };
+  options: Required<Omit<PredictOptions, 'ghn'>>;
+  backend: string;
+  /** Milliseconds per stage. */
+  timings: { load: number; graph: number; ghn: number; postprocess: number; write: number; validate: number };
+  validation?: ValidationReport;
+}
+
+export interface PredictResult {
+  onnx: Uint8Array;
+  report: PredictReport;
+  /** Predicted values by initializer name in the written model, in its stored layout. */
+  tensors: Map<string, Float32Array>;
+}
+
+const ghnCache = new Map<string, LoadedGhn>();
+
+function openGhn(file: string): LoadedGhn {
+  const resolved = path.resolve(file);
+  if (!fs.existsSync(resolved)) {
+    throw new GhnError('missing-data', `no GHN at ${resolved}: train one with \`ghn train\` or pass --ghn`);
+  }
+  let loaded = ghnCache.get(resolved);
+  if (!loaded) ghnCache.set(resolved, (loaded = loadGhn(resolved)));
+  return loaded;
+}
+
+function recordProvenance(proto: ModelProto, entries: Record<string, string>, normalization: Normalization): ModelProto {
+  const keys = new Set(Object.keys(entries));
+  const kept = (proto.metadataProps ?? []).filter((p) => !keys.has(p.key ?? ''));
+  const withEntries = { ...proto, metadataProps: [...kept, ...Object.entries(entries).map(([key, value]) => ({ key, value }))] };
+  return withNormalization(withEntries, normalization);
+}
+
+function timed<T>(fn: () => T): [T, number] {
+  const t0 = performance.now();
+  const value = fn();
+  return [value, performance.now() - t0];
+}
+
+/** Predicts every parameter of `source` and returns the written ONNX bytes with a report. */
+export async function predict(source: ModelSource, options: PredictOptions = {}): Promise<PredictResult> {
+  const opts: ResolvedOptions = { ...DEFAULT_PREDICT_OPTIONS, ...options };
+  const backend = await initBackend();
+  const [model, load] = timed(() => loadModel(source));
+  const [graph, graphMs] = timed(() => buildGraph(model));
+  if (graph.unsupported.length) {
+    const names = [...new Set(graph.unsupported.map((u) => u.opType))].join(', ');
+    throw new GhnError('unsupported', `cannot predict parameters: unsupported operator(s) ${names}`);
+  }
+  const ghnPath = opts.ghn ?? DEFAULT_GHN_PATH;
+  const ghn = openGhn(ghnPath);
+  const [raw, ghnMs] = timed(() => predictParameters(ghn.model, graph));
+  const [processed, postMs] = timed(() => postprocess(graph, raw, opts));
+  const [written, writeMs] = timed(() => {
+    const result = writeParameters(graph, processed);
+    const normalization = readNormalization(model.proto) ?? FASHION_MNIST_NORMALIZATION;
+    const proto = recordProvenance(result.model.proto, {
+      'ghn.version': VERSION,
+      'ghn.model': path.basename(ghnPath),
+      'ghn.model_sha256': ghn.hash,
+      'ghn.options': JSON.stringify({ seed: opts.seed, noise: opts.noise, orthogonalize: opts.orthogonalize, fromLayer: opts.fromLayer }),
+    }, normalization);
+    const out: OnnxModel = { ...result.model, proto };
+    return { bytes: encodeModel(out), initializerOf: result.initializerOf, added: result.added };
+  });
+  let validation: ValidationReport | undefined;
+  let validateMs = 0;
+  if (opts.validate) {
+    const t0 = performance.now();
+    validation = await validateWithOrt(written.bytes, { seed: opts.seed });
+    validateMs = performance.now() - t0;
+    if (!validation.finite) throw new GhnError('bad-input', 'the predicted model gives non-finite outputs in onnxruntime');
+  }
+  const tensors = new Map<string, Float32Array>();
+  for (const [slotId, data] of processed) tensors.set(written.initializerOf.get(slotId)!, data);
+  return {
+    onnx: written.bytes,
+    tensors,
+    report: {
+      tensors: processed.size,
+      parameters: graph.parameterCount,
+      splitTensors: written.added.length,
+      ghn: { path: ghnPath, hash: ghn.hash },
+      options: { seed: opts.seed, noise: opts.noise, orthogonalize: opts.orthogonalize, fromLayer: opts.fromLayer, validate: opts.validate },
+      backend: backend.name,
+      timings: { load, graph: graphMs, ghn: ghnMs, postprocess: postMs, write: writeMs, validate: validateMs },
+      validation,
+    },
+  };
+}
+
+function postprocess(graph: ComputationGraph, raw: Map<string, Float32Array>, opts: ResolvedOptions) {
+  if (!opts.noise && !opts.orthogonalize) return raw;
+  const heads = new Set(graph.headOps().map((op) => op.id));
+  const slots = [...graph.slots.values()].map((slot) => ({
+    id: slot.id, role: slot.role, shape: slot.shape, layout: slot.layout, isClassifier: heads.has(slot.op),
+  }));
+  return diversify(raw, slots, { noise: opts.noise, orthogonalize: opts.orthogonalize, fromLayer: opts.fromLayer, seed: opts.seed }).tensors;
+}

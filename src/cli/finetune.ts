@@ -1,0 +1,79 @@
+import type { Command } from 'commander';
+import { DATASET_NAMES, loadDataset } from '../api/datasets.js';
+import { finetuneModel } from '../api/finetune.js';
+import { GhnError } from '../errors.js';
+import { writeFileAtomic } from '../onnx/index.js';
+import { parseNumber } from './options.js';
+import { progressBar } from './progress.js';
+import path from 'node:path';
+
+interface FinetuneCliOptions {
+  data: string;
+  dataDir?: string;
+  steps: string;
+  batch: string;
+  lr: string;
+  optimizer: string;
+  seed: string;
+  testLimit?: string;
+  output?: string;
+  overwriteInput?: boolean;
+  json?: boolean;
+}
+
+const OPTIMIZERS = ['sgd', 'adamw'] as const;
+
+export function registerFinetune(program: Command): void {
+  program
+    .command('finetune')
+    .description("train a model's parameters on a dataset (from the values in the file) and write them back")
+    .argument('<model>', 'ONNX file')
+    .requiredOption('-o, --output <file>', 'where to write the trained model')
+    .option('--data <name>', `dataset: ${DATASET_NAMES.join(' | ')}`, 'fashion-mnist')
+    .option('--data-dir <dir>', 'dataset folder (default for fashion-mnist: /usr/share/datasets/fashion-mnist)')
+    .option('--steps <n>', 'training steps', '300')
+    .option('--batch <n>', 'batch size', '64')
+    .option('--lr <rate>', 'learning rate', '1e-3')
+    .option('--optimizer <name>', 'sgd | adamw', 'adamw')
+    .option('--seed <n>', 'seed of the batch order', '0')
+    .option('--test-limit <n>', 'evaluate on the first n test images only')
+    .option('--overwrite-input', 'allow the output to replace the input file')
+    .option('--json', 'print the report as JSON')
+    .action(async (file: string, o: FinetuneCliOptions) => {
+      if (!(OPTIMIZERS as readonly string[]).includes(o.optimizer)) {
+        throw new GhnError('usage', `--optimizer must be ${OPTIMIZERS.join(' or ')}, got "${o.optimizer}"`);
+      }
+      if (path.resolve(o.output!) === path.resolve(file) && !o.overwriteInput) {
+        throw new GhnError('usage', `refusing to overwrite the input ${file} (pass --overwrite-input to allow it)`);
+      }
+      const steps = parseNumber(o.steps, '--steps', { integer: true, min: 1 });
+      const testLimit = o.testLimit === undefined ? undefined : parseNumber(o.testLimit, '--test-limit', { integer: true, min: 1 });
+      const train = loadDataset(o.data, 'train', { dir: o.dataDir });
+      const test = loadDataset(o.data, 'test', { dir: o.dataDir, limit: testLimit });
+      const bar = progressBar(steps, 'finetune', 'loss {loss} acc {acc} {speed} steps/s');
+      let result;
+      try {
+        result = await finetuneModel(file, {
+          train, test, steps,
+          batch: parseNumber(o.batch, '--batch', { integer: true, min: 1 }),
+          lr: parseNumber(o.lr, '--lr', { min: 0 }),
+          optimizer: o.optimizer as (typeof OPTIMIZERS)[number],
+          seed: parseNumber(o.seed, '--seed', { integer: true, min: 0 }),
+          onProgress: (p) => bar.update(p.step, { loss: p.loss.toFixed(3), acc: p.acc.toFixed(2), speed: p.stepsPerSec.toFixed(1) }),
+        });
+      } finally {
+        bar.stop();
+      }
+      writeFileAtomic(o.output!, result.onnx);
+      const r = result.report;
+      if (o.json) {
+        process.stdout.write(JSON.stringify({ output: o.output, ...r }, null, 2) + '\n');
+        return;
+      }
+      const pct = (x?: number) => (x === undefined ? '-' : `${(100 * x).toFixed(2)}%`);
+      process.stdout.write(
+        `${o.output}: ${r.steps} steps (${r.msPerStep.toFixed(0)} ms/step, ${r.backend}), final loss ${r.finalLoss.toFixed(3)}\n` +
+          `  test accuracy ${pct(r.testAccuracy)} (tfjs executor), ${pct(r.ortAccuracy)} (onnxruntime, written file)\n`,
+      );
+    });
+}

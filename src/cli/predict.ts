@@ -1,0 +1,70 @@
+import path from 'node:path';
+import type { Command } from 'commander';
+import { DEFAULT_PREDICT_OPTIONS, predict } from '../api/predict.js';
+import { GhnError } from '../errors.js';
+import { writeFileAtomic } from '../onnx/index.js';
+import { formatCount } from './format.js';
+import { parseNumber } from './options.js';
+
+interface PredictCliOptions {
+  output?: string;
+  ghn?: string;
+  seed: string;
+  noise: string;
+  orth: boolean;
+  fromLayer: string;
+  validate: boolean;
+  overwriteInput?: boolean;
+  json?: boolean;
+}
+
+/** `model.onnx` → `model.ghn.onnx` beside it. */
+export function defaultOutputPath(input: string): string {
+  const { dir, name, ext } = path.parse(input);
+  return path.join(dir, `${ext === '.onnx' ? name : name + ext}.ghn.onnx`);
+}
+
+export function registerPredict(program: Command): void {
+  program
+    .command('predict')
+    .description('predict every parameter tensor with the GHN and write the model back as ONNX')
+    .argument('<model>', 'ONNX file')
+    .option('-o, --output <file>', 'output file (default: <model>.ghn.onnx beside the input)')
+    .option('--ghn <file>', 'GHN to use (default: the shipped models/ghn-fmnist.ghn)')
+    .option('--seed <n>', 'seed of the post-processing noise', String(DEFAULT_PREDICT_OPTIONS.seed))
+    .option('--noise <beta>', 'noise scale β of the diversity post-processing (0: off)', String(DEFAULT_PREDICT_OPTIONS.noise))
+    .option('--no-orth', 'do not orthogonalize the predicted weights')
+    .option('--from-layer <k>', 'post-process weights from the k-th weight layer on', String(DEFAULT_PREDICT_OPTIONS.fromLayer))
+    .option('--no-validate', 'skip the onnxruntime check of the written model')
+    .option('--overwrite-input', 'allow the output to replace the input file')
+    .option('--json', 'print the report as JSON')
+    .action(async (file: string, o: PredictCliOptions) => {
+      const output = o.output ?? defaultOutputPath(file);
+      if (path.resolve(output) === path.resolve(file) && !o.overwriteInput) {
+        throw new GhnError('usage', `refusing to overwrite the input ${file} (pass --overwrite-input to allow it)`);
+      }
+      const { onnx, report } = await predict(file, {
+        ghn: o.ghn,
+        seed: parseNumber(o.seed, '--seed', { integer: true, min: 0 }),
+        noise: parseNumber(o.noise, '--noise', { min: 0 }),
+        orthogonalize: o.orth,
+        fromLayer: parseNumber(o.fromLayer, '--from-layer', { integer: true, min: 0 }),
+        validate: o.validate,
+      });
+      writeFileAtomic(output, onnx);
+      if (o.json) {
+        process.stdout.write(JSON.stringify({ output, ...report }, null, 2) + '\n');
+        return;
+      }
+      const t = report.timings;
+      const total = t.load + t.graph + t.ghn + t.postprocess + t.write + t.validate;
+      process.stdout.write(
+        `${output}: predicted ${formatCount(report.parameters)} parameters in ${report.tensors} tensors` +
+          (report.splitTensors ? ` (${report.splitTensors} shared tensors split)` : '') + '\n' +
+          `  load ${t.load.toFixed(0)} ms, graph ${t.graph.toFixed(0)} ms, GHN ${t.ghn.toFixed(0)} ms, ` +
+          `post-processing ${t.postprocess.toFixed(0)} ms, write ${t.write.toFixed(0)} ms, ` +
+          `onnxruntime check ${t.validate.toFixed(0)} ms (total ${total.toFixed(0)} ms; backend ${report.backend})\n` +
+          (report.validation ? `  onnxruntime: output ${JSON.stringify(report.validation.outputShape)}, std ${report.validation.outputStd.toPrecision(3)} on a standard-normal batch\n` : ''),
+      );
+    });
+}
