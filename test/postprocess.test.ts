@@ -1,0 +1,299 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { GhnError } from '../src/errors.js';
+import { correlationStd, MAX_EXACT_PAIRS } from '../src/postprocess/correlation.js';
+import { diversify, type DiversifySlot } from '../src/postprocess/diversify.js';
+import { thinQr } from '../src/postprocess/qr.js';
+import { createRng, gaussian } from '../src/util/random.js';
+
+function randomMatrix(length: number, seed: number, scale = 1): Float64Array {
+  const rng = createRng(seed);
+  const out = new Float64Array(length);
+  for (let i = 0; i < length; i++) out[i] = scale * gaussian(rng);
+  return out;
+}
+
+/** max |AᵀA − I| for a row-major m×n A (columns orthonormal?). */
+function columnOrthogonalityError(a: ArrayLike<number>, m: number, n: number): number {
+  let worst = 0;
+  for (let i = 0; i < n; i++) {
+    for (let j = i; j < n; j++) {
+      let s = 0;
+      for (let k = 0; k < m; k++) s += a[k * n + i] * a[k * n + j];
+      worst = Math.max(worst, Math.abs(s - (i === j ? 1 : 0)));
+    }
+  }
+  return worst;
+}
+
+/** Row-major GHN-2 style weight: `rows`×`cols` made of copies of one block×block tile. */
+function tiled(rows: number, cols: number, block: number, seed: number): Float32Array {
+  const tile = randomMatrix(block * block, seed, Math.sqrt(2 / cols));
+  const out = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[r * cols + c] = tile[(r % block) * block + (c % block)];
+  return out;
+}
+
+function std(values: ArrayLike<number>): number {
+  let mean = 0;
+  for (let i = 0; i < values.length; i++) mean += values[i];
+  mean /= values.length;
+  let s = 0;
+  for (let i = 0; i < values.length; i++) s += (values[i] - mean) ** 2;
+  return Math.sqrt(s / values.length);
+}
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assert.equal(a.length, b.length);
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
+  return worst;
+}
+
+describe('thinQr', () => {
+  const shapes: [number, number][] = [[1, 1], [5, 5], [40, 7], [130, 67], [97, 97], [300, 256]];
+  for (const method of ['auto', 'householder'] as const) {
+    for (const [m, n] of shapes) {
+      it(`${method} ${m}×${n}: orthonormal Q, upper R with diag ≥ 0, Q·R = A`, () => {
+        const a = randomMatrix(m * n, m * 1000 + n);
+        const { q, r } = thinQr(a, m, n, { method, computeR: true });
+        assert.ok(r !== null);
+        assert.ok(columnOrthogonalityError(q, m, n) < 1e-12);
+        for (let i = 0; i < n; i++) {
+          assert.ok(r[i * n + i] >= 0, `diag R[${i}] = ${r[i * n + i]}`);
+          for (let j = 0; j < i; j++) assert.equal(r[i * n + j], 0);
+        }
+        let worst = 0;
+        for (let i = 0; i < m; i++) {
+          for (let j = 0; j < n; j++) {
+            let s = 0;
+            for (let k = 0; k <= j; k++) s += q[i * n + k] * r[k * n + j];
+            worst = Math.max(worst, Math.abs(s - a[i * n + j]));
+          }
+        }
+        assert.ok(worst < 1e-11, `reconstruction error ${worst}`);
+      });
+    }
+  }
+
+  it('the sign convention makes Q unique: CholeskyQR and Householder agree', () => {
+    const a = randomMatrix(200 * 60, 7);
+    const fast = thinQr(a, 200, 60);
+    const reference = thinQr(a, 200, 60, { method: 'householder' });
+    assert.equal(fast.algorithm, 'cholesky');
+    assert.equal(reference.algorithm, 'householder');
+    assert.ok(maxAbsDiff(fast.q, reference.q) < 1e-12);
+  });
+
+  it('column-major layout gives the transpose layout of the row-major result', () => {
+    const m = 30, n = 9;
+    const rowMajor = randomMatrix(m * n, 11);
+    const colMajor = new Float64Array(m * n);
+    for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) colMajor[j * m + i] = rowMajor[i * n + j];
+    const a = thinQr(rowMajor, m, n).q;
+    const b = thinQr(colMajor, m, n, { layout: 'column-major' }).q;
+    let worst = 0;
+    for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) worst = Math.max(worst, Math.abs(a[i * n + j] - b[j * m + i]));
+    assert.ok(worst < 1e-14);
+  });
+
+  it('float32 input: Q rounded to float32 is orthonormal to 1e-5', () => {
+    const m = 1152, n = 128;
+    const a = Float32Array.from(randomMatrix(m * n, 5, 0.05));
+    const q32 = Float32Array.from(thinQr(a, m, n).q);
+    assert.ok(columnOrthogonalityError(q32, m, n) < 1e-5);
+  });
+
+  it('ill-conditioned input takes the second CholeskyQR pass and stays orthonormal', () => {
+    const m = 400, n = 50;
+    // A = U·diag(σ)·Vᵀ with σ over 5 decades: cond = 1e5, beyond one CholeskyQR pass at 1e-9.
+    // (Scaling columns alone would not do: CholeskyQR is insensitive to column scaling.)
+    const u = thinQr(randomMatrix(m * n, 13), m, n).q;
+    const v = thinQr(randomMatrix(n * n, 14), n, n).q;
+    const a = new Float64Array(m * n);
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        let s = 0;
+        for (let k = 0; k < n; k++) s += u[i * n + k] * 10 ** (-5 * k / (n - 1)) * v[j * n + k];
+        a[i * n + j] = s;
+      }
+    }
+    const result = thinQr(a, m, n, { computeR: true });
+    assert.equal(result.algorithm, 'cholesky2');
+    assert.ok(columnOrthogonalityError(result.q, m, n) < 1e-12);
+    const reference = thinQr(a, m, n, { method: 'householder' });
+    assert.ok(maxAbsDiff(result.q, reference.q) < 1e-6);
+  });
+
+  it('exactly rank-deficient input falls back to Householder and Q is still orthonormal', () => {
+    const a = tiled(512, 256, 64, 3);
+    const { q, algorithm } = thinQr(a, 512, 256);
+    assert.equal(algorithm, 'householder');
+    assert.ok(columnOrthogonalityError(q, 512, 256) < 1e-12);
+  });
+
+  it('rejects wide matrices and wrong lengths', () => {
+    assert.throws(() => thinQr(new Float64Array(6), 2, 3), GhnError);
+    assert.throws(() => thinQr(new Float64Array(5), 3, 2), GhnError);
+  });
+});
+
+describe('correlationStd', () => {
+  function exact(w: Float64Array, rows: number, cols: number): number {
+    const corr: number[] = [];
+    const z = (r: number) => {
+      const row = Array.from(w.subarray(r * cols, (r + 1) * cols));
+      const mean = row.reduce((s, v) => s + v, 0) / cols;
+      const d = row.map((v) => v - mean);
+      const norm = Math.sqrt(d.reduce((s, v) => s + v * v, 0));
+      return d.map((v) => v / norm);
+    };
+    const rowsZ = Array.from({ length: rows }, (_, r) => z(r));
+    for (let i = 0; i < rows; i++) for (let j = 0; j < rows; j++) corr.push(rowsZ[i].reduce((s, v, k) => s + v * rowsZ[j][k], 0));
+    const mean = corr.reduce((s, v) => s + v, 0) / corr.length;
+    return Math.sqrt(corr.reduce((s, v) => s + (v - mean) ** 2, 0) / (corr.length - 1));
+  }
+
+  it('matches torch.std(torch.corrcoef(W)) computed over every entry', () => {
+    const w = randomMatrix(20 * 15, 21);
+    // Correlate some rows so the value is not just the diagonal's contribution.
+    for (let k = 0; k < 15; k++) w[15 + k] = w[k] + 0.3 * w[15 + k];
+    assert.ok(Math.abs(correlationStd(w, 20, 15, createRng(0)) - exact(w, 20, 15)) < 1e-12);
+  });
+
+  it('estimates from sampled pairs within 5% when there are many rows', () => {
+    const rows = 200, cols = 30;
+    assert.ok((rows * (rows - 1)) / 2 > MAX_EXACT_PAIRS);
+    const w = randomMatrix(rows * cols, 22);
+    const truth = exact(w, rows, cols);
+    const estimate = correlationStd(w, rows, cols, createRng(1));
+    assert.ok(Math.abs(estimate - truth) / truth < 0.05, `${estimate} vs ${truth}`);
+  });
+
+  it('constant rows count as uncorrelated instead of producing NaN', () => {
+    const w = randomMatrix(4 * 6, 23);
+    w.fill(0.5, 0, 6);
+    assert.ok(Number.isFinite(correlationStd(w, 4, 6, createRng(0))));
+    assert.equal(correlationStd(new Float64Array(6), 1, 6, createRng(0)), 0);
+  });
+});
+
+describe('diversify', () => {
+  // A small CNN in topological order: stem conv, BN, conv, BN, 1-D bias, classifier.
+  const slots: DiversifySlot[] = [
+    { id: 'conv1.w', role: 'conv.weight', shape: [16, 3, 3, 3], isClassifier: false },
+    { id: 'bn1.scale', role: 'norm.scale', shape: [16], isClassifier: false },
+    { id: 'conv2.w', role: 'conv.weight', shape: [32, 16, 3, 3], isClassifier: false },
+    { id: 'conv3.w', role: 'conv.weight', shape: [64, 32, 1, 1], isClassifier: false },
+    { id: 'conv3.b', role: 'conv.bias', shape: [64], isClassifier: false },
+    { id: 'fc.w', role: 'linear.weight', shape: [10, 64], isClassifier: true },
+    { id: 'fc.b', role: 'linear.bias', shape: [10], isClassifier: true },
+  ];
+  function makeTensors(seed: number): Map<string, Float32Array> {
+    const tensors = new Map<string, Float32Array>();
+    slots.forEach((slot, i) => {
+      const size = slot.shape.reduce((a, b) => a * b, 1);
+      tensors.set(slot.id, Float32Array.from(randomMatrix(size, seed * 100 + i, 0.1)));
+    });
+    return tensors;
+  }
+
+  it('orthogonalizes every ≥ 2-D non-classifier weight; leaves 1-D and the classifier untouched', () => {
+    const input = makeTensors(1);
+    const { tensors, report } = diversify(input, slots, { seed: 1, keepScale: false });
+    assert.equal(report.processed, 3);
+    assert.equal(report.skipped, 4);
+    for (const id of ['bn1.scale', 'conv3.b', 'fc.w', 'fc.b']) assert.equal(tensors.get(id), input.get(id));
+    // conv1: W_mat 16×27 is wide → rows orthonormal; conv3: 64×32 is tall → columns orthonormal.
+    const conv1 = tensors.get('conv1.w')!;
+    const conv1T = new Float32Array(27 * 16);
+    for (let r = 0; r < 16; r++) for (let c = 0; c < 27; c++) conv1T[c * 16 + r] = conv1[r * 27 + c];
+    assert.ok(columnOrthogonalityError(conv1T, 27, 16) < 1e-5);
+    assert.ok(columnOrthogonalityError(tensors.get('conv3.w')!, 64, 32) < 1e-5);
+  });
+
+  it('keepScale restores the pre-QR standard deviation; without it the element variance is 1/rows', () => {
+    const input = makeTensors(2);
+    const kept = diversify(input, slots, { seed: 3, noise: 0 }).tensors.get('conv2.w')!;
+    const raw = diversify(input, slots, { seed: 3, noise: 0, keepScale: false }).tensors.get('conv2.w')!;
+    assert.ok(Math.abs(std(kept) / std(input.get('conv2.w')!) - 1) < 1e-5);
+    // 32×144 wide → tall 144×32 with orthonormal columns: Σ w² = 32 over 4608 values.
+    const meanSquare = raw.reduce((s, v) => s + v * v, 0) / raw.length;
+    assert.ok(Math.abs(meanSquare - 1 / 144) < 1e-6);
+  });
+
+  it('is deterministic for a seed; other seeds give other noise', () => {
+    const input = makeTensors(3);
+    const options = { noise: 1e-2, orthogonalize: false };
+    const a = diversify(input, slots, { ...options, seed: 5 }).tensors.get('conv2.w')!;
+    const b = diversify(input, slots, { ...options, seed: 5 }).tensors.get('conv2.w')!;
+    const c = diversify(input, slots, { ...options, seed: 6 }).tensors.get('conv2.w')!;
+    assert.deepEqual(a, b);
+    assert.ok(maxAbsDiff(a, c) > 1e-4);
+    const full = (seed: number) => diversify(input, slots, { seed }).tensors.get('conv3.w')!;
+    assert.deepEqual(full(9), full(9));
+    assert.ok(maxAbsDiff(full(9), full(10)) > 0);
+  });
+
+  it('respects fromLayer (counted over ≥ 2-D weights)', () => {
+    const input = makeTensors(4);
+    const { tensors, report } = diversify(input, slots, { seed: 1, fromLayer: 2 });
+    assert.equal(report.processed, 1);
+    assert.equal(tensors.get('conv1.w'), input.get('conv1.w'));
+    assert.equal(tensors.get('conv2.w'), input.get('conv2.w'));
+    assert.notEqual(tensors.get('conv3.w'), input.get('conv3.w'));
+    assert.ok(maxAbsDiff(tensors.get('conv3.w')!, input.get('conv3.w')!) > 1e-3);
+    // A weight's noise is the same whichever weights before it are processed.
+    const all = diversify(input, slots, { seed: 1, fromLayer: 0 }).tensors;
+    assert.deepEqual(all.get('conv3.w'), tensors.get('conv3.w'));
+  });
+
+  it('noise has std β·std(corrcoef(W_mat)) and scales linearly with β', () => {
+    const input = makeTensors(5);
+    const w = input.get('conv2.w')!;
+    const expectedUnit = correlationStd(Float64Array.from(w), 32, 144, createRng(0));
+    const delta = (beta: number) => {
+      const out = diversify(input, slots, { seed: 2, noise: beta, orthogonalize: false }).tensors.get('conv2.w')!;
+      return Float64Array.from(out, (v, i) => v - w[i]);
+    };
+    const small = delta(0.01);
+    const large = delta(0.04);
+    assert.ok(Math.abs(std(small) / (0.01 * expectedUnit) - 1) < 0.05, `${std(small)} vs ${0.01 * expectedUnit}`);
+    // Same seed → same normals: the perturbation is exactly proportional to β (up to float32 rounding of W + δ).
+    for (let i = 0; i < small.length; i++) assert.ok(Math.abs(large[i] - 4 * small[i]) < 1e-6);
+    const off = diversify(input, slots, { seed: 2, noise: 0, orthogonalize: false });
+    assert.equal(off.report.processed, 0);
+    assert.equal(off.tensors.get('conv2.w'), w);
+  });
+
+  it('GHN-2 tiled weight (512×256 of 32 copies of a 64×64 block): noise + QR give full rank, all singular values 1', () => {
+    const slot: DiversifySlot = { id: 'w', role: 'conv.weight', shape: [512, 256, 1, 1], isClassifier: false };
+    const input = new Map([['w', tiled(512, 256, 64, 8)]]);
+    const out = diversify(input, [slot], { seed: 4, keepScale: false }).tensors.get('w')!;
+    // W_mat is tall (512×256): orthonormal columns ⇔ every singular value is 1 ⇔ rank 256.
+    assert.ok(columnOrthogonalityError(out, 512, 256) < 1e-5);
+    // The copies are gone: rows 0 and 64 were identical and are now different.
+    assert.ok(maxAbsDiff(out.subarray(0, 256), out.subarray(64 * 256, 65 * 256)) > 1e-3);
+  });
+
+  it('handles weights stored transposed ([in, out]) like their canonical form', () => {
+    const canonical: DiversifySlot = { id: 'w', role: 'linear.weight', shape: [24, 40], isClassifier: false };
+    const stored: DiversifySlot = { ...canonical, layout: 'transposed' };
+    const w = Float32Array.from(randomMatrix(24 * 40, 31));
+    const wT = new Float32Array(40 * 24);
+    for (let r = 0; r < 24; r++) for (let c = 0; c < 40; c++) wT[c * 24 + r] = w[r * 40 + c];
+    const a = diversify(new Map([['w', w]]), [canonical], { seed: 1 }).tensors.get('w')!;
+    const b = diversify(new Map([['w', wT]]), [stored], { seed: 1 }).tensors.get('w')!;
+    let worst = 0;
+    for (let r = 0; r < 24; r++) for (let c = 0; c < 40; c++) worst = Math.max(worst, Math.abs(a[r * 40 + c] - b[c * 24 + r]));
+    assert.equal(worst, 0);
+  });
+
+  it('rejects missing or mis-sized tensors and bad options', () => {
+    const slot: DiversifySlot = { id: 'w', role: 'conv.weight', shape: [4, 2, 3, 3], isClassifier: false };
+    assert.throws(() => diversify(new Map(), [slot]), GhnError);
+    assert.throws(() => diversify(new Map([['w', new Float32Array(5)]]), [slot]), GhnError);
+    assert.throws(() => diversify(new Map([['w', new Float32Array(72)]]), [slot], { noise: -1 }), GhnError);
+    assert.throws(() => diversify(new Map([['w', new Float32Array(72)]]), [slot], { fromLayer: 1.5 }), GhnError);
+  });
+});
