@@ -1,0 +1,88 @@
+/**
+ * Diversity post-processing benchmark on ResNet-50's weight shapes (torchvision: 53 convs + fc
+ * classifier + BN vectors), filled with random He-scaled values. Prints the median of 3 runs of
+ * `diversify` over the whole model, the median time of the largest tensor alone, and the slowest
+ * shapes. Usage: npx tsx bench/postprocess.ts [--tiled]  (--tiled: GHN-2 style tiled 64×64 blocks,
+ * which are rank-deficient and need the second CholeskyQR pass).
+ */
+import { diversify, type DiversifySlot } from '../src/postprocess/diversify.js';
+import { createRng, gaussian } from '../src/util/random.js';
+
+const tiledValues = process.argv.includes('--tiled');
+const RUNS = 3;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+function resnet50Slots(): DiversifySlot[] {
+  const slots: DiversifySlot[] = [];
+  const conv = (name: string, cOut: number, cIn: number, k: number) => {
+    slots.push({ id: `${name}.weight`, role: 'conv.weight', shape: [cOut, cIn, k, k], isClassifier: false });
+    slots.push({ id: `${name}.bn.scale`, role: 'norm.scale', shape: [cOut], isClassifier: false });
+    slots.push({ id: `${name}.bn.shift`, role: 'norm.shift', shape: [cOut], isClassifier: false });
+  };
+  conv('conv1', 64, 3, 7);
+  let inChannels = 64;
+  for (const [stage, width, blocks] of [[1, 64, 3], [2, 128, 4], [3, 256, 6], [4, 512, 3]] as const) {
+    for (let b = 0; b < blocks; b++) {
+      const name = `layer${stage}.${b}`;
+      conv(`${name}.conv1`, width, inChannels, 1);
+      conv(`${name}.conv2`, width, width, 3);
+      conv(`${name}.conv3`, 4 * width, width, 1);
+      if (b === 0) conv(`${name}.downsample`, 4 * width, inChannels, 1);
+      inChannels = 4 * width;
+    }
+  }
+  slots.push({ id: 'fc.weight', role: 'linear.weight', shape: [1000, 2048], isClassifier: true });
+  slots.push({ id: 'fc.bias', role: 'linear.bias', shape: [1000], isClassifier: true });
+  return slots;
+}
+
+function fill(slot: DiversifySlot, seed: number): Float32Array {
+  const rng = createRng(seed);
+  const rows = slot.shape[0];
+  const cols = slot.shape.slice(1).reduce((a, b) => a * b, 1);
+  const scale = Math.sqrt(2 / Math.max(1, cols));
+  const out = new Float32Array(rows * cols);
+  if (!tiledValues || slot.shape.length < 2) {
+    for (let i = 0; i < out.length; i++) out[i] = scale * gaussian(rng);
+    return out;
+  }
+  const block = 64;
+  const tile = Float64Array.from({ length: block * block }, () => scale * gaussian(rng));
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[r * cols + c] = tile[(r % block) * block + (c % block)];
+  return out;
+}
+
+const slots = resnet50Slots();
+const tensors = new Map(slots.map((slot, i) => [slot.id, fill(slot, i + 1)]));
+const weights = slots.filter((s) => s.shape.length >= 2 && !s.isClassifier);
+const elements = (s: DiversifySlot) => s.shape.reduce((a, b) => a * b, 1);
+const largest = weights.reduce((a, b) => (elements(b) > elements(a) ? b : a));
+
+const totals: number[] = [];
+let processed = 0;
+for (let run = 0; run < RUNS; run++) {
+  const { report } = diversify(tensors, slots, { seed: run });
+  totals.push(report.ms);
+  processed = report.processed;
+}
+const largestTimes: number[] = [];
+for (let run = 0; run < RUNS; run++) largestTimes.push(diversify(tensors, [largest], { seed: run }).report.ms);
+
+// Per distinct shape, one timed call each: where the time goes.
+const byShape = new Map<string, { count: number; ms: number }>();
+for (const slot of weights) {
+  const key = slot.shape.join('×');
+  const ms = diversify(tensors, [slot], { seed: 1 }).report.ms;
+  const entry = byShape.get(key) ?? { count: 0, ms: 0 };
+  entry.count++;
+  entry.ms += ms;
+  byShape.set(key, entry);
+}
+
+console.log(`ResNet-50 weights (${tiledValues ? 'GHN-2 tiled' : 'random'} values): ${processed} tensors processed, ${weights.reduce((s, w) => s + elements(w), 0)} values`);
+console.log(`diversify total (noise 3e-5 + QR + keepScale), median of ${RUNS}: ${median(totals).toFixed(0)} ms   [runs: ${totals.map((t) => t.toFixed(0)).join(', ')}]`);
+console.log(`largest tensor ${largest.shape.join('×')}, median of ${RUNS}: ${median(largestTimes).toFixed(0)} ms`);
+console.log('shape                count  total_ms');
+for (const [shape, { count, ms }] of [...byShape].sort((a, b) => b[1].ms - a[1].ms).slice(0, 8)) {
+  console.log(`${shape.padEnd(20)} ${String(count).padStart(5)}  ${ms.toFixed(0).padStart(8)}`);
+}
