@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { before, describe, it } from 'node:test';
+import { DEFAULT_GHN_CONFIG, GhnModel } from '../src/ghn/model.js';
+import { saveGhn } from '../src/ghn/serialize.js';
+import { readModelFile } from '../src/onnx/index.js';
+
+const CLI = path.resolve('src/cli/main.ts');
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ghn-cmd-'));
+const GHN_FILE = path.join(tmp, 'untrained.ghn');
+
+function ghn(...args: string[]) {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args], { encoding: 'utf8', timeout: 120_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+before(() => {
+  const model = new GhnModel(DEFAULT_GHN_CONFIG);
+  saveGhn(GHN_FILE, model);
+  model.dispose();
+});
+
+describe('ghn predict', () => {
+  it('writes <model>.ghn.onnx beside the input and prints a summary with stage times', () => {
+    const input = path.join(tmp, 'resnet.onnx');
+    fs.copyFileSync('fixtures/resnet_small.preserve13.onnx', input);
+    const before = fs.readFileSync(input);
+    const r = ghn('predict', input, '--ghn', GHN_FILE);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /predicted 82,426 parameters in 35 tensors/);
+    assert.match(r.stdout, /GHN \d+ ms/);
+    const out = path.join(tmp, 'resnet.ghn.onnx');
+    assert.ok(readModelFile(out).proto.graph);
+    assert.ok(before.equals(fs.readFileSync(input)), 'input untouched');
+    assert.deepEqual(fs.readdirSync(tmp).filter((f) => f.includes('.tmp')), [], 'no temporary files left');
+  });
+
+  it('refuses to overwrite the input', () => {
+    const input = path.join(tmp, 'keep.onnx');
+    fs.copyFileSync('fixtures/mlp.eval13.onnx', input);
+    const r = ghn('predict', input, '-o', input, '--ghn', GHN_FILE);
+    assert.equal(r.code, 64);
+    assert.match(r.stderr, /refusing to overwrite the input/);
+  });
+
+  it('bad options and a missing GHN are one-line errors', () => {
+    const bad = ghn('predict', 'fixtures/mlp.eval13.onnx', '--noise', 'lots', '--ghn', GHN_FILE);
+    assert.equal(bad.code, 64);
+    assert.match(bad.stderr.trim(), /^ghn: --noise must be a number/);
+    const missing = ghn('predict', 'fixtures/mlp.eval13.onnx', '-o', path.join(tmp, 'x.onnx'), '--ghn', path.join(tmp, 'none.ghn'));
+    assert.equal(missing.code, 5);
+    assert.match(missing.stderr.trim(), /^ghn: no GHN at/);
+  });
+});
+
+describe('ghn finetune', () => {
+  it('trains on the bundled subset and writes a model that onnxruntime evaluates alike', () => {
+    const out = path.join(tmp, 'tuned.onnx');
+    const r = ghn('finetune', 'fixtures/resnet_small.preserve13.onnx', '--data-dir', 'fixtures/fashion-mnist',
+      '--steps', '8', '--test-limit', '300', '-o', out, '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const report = JSON.parse(r.stdout);
+    assert.equal(report.steps, 8);
+    assert.ok(Math.abs(report.testAccuracy - report.ortAccuracy) <= 0.01, JSON.stringify(report));
+    assert.ok(fs.existsSync(out));
+  });
+
+  it('a missing dataset names the Debian package', () => {
+    const r = ghn('finetune', 'fixtures/mlp.eval13.onnx', '--data-dir', path.join(tmp, 'nowhere'), '-o', path.join(tmp, 'y.onnx'));
+    assert.equal(r.code, 5);
+    assert.match(r.stderr, /dataset-fashion-mnist/);
+  });
+});
