@@ -17,7 +17,7 @@ import * as ort from 'onnxruntime-node';
 import { GhnError, type GhnErrorKind } from '../src/errors.js';
 import {
   allTensors, attrFloat, attrFloats, attrInt, attrInts, attrString, attrStrings, attrTensor, decodeModel,
-  encodeModel, externalRef, isExternal, numElements, opsetVersion, readFloat32, readModelFile, readTensorData,
+  encodeModel, externalRef, isExternal, isLazy, numElements, opsetVersion, readFloat32, readModelFile, readTensorData,
   replaceTensorData, tensorShape, toBigInt, toInt64, toNumber, unknownFieldCount, writeModelFile,
   DataType, type ModelProto, type NodeProto, type OnnxModel, type TensorProto,
 } from '../src/onnx/index.js';
@@ -74,14 +74,16 @@ describe('round trip', () => {
           .filter((f) => f.endsWith('.onnx') && !f.startsWith('large'))
           .map((f) => path.join(ROOT, 'fixtures', f))
       : [];
-    for (const file of [...files, ...fixtures]) {
+    for (const [file, lazy] of [...files, ...fixtures].flatMap((f) => [[f, false], [f, true]] as const)) {
       const bytes = fs.readFileSync(file);
-      const model = readModelFile(file);
+      const model = readModelFile(file, { lazy, lazyMinBytes: 256 });
+      const bigRaw = allTensors(decodeModel(bytes).proto).some((t) => (t.rawData?.length ?? 0) >= 256);
+      assert.equal(allTensors(model.proto).some(isLazy), lazy && bigRaw, `${file} lazy=${lazy}`);
       assert.equal(model.sourceBytes, bytes.length);
       assert.ok(Buffer.from(encodeModel(model)).equals(bytes), `${file} re-encodes to identical bytes`);
       const plain = ModelProtoType.encode(model.proto as never).finish(); // protobufjs in one call
       assert.ok(Buffer.from(plain).equals(bytes), `${file}: part-wise encoder matches protobufjs`);
-      const out = path.join(dir, 'rt-' + path.basename(file));
+      const out = path.join(dir, `rt-${lazy}-${path.basename(file)}`);
       writeModelFile(model, out);
       assert.equal(sha(out), sha(file), `${file} written identically`);
       assert.equal(unknownFieldCount(model.proto), 0);
@@ -119,6 +121,76 @@ describe('round trip', () => {
       assert.ok(original.equals(roundTripped), file);
       assert.ok(original.length > 0);
     }
+  });
+});
+
+describe('lazy loading', () => {
+  const lazyCopy = (name: string): string => {
+    const file = p(`lazy-${name}`);
+    fs.copyFileSync(p(name), file);
+    return file;
+  };
+
+  test('lazy tensors read the same values as eager ones, and only when asked', () => {
+    const eager = readModelFile(p('vit13.onnx'), { lazy: false });
+    const lazy = readModelFile(p('vit13.onnx'), { lazy: true, lazyMinBytes: 1024 });
+    const a = allTensors(eager.proto);
+    const b = allTensors(lazy.proto);
+    const lazyOnes = b.filter(isLazy);
+    assert.ok(lazyOnes.length >= 5, `${lazyOnes.length} lazy tensors`);
+    for (const t of lazyOnes) assert.ok(numElements(t) * 4 >= 1024);
+    for (let i = 0; i < a.length; i++) {
+      assert.equal(a[i]!.name, b[i]!.name);
+      if (a[i]!.dataType === DataType.FLOAT) assert.deepEqual(readFloat32(b[i]!, lazy), readFloat32(a[i]!, eager), a[i]!.name);
+    }
+    replaceTensorData(lazyOnes[0]!, new Float32Array(numElements(lazyOnes[0]!)).fill(3));
+    assert.ok(!isLazy(lazyOnes[0]!), 'replaced data is in memory');
+    assert.deepEqual([...new Set(readFloat32(lazyOnes[0]!))], [3]);
+  });
+
+  test('a file changed after loading is detected, not read', () => {
+    const file = lazyCopy('vit13.onnx');
+    const m = readModelFile(file, { lazy: true, lazyMinBytes: 1024 });
+    const t = allTensors(m.proto).find(isLazy)!;
+    const other = fs.readFileSync(p('vit17.onnx'));
+    fs.writeFileSync(file, other);
+    expectGhnError(() => readFloat32(t, m), 'missing-data', /changed since it was loaded/);
+    expectGhnError(() => writeModelFile(m, p('lazy-out.onnx')), 'missing-data', /changed since it was loaded/);
+    assert.ok(!fs.existsSync(p('lazy-out.onnx')));
+    fs.rmSync(file);
+    expectGhnError(() => readFloat32(t, m), 'missing-data', /gone/);
+  });
+
+  test('writing over its own file keeps the model usable', async () => {
+    const file = lazyCopy('cnn_bn13.onnx');
+    const reference = readModelFile(p('cnn_bn13.onnx'), { lazy: false });
+    const m = readModelFile(file, { lazy: true, lazyMinBytes: 256 });
+    const lazyOnes = allTensors(m.proto).filter(isLazy);
+    assert.ok(lazyOnes.length >= 2);
+    // replacing the first lazy tensor with float64-rounded values shifts nothing (same size) but
+    // writing still moves the file: the remaining lazy tensors must be found at their new place
+    replaceTensorData(lazyOnes[0]!, new Float32Array(numElements(lazyOnes[0]!)).fill(0.5));
+    writeModelFile(m, file);
+    for (const t of lazyOnes.slice(1)) {
+      assert.ok(isLazy(t));
+      const ref = reference.proto.graph!.initializer!.find((x) => x.name === t.name)!;
+      assert.deepEqual(readFloat32(t, m), readFloat32(ref, reference), t.name);
+    }
+    writeModelFile(m, p('lazy-again.onnx'));
+    assert.equal(sha(p('lazy-again.onnx')), sha(file));
+    assert.ok((await runOrt(file, [2, 1, 16, 16])).length > 0);
+  });
+
+  test('bad files fail the same way when read lazily', () => {
+    const whole = fs.readFileSync(p('vit13.onnx'));
+    for (const cut of [10, 1000, 20000, whole.length - 7]) {
+      fs.writeFileSync(p('lazy-truncated.onnx'), whole.subarray(0, cut));
+      expectGhnError(() => readModelFile(p('lazy-truncated.onnx'), { lazy: true, lazyMinBytes: 256 }), 'bad-input', /not an ONNX model/);
+    }
+    fs.writeFileSync(p('lazy-random.onnx'), crypto.randomBytes(100000));
+    expectGhnError(() => readModelFile(p('lazy-random.onnx'), { lazy: true }), 'bad-input', /not an ONNX model/);
+    fs.writeFileSync(p('lazy-empty.onnx'), '');
+    expectGhnError(() => readModelFile(p('lazy-empty.onnx'), { lazy: true }), 'bad-input', /the file is empty/);
   });
 });
 

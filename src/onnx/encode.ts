@@ -9,23 +9,34 @@
  * one-field object), so the output is the same bytes protobufjs would produce.
  */
 import protobuf from 'protobufjs';
+import { lazyRange, readRange, type LazyRange } from './lazy.js';
+import type { TensorProto } from './types.js';
 
 /** Message types encoded part by part; everything else is encoded by protobufjs in one call. */
 const SPLIT = new Set(['ModelProto', 'GraphProto', 'TrainingInfoProto', 'SparseTensorProto', 'TensorProto']);
 /** bytes fields at least this long are referenced, not copied, until the final write. */
 const BIG_BYTES = 4096;
 
+/** Bytes still in the model file (a lazily loaded tensor's raw_data payload). */
+export interface FilePart {
+  tensor: TensorProto;
+  range: LazyRange;
+}
+
+export type Part = Uint8Array | FilePart;
+
 export interface EncodedParts {
-  parts: Uint8Array[];
+  parts: Part[];
   size: number;
 }
 
 type Msg = Record<string, unknown> & { $unknowns?: Uint8Array[] };
 
-function push(out: EncodedParts, bytes: Uint8Array): void {
-  if (bytes.length === 0) return;
-  out.parts.push(bytes);
-  out.size += bytes.length;
+function push(out: EncodedParts, part: Part): void {
+  const length = part instanceof Uint8Array ? part.length : part.range.length;
+  if (length === 0) return;
+  out.parts.push(part);
+  out.size += length;
 }
 
 function header(tag: number, length: number): Uint8Array {
@@ -50,6 +61,13 @@ function isSplit(field: protobuf.Field): field is protobuf.Field & { resolvedTyp
 /** Appends the encoding of `msg` (without its own tag/length) to `out`. */
 export function encodeParts(type: protobuf.Type, msg: Msg, out: EncodedParts = { parts: [], size: 0 }): EncodedParts {
   for (const field of fieldsById(type)) {
+    const lazy = field.name === 'rawData' && type.name === 'TensorProto' ? lazyRange(msg as TensorProto) : undefined;
+    if (lazy) {
+      // referenced, not read: writeModelFile streams it from the model file
+      push(out, header((field.id << 3) | 2, lazy.length));
+      push(out, { tensor: msg as TensorProto, range: lazy });
+      continue;
+    }
     const value = msg[field.name];
     if (value === undefined || value === null) continue;
     if (field.repeated ? (value as unknown[]).length === 0 : !Object.prototype.hasOwnProperty.call(msg, field.name)) continue;
@@ -76,8 +94,13 @@ export function joinParts(encoded: EncodedParts): Uint8Array {
   const out = Buffer.allocUnsafeSlow(encoded.size);
   let pos = 0;
   for (const part of encoded.parts) {
-    out.set(part, pos);
-    pos += part.length;
+    if (part instanceof Uint8Array) {
+      out.set(part, pos);
+      pos += part.length;
+    } else {
+      readRange(part.range, out, pos);
+      pos += part.range.length;
+    }
   }
   return out;
 }

@@ -3,7 +3,8 @@ import { toNumber } from './int64.js';
 import type { OnnxModel } from './types.js';
 
 export * from './types.js';
-export { readModelFile, decodeModel, type DecodeOptions } from './read.js';
+export { readModelFile, decodeModel, type DecodeOptions, type ReadOptions } from './read.js';
+export { isLazy, LAZY_MIN_BYTES } from './lazy.js';
 export { encodeModel, writeModelFile, writeFileAtomic, type WriteOptions } from './write.js';
 export {
   readTensorData, readFloat32, replaceTensorData, tensorShape, numElements, tensorByteLength,

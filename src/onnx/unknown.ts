@@ -17,7 +17,8 @@ export function unknownFieldCount(model: ModelProto): number {
     }
     const unknowns = (value as { $unknowns?: unknown[] }).$unknowns;
     if (Array.isArray(unknowns)) count += unknowns.length;
-    for (const key of Object.keys(value)) visit((value as Record<string, unknown>)[key]);
+    // rawData is bytes, never a message; reading it could also load a lazy tensor from disk
+    for (const key of Object.keys(value)) if (key !== 'rawData') visit((value as Record<string, unknown>)[key]);
   };
   visit(model);
   return count;

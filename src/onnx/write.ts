@@ -8,7 +8,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { GhnError } from '../errors.js';
 import { externalPath, externalRef, isExternal, pendingExternal, setExternalEntry, type ExternalRef } from './external.js';
-import { encodeParts, joinParts, type EncodedParts } from './encode.js';
+import { encodeParts, joinParts, type EncodedParts, type FilePart } from './encode.js';
+import { copyRange, repoint } from './lazy.js';
 import { ModelProtoType } from './schema.js';
 import type { OnnxModel, TensorProto } from './types.js';
 import { allTensors } from './walk.js';
@@ -48,7 +49,10 @@ export function writeModelFile(model: OnnxModel, file: string, opts: WriteOption
   }
   const restore = writeExternalData(model, target, fsync);
   try {
-    writePartsAtomic(target, encodeModelParts(model), fsync);
+    const placed = writePartsAtomic(target, encodeModelParts(model), fsync);
+    // Written over the file that lazy tensors read from: they now live at new offsets in it.
+    const moved = placed.filter(({ part }) => part.range.file.path === target);
+    if (moved.length) repoint(moved.map(({ part, offset }) => ({ range: part.range, offset })), target);
   } finally {
     restore();
   }
@@ -131,12 +135,16 @@ export function writeFileAtomic(file: string, bytes: Uint8Array, fsync = true): 
 
 const STAGING_BYTES = 1 << 20;
 
-/** Writes encoded parts straight to a temp file (no joined copy), then renames it into place. */
-function writePartsAtomic(file: string, encoded: EncodedParts, fsync: boolean): void {
+/**
+ * Writes encoded parts to a temp file (no joined copy), then renames it into place. Small parts are
+ * staged and written together; lazy tensors are streamed from the model file through the same
+ * buffer. Returns where each lazy part landed.
+ */
+function writePartsAtomic(file: string, encoded: EncodedParts, fsync: boolean): { part: FilePart; offset: number }[] {
+  const placed: { part: FilePart; offset: number }[] = [];
   withTempFile(file, (tmp) => {
     const fd = fs.openSync(tmp, 'w');
     try {
-      // Small parts (tags, names, node messages) are staged and written together.
       const staging = Buffer.allocUnsafe(STAGING_BYTES);
       let staged = 0;
       let position = 0;
@@ -146,7 +154,13 @@ function writePartsAtomic(file: string, encoded: EncodedParts, fsync: boolean): 
         staged = 0;
       };
       for (const part of encoded.parts) {
-        if (part.length <= STAGING_BYTES / 4) {
+        if (!(part instanceof Uint8Array)) {
+          flush();
+          const start = position;
+          copyRange(part.range, staging, (chunk, at) => writeAll(fd, chunk, start + at));
+          position += part.range.length;
+          placed.push({ part, offset: start });
+        } else if (part.length <= STAGING_BYTES / 4) {
           if (part.length > STAGING_BYTES - staged) flush();
           staging.set(part, staged);
           staged += part.length;
@@ -162,6 +176,7 @@ function writePartsAtomic(file: string, encoded: EncodedParts, fsync: boolean): 
       fs.closeSync(fd);
     }
   });
+  return placed;
 }
 
 function withTempFile(file: string, fill: (tmp: string) => void): void {
