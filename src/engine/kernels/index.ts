@@ -1,21 +1,40 @@
 /**
  * ghn's kernels for the tfjs wasm backend, and fused differentiable ops that work on any backend.
  *
- * registerWasmKernels() adds/replaces, for backend 'wasm':
- *   Conv2DBackpropFilter, Conv2DBackpropInput, DepthwiseConv2dNativeBackpropInput,
- *   DepthwiseConv2dNativeBackpropFilter (NHWC; conv ones also accept NCHW).
+ * registerWasmKernels() adds or replaces, for backend 'wasm' only:
+ *   Conv2DBackpropFilter, Conv2DBackpropInput (NHWC; NCHW via transposes)
+ *   DepthwiseConv2dNativeBackpropInput, DepthwiseConv2dNativeBackpropFilter (NHWC, any dilation)
+ *   BatchMatMul (transpose flags and batches reduced to XNNPACK's fast 2-D product)
+ *   Sum, Mean over leading axes (as a global average pool)
+ *   MaxPoolGrad, AvgPoolGrad, UnsortedSegmentSum, Tile (loops over the wasm heap)
+ *
+ * Fused ops (any backend; channel/feature axis last):
+ *   batchNormTrain(x [..., C], gamma [C], beta [C], eps) → { y, mean [C], variance [C] }
+ *   layerNorm(x [..., D], gamma [D], beta [D], eps) → y
+ *   groupedConv2d(x NHWC, w [kh, kw, C_in/groups, C_out], groups, strides, pads, dilations) → NHWC
  */
+import * as tf from '@tensorflow/tfjs';
+import { makeBatchMatMulKernel } from './batch-matmul.js';
 import { convKernels } from './conv-kernels.js';
-import { registerOrReplace } from './kernel-utils.js';
+import { heapKernels } from './heap-kernels.js';
+import { WASM, registerOrReplace } from './kernel-utils.js';
+import { makeLeadingReduceKernel } from './reduce-kernels.js';
 
 let registered = false;
 
-/** Registers every ghn kernel for 'wasm'. Idempotent; call after the wasm backend is registered. */
+/** Registers every ghn kernel for 'wasm'. Idempotent; call once the wasm backend is registered. */
 export function registerWasmKernels(): void {
   if (registered) return;
-  for (const k of convKernels) registerOrReplace(k);
+  const matMul = tf.getKernel('BatchMatMul', WASM);
+  const sum = tf.getKernel('Sum', WASM);
+  const mean = tf.getKernel('Mean', WASM);
+  if (!matMul || !sum || !mean) throw new Error('registerWasmKernels: the wasm backend is not loaded');
+  for (const k of [...convKernels, ...heapKernels, makeBatchMatMulKernel(matMul), makeLeadingReduceKernel('Sum', sum), makeLeadingReduceKernel('Mean', mean)]) registerOrReplace(k);
   registered = true;
 }
 
 export { conv2dBackpropFilter, conv2dBackpropInput, depthwiseBackpropFilter, depthwiseBackpropInput } from './conv-backprop.js';
 export { convGeometry, type ConvGeometry, type Pads2D, type PadSpec } from './conv-geometry.js';
+export { batchNormTrain, layerNorm, type BatchNormTrainResult } from './normalization.js';
+export { columnMeans, columnSums, channelMeans } from './reductions.js';
+export { groupedConv2d, BLOCK_DIAGONAL_MAX_GROUPS, type GroupedConvPads } from './grouped-conv.js';

@@ -1,0 +1,178 @@
+/**
+ * Data-movement kernels the wasm backend lacks or runs slowly, written as plain loops over the
+ * wasm heap (no copies in or out). Each matches the cpu backend's semantics exactly.
+ *   MaxPoolGrad       gradient goes to the first maximum of each window (as tfjs cpu)
+ *   AvgPoolGrad       dy / (kh·kw) spread over each window (tfjs semantics)
+ *   UnsortedSegmentSum  gather/embedding gradient
+ *   Tile
+ */
+import * as tf from '@tensorflow/tfjs';
+import { type PadSpec, type RoundingMode, asPair } from './conv-geometry.js';
+import { WASM, type WasmBackendView, wasmView } from './kernel-utils.js';
+
+type HeapImpl = (backend: WasmBackendView, inputs: tf.NamedTensorInfoMap, attrs: Record<string, unknown>) => tf.TensorInfo;
+
+function heapKernel(kernelName: string, impl: HeapImpl): tf.KernelConfig {
+  return {
+    kernelName,
+    backendName: WASM,
+    kernelFunc: ({ inputs, attrs, backend }) => impl(wasmView(backend), inputs, attrs as Record<string, unknown>),
+  };
+}
+
+/** Allocate the output first: malloc may grow the heap and detach earlier views. */
+function output(backend: WasmBackendView, shape: number[], dtype: tf.DataType = 'float32'): { info: tf.TensorInfo; view: () => Float32Array } {
+  const info = backend.makeOutput(shape, dtype);
+  return { info, view: () => backend.typedArrayFromHeap(info) as Float32Array };
+}
+
+interface PoolAttrs { filterSize: number | number[]; strides: number | number[]; pad: PadSpec; dimRoundingMode?: RoundingMode }
+
+function poolInfo(shape: number[], a: PoolAttrs) {
+  return tf.backend_util.computePool2DInfo(shape as [number, number, number, number], asPair(a.filterSize) as [number, number],
+    asPair(a.strides) as [number, number], 1, a.pad as 'same', a.dimRoundingMode);
+}
+
+const maxPoolGradKernel = heapKernel('MaxPoolGrad', (backend, inputs, attrs) => {
+  const { dy, input } = inputs as { dy: tf.TensorInfo; input: tf.TensorInfo };
+  const info = poolInfo(input.shape, attrs as unknown as PoolAttrs);
+  const { batchSize: nb, inHeight: h, inWidth: w, inChannels: c, outHeight: oh, outWidth: ow } = info;
+  const { strideHeight: sh, strideWidth: sw, filterHeight: fh, filterWidth: fw } = info;
+  const top = info.padInfo.top, left = info.padInfo.left;
+  const out = output(backend, input.shape);
+  const dx = out.view();
+  dx.fill(0);
+  const x = backend.typedArrayFromHeap(input) as Float32Array;
+  const g = backend.typedArrayFromHeap(dy) as Float32Array;
+  let gi = 0;
+  for (let b = 0; b < nb; b++) {
+    for (let i = 0; i < oh; i++) {
+      const y0 = i * sh - top;
+      const yLo = Math.max(0, y0), yHi = Math.min(h, y0 + fh);
+      for (let j = 0; j < ow; j++) {
+        const x0 = j * sw - left;
+        const xLo = Math.max(0, x0), xHi = Math.min(w, x0 + fw);
+        for (let ch = 0; ch < c; ch++, gi++) {
+          let best = -Infinity, at = -1;
+          for (let y = yLo; y < yHi; y++) {
+            let idx = ((b * h + y) * w + xLo) * c + ch;
+            for (let xx = xLo; xx < xHi; xx++, idx += c) {
+              const v = x[idx]!;
+              if (v > best || at < 0) { best = v; at = idx; }
+            }
+          }
+          if (at >= 0) dx[at] = dx[at]! + g[gi]!;
+        }
+      }
+    }
+  }
+  return out.info;
+});
+
+const avgPoolGradKernel = heapKernel('AvgPoolGrad', (backend, inputs, attrs) => {
+  const { dy, input } = inputs as { dy: tf.TensorInfo; input: tf.TensorInfo };
+  const info = poolInfo(input.shape, attrs as unknown as PoolAttrs);
+  const { batchSize: nb, inHeight: h, inWidth: w, inChannels: c, outHeight: oh, outWidth: ow } = info;
+  const { strideHeight: sh, strideWidth: sw, filterHeight: fh, filterWidth: fw } = info;
+  const top = info.padInfo.top, left = info.padInfo.left;
+  const scale = 1 / (fh * fw);
+  const out = output(backend, input.shape);
+  const dx = out.view();
+  dx.fill(0);
+  const g = backend.typedArrayFromHeap(dy) as Float32Array;
+  for (let b = 0; b < nb; b++) {
+    for (let i = 0; i < oh; i++) {
+      const y0 = i * sh - top;
+      const yLo = Math.max(0, y0), yHi = Math.min(h, y0 + fh);
+      for (let j = 0; j < ow; j++) {
+        const x0 = j * sw - left;
+        const xLo = Math.max(0, x0), xHi = Math.min(w, x0 + fw);
+        const gBase = ((b * oh + i) * ow + j) * c;
+        for (let y = yLo; y < yHi; y++) {
+          for (let xx = xLo; xx < xHi; xx++) {
+            const dBase = ((b * h + y) * w + xx) * c;
+            for (let ch = 0; ch < c; ch++) dx[dBase + ch] = dx[dBase + ch]! + g[gBase + ch]! * scale;
+          }
+        }
+      }
+    }
+  }
+  return out.info;
+});
+
+const unsortedSegmentSumKernel = heapKernel('UnsortedSegmentSum', (backend, inputs, attrs) => {
+  const { x, segmentIds } = inputs as { x: tf.TensorInfo; segmentIds: tf.TensorInfo };
+  const numSegments = (attrs as { numSegments: number }).numSegments;
+  // segmentIds covers the leading axes of x; each id selects a row of the trailing size.
+  const idCount = segmentIds.shape.reduce((a, b) => a * b, 1);
+  const rowShape = x.shape.slice(segmentIds.shape.length);
+  const rowSize = rowShape.reduce((a, b) => a * b, 1);
+  const out = output(backend, [numSegments, ...rowShape], x.dtype);
+  const dst = out.view();
+  // Accumulate in float64 so repeated ids (e.g. a popular token) do not drift.
+  const acc = new Float64Array(numSegments * rowSize);
+  const src = backend.typedArrayFromHeap(x) as Float32Array;
+  const ids = backend.typedArrayFromHeap(segmentIds) as Int32Array;
+  for (let r = 0; r < idCount; r++) {
+    const id = ids[r]!;
+    if (id < 0 || id >= numSegments) continue; // TF drops out-of-range ids
+    const o = id * rowSize, s = r * rowSize;
+    for (let k = 0; k < rowSize; k++) acc[o + k] = acc[o + k]! + src[s + k]!;
+  }
+  dst.set(acc);
+  return out.info;
+});
+
+const tileKernel = heapKernel('Tile', (backend, inputs, attrs) => {
+  const x = inputs.x!;
+  const reps = (attrs as { reps: number[] }).reps;
+  const rank = x.shape.length;
+  const outShape = x.shape.map((d, i) => d * reps[i]!);
+  const out = output(backend, outShape, x.dtype);
+  const dst = backend.typedArrayFromHeap(out.info);
+  const src = backend.typedArrayFromHeap(x);
+  const total = dst.length;
+  if (total === 0) return out.info;
+  // Copy the source once into the output's leading corner, then replicate blocks outward
+  // from the innermost axis: each axis repeats the contiguous block built so far.
+  const inStrides = new Array<number>(rank).fill(1);
+  const outStrides = new Array<number>(rank).fill(1);
+  for (let i = rank - 2; i >= 0; i--) {
+    inStrides[i] = inStrides[i + 1]! * x.shape[i + 1]!;
+    outStrides[i] = outStrides[i + 1]! * outShape[i + 1]!;
+  }
+  // Place source rows (innermost axis) at their output positions.
+  const inner = x.shape[rank - 1] ?? 1;
+  const rows = src.length / Math.max(1, inner);
+  for (let r = 0; r < rows; r++) {
+    let rem = r, o = 0;
+    for (let a = rank - 2; a >= 0; a--) {
+      const d = x.shape[a]!;
+      o += (rem % d) * outStrides[a]!;
+      rem = Math.floor(rem / d);
+    }
+    dst.set(src.subarray(r * inner, r * inner + inner), o);
+  }
+  // Replicate from the innermost axis outward: along axis a, the block of size
+  // x.shape[a] × outStrides[a] is copied reps[a]−1 times, for every index of the outer axes.
+  for (let a = rank - 1; a >= 0; a--) {
+    const block = x.shape[a]! * outStrides[a]!;
+    if (reps[a] === 1) continue;
+    let outer = 1;
+    for (let k = 0; k < a; k++) outer *= x.shape[k]!;
+    for (let o = 0; o < outer; o++) {
+      let base = 0, rem = o;
+      for (let k = a - 1; k >= 0; k--) {
+        const d = x.shape[k]!;
+        base += (rem % d) * outStrides[k]!;
+        rem = Math.floor(rem / d);
+      }
+      for (let rpt = 1; rpt < reps[a]!; rpt++) dst.copyWithin(base + rpt * block, base, base + block);
+    }
+  }
+  return out.info;
+});
+
+export const heapKernels: readonly tf.KernelConfig[] = [
+  maxPoolGradKernel, avgPoolGradKernel, unsortedSegmentSumKernel, tileKernel,
+];
