@@ -246,16 +246,20 @@ describe('every optional field', () => {
         node: [{ input: ['a'], output: ['b'], opType: 'Identity' }],
       }],
     };
-    (proto.graph!.node![0] as Record<string, unknown>).deviceConfigurations = [{ configurationId: 'c', pipelineStage: 1 }];
-    (proto as Record<string, unknown>).configuration = [{ name: 'c', numDevices: 2, device: ['cpu0', 'cpu1'] }];
+    proto.graph!.node![0]!.deviceConfigurations = [{
+      configurationId: 'c', pipelineStage: 1,
+      shardingSpec: [{ tensorName: 'x', device: [toInt64(0), toInt64(1)], shardedDim: [{ axis: toInt64(0), simpleSharding: [{ dimValue: toInt64(4), numShards: toInt64(2) }] }] }],
+    }];
+    proto.configuration = [{ name: 'c', numDevices: 2, device: ['cpu0', 'cpu1'] }];
     const bytes = encodeModel({ proto });
     const back = decodeModel(bytes);
     assert.ok(Buffer.from(encodeModel(back)).equals(Buffer.from(bytes)));
     const n = back.proto.graph!.node![0]!;
     assert.equal(n.overload, 'o1');
     assert.equal(n.metadataProps![0]!.value, 'v');
-    assert.equal((n as Record<string, any>).deviceConfigurations[0].pipelineStage, 1);
-    assert.equal((back.proto as Record<string, any>).configuration[0].device[1], 'cpu1');
+    assert.equal(n.deviceConfigurations![0]!.pipelineStage, 1);
+    assert.equal(toNumber(n.deviceConfigurations![0]!.shardingSpec![0]!.shardedDim![0]!.simpleSharding![0]!.numShards), 2);
+    assert.equal(back.proto.configuration![0]!.device![1], 'cpu1');
     assert.equal(back.proto.graph!.metadataProps![0]!.key, 'k');
     assert.equal(back.proto.graph!.initializer![0]!.metadataProps![0]!.key, 'k');
     assert.equal(back.proto.graph!.input![0]!.metadataProps![0]!.key, 'k');

@@ -58,7 +58,7 @@ const LAYOUTS: Partial<Record<DataType, Layout>> = {
   [DataType.UINT4]: layout(Uint8Array, 4, 'int32Data'),
   [DataType.INT4]: layout(Uint8Array, 4, 'int32Data'),
   [DataType.FLOAT4E2M1]: layout(Uint8Array, 4, 'int32Data'),
-  [24 as DataType]: layout(Uint8Array, 8, 'int32Data'), // FLOAT8E8M0 (IR 11)
+  [DataType.FLOAT8E8M0]: layout(Uint8Array, 8, 'int32Data'),
 };
 
 export function dataTypeName(dt: number | undefined): string {

@@ -1,5 +1,6 @@
 /**
- * Plain-object view of the ONNX protobuf messages (IR version 10), as decoded by protobufjs with
+ * Plain-object view of the ONNX protobuf messages (IR version 10, plus the IR 11 device
+ * configuration fields), as decoded by protobufjs with
  * camelCase field names. Optional fields are absent when the file did not set them: presence is
  * kept so that a decoded model re-encodes to the same bytes.
  *
@@ -45,6 +46,7 @@ export enum DataType {
   UINT4 = 21,
   INT4 = 22,
   FLOAT4E2M1 = 23,
+  FLOAT8E8M0 = 24,
 }
 
 export enum DataLocation {
@@ -148,6 +150,43 @@ export interface AttributeProto {
   typeProtos?: TypeProto[];
 }
 
+/** IR 11: how a node is sharded over devices. */
+export interface IntIntListEntryProto {
+  key?: Int64;
+  value?: Int64[];
+}
+
+export interface SimpleShardedDimProto {
+  dimValue?: Int64;
+  dimParam?: string;
+  numShards?: Int64;
+}
+
+export interface ShardedDimProto {
+  axis?: Int64;
+  simpleSharding?: SimpleShardedDimProto[];
+}
+
+export interface ShardingSpecProto {
+  tensorName?: string;
+  device?: Int64[];
+  indexToDeviceGroupMap?: IntIntListEntryProto[];
+  shardedDim?: ShardedDimProto[];
+}
+
+export interface NodeDeviceConfigurationProto {
+  configurationId?: string;
+  shardingSpec?: ShardingSpecProto[];
+  pipelineStage?: number;
+}
+
+/** IR 11: a named device configuration of the model. */
+export interface DeviceConfigurationProto {
+  name?: string;
+  numDevices?: number;
+  device?: string[];
+}
+
 export interface NodeProto {
   input?: string[];
   output?: string[];
@@ -158,6 +197,7 @@ export interface NodeProto {
   attribute?: AttributeProto[];
   docString?: string;
   metadataProps?: StringStringEntryProto[];
+  deviceConfigurations?: NodeDeviceConfigurationProto[];
 }
 
 export interface TensorAnnotation {
@@ -212,6 +252,7 @@ export interface ModelProto {
   metadataProps?: StringStringEntryProto[];
   trainingInfo?: TrainingInfoProto[];
   functions?: FunctionProto[];
+  configuration?: DeviceConfigurationProto[];
 }
 
 /**
