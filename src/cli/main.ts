@@ -5,6 +5,7 @@ import { VERSION } from '../version.js';
 import { registerFinetune } from './finetune.js';
 import { registerInspect } from './inspect.js';
 import { registerPredict } from './predict.js';
+import { registerServe } from './serve.js';
 import { reportError } from './run.js';
 
 const program = new Command('ghn')
@@ -16,6 +17,7 @@ const program = new Command('ghn')
 registerInspect(program);
 registerFinetune(program);
 registerPredict(program);
+registerServe(program);
 
 try {
   await program.parseAsync(process.argv);
