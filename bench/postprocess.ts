@@ -5,6 +5,7 @@
  * shapes. Usage: npx tsx bench/postprocess.ts [--tiled]  (--tiled: GHN-2 style tiled 64×64 blocks,
  * which are rank-deficient and need the second CholeskyQR pass).
  */
+import os from 'node:os';
 import { diversify, type DiversifySlot } from '../src/postprocess/diversify.js';
 import { createRng, gaussian } from '../src/util/random.js';
 
@@ -58,15 +59,28 @@ const weights = slots.filter((s) => s.shape.length >= 2 && !s.isClassifier);
 const elements = (s: DiversifySlot) => s.shape.reduce((a, b) => a * b, 1);
 const largest = weights.reduce((a, b) => (elements(b) > elements(a) ? b : a));
 
+// CPU time next to wall time: on a shared machine the wall clock also counts other processes.
+const cpuMs = (since: NodeJS.CpuUsage) => {
+  const used = process.cpuUsage(since);
+  return (used.user + used.system) / 1000;
+};
 const totals: number[] = [];
+const totalsCpu: number[] = [];
 let processed = 0;
 for (let run = 0; run < RUNS; run++) {
+  const cpu = process.cpuUsage();
   const { report } = diversify(tensors, slots, { seed: run });
+  totalsCpu.push(cpuMs(cpu));
   totals.push(report.ms);
   processed = report.processed;
 }
 const largestTimes: number[] = [];
-for (let run = 0; run < RUNS; run++) largestTimes.push(diversify(tensors, [largest], { seed: run }).report.ms);
+const largestCpu: number[] = [];
+for (let run = 0; run < RUNS; run++) {
+  const cpu = process.cpuUsage();
+  largestTimes.push(diversify(tensors, [largest], { seed: run }).report.ms);
+  largestCpu.push(cpuMs(cpu));
+}
 
 // Per distinct shape, one timed call each: where the time goes.
 const byShape = new Map<string, { count: number; ms: number }>();
@@ -80,9 +94,10 @@ for (const slot of weights) {
 }
 
 console.log(`ResNet-50 weights (${tiledValues ? 'GHN-2 tiled' : 'random'} values): ${processed} tensors processed, ${weights.reduce((s, w) => s + elements(w), 0)} values`);
-console.log(`diversify total (noise 3e-5 + QR + keepScale), median of ${RUNS}: ${median(totals).toFixed(0)} ms   [runs: ${totals.map((t) => t.toFixed(0)).join(', ')}]`);
-console.log(`largest tensor ${largest.shape.join('×')}, median of ${RUNS}: ${median(largestTimes).toFixed(0)} ms`);
-console.log('shape                count  total_ms');
+console.log(`load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} on ${os.cpus().length} cores`);
+console.log(`diversify total (noise 3e-5 + QR + keepScale), median of ${RUNS}: ${median(totals).toFixed(0)} ms wall, ${median(totalsCpu).toFixed(0)} ms CPU   [wall runs: ${totals.map((t) => t.toFixed(0)).join(', ')}]`);
+console.log(`largest tensor ${largest.shape.join('×')}, median of ${RUNS}: ${median(largestTimes).toFixed(0)} ms wall, ${median(largestCpu).toFixed(0)} ms CPU`);
+console.log('shape                count  wall_ms');
 for (const [shape, { count, ms }] of [...byShape].sort((a, b) => b[1].ms - a[1].ms).slice(0, 8)) {
   console.log(`${shape.padEnd(20)} ${String(count).padStart(5)}  ${ms.toFixed(0).padStart(8)}`);
 }

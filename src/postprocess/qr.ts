@@ -10,7 +10,7 @@
 import { GhnError } from '../errors.js';
 import { createRng, gaussian } from '../util/random.js';
 import { householderQr } from './householder.js';
-import { choleskyUpper, gram, invertUpper, multiplyUpper, multiplyUpperUpper } from './kernels.js';
+import { choleskyUpper, gram, multiplyUpperUpper, solveUpperRight } from './kernels.js';
 
 export type MatrixLayout = 'row-major' | 'column-major';
 export type QrMethod = 'auto' | 'householder';
@@ -79,36 +79,48 @@ export function thinQrColumnMajor(work: Float64Array, m: number, n: number, opti
 
 /** CholeskyQR, then CholeskyQR2 if the probes say so; null when Householder must take over. */
 function choleskyQr(a: Float64Array, m: number, n: number, tolerance: number, computeR: boolean): QrResult | null {
-  const g = new Float64Array(n * n);
-  const inverse = new Float64Array(n * n);
-  const first = choleskyPass(a, m, n, g, inverse);
-  if (first === null) return null;
-  const r1 = computeR ? g.slice() : null;
-  if (orthogonalityError(first, m, n) <= tolerance) {
-    return { q: first, r: r1, algorithm: 'cholesky' };
+  // Pad to multiples of 4 for the blocked kernels: zero rows leave AᵀA unchanged, and zero columns
+  // get a unit diagonal in the Gram so R = diag(R_A, I) and Q's extra columns stay zero.
+  const mp = roundUp4(m), np = roundUp4(n);
+  const work = new Float64Array(mp * np);
+  for (let j = 0; j < n; j++) work.set(a.subarray(j * m, (j + 1) * m), j * mp);
+  const g = new Float64Array(np * np);
+  if (!choleskyPass(work, mp, n, np, g)) return null;
+  const r1 = computeR ? unpad(g, np, n, n) : null;
+  if (orthogonalityError(work, mp, m, n) <= tolerance) {
+    return { q: unpad(work, mp, m, n), r: r1, algorithm: 'cholesky' };
   }
-  const second = choleskyPass(first, m, n, g, inverse);
-  if (second === null || orthogonalityError(second, m, n) > tolerance) return null;
+  if (!choleskyPass(work, mp, n, np, g) || orthogonalityError(work, mp, m, n) > tolerance) return null;
   let r: Float64Array | null = null;
   if (r1 !== null) {
     r = new Float64Array(n * n);
-    multiplyUpperUpper(g, r1, n, r);
+    multiplyUpperUpper(unpad(g, np, n, n), r1, n, r);
   }
-  return { q: second, r, algorithm: 'cholesky2' };
+  return { q: unpad(work, mp, m, n), r, algorithm: 'cholesky2' };
 }
 
-/** Q = A·R⁻¹ with RᵀR = AᵀA; leaves R in `g`. */
-function choleskyPass(a: Float64Array, m: number, n: number, g: Float64Array, inverse: Float64Array): Float64Array | null {
-  gram(a, m, n, g);
-  if (!choleskyUpper(g, n, PIVOT_FLOOR)) return null;
-  invertUpper(g, n, inverse);
-  const q = new Float64Array(m * n);
-  multiplyUpper(a, m, n, inverse, q);
-  return q;
+/** In place A → A·R⁻¹ with RᵀR = AᵀA (columns ≥ n are padding); leaves R in `g`. */
+function choleskyPass(work: Float64Array, mp: number, n: number, np: number, g: Float64Array): boolean {
+  gram(work, mp, np, g);
+  for (let j = n; j < np; j++) g[j * np + j] = 1;
+  if (!choleskyUpper(g, np, PIVOT_FLOOR)) return false;
+  solveUpperRight(work, mp, np, g);
+  return true;
 }
 
-/** Probe estimate of ‖QᵀQ − I‖_F (times a safety factor) for column-major Q. */
-function orthogonalityError(q: Float64Array, m: number, n: number): number {
+function roundUp4(x: number): number {
+  return (x + 3) & ~3;
+}
+
+/** The leading rows×cols corner of a column-major matrix with leading dimension ld. */
+function unpad(x: Float64Array, ld: number, rows: number, cols: number): Float64Array {
+  const out = new Float64Array(rows * cols);
+  for (let j = 0; j < cols; j++) out.set(x.subarray(j * ld, j * ld + rows), j * rows);
+  return out;
+}
+
+/** Probe estimate of ‖QᵀQ − I‖_F (times a safety factor) for column-major m×n Q with leading dimension ld. */
+function orthogonalityError(q: Float64Array, ld: number, m: number, n: number): number {
   // Fixed seed: the check is part of a deterministic algorithm, not a source of randomness.
   const rng = createRng(0x5eed);
   const x = new Float64Array(n);
@@ -118,12 +130,12 @@ function orthogonalityError(q: Float64Array, m: number, n: number): number {
     for (let j = 0; j < n; j++) x[j] = gaussian(rng);
     y.fill(0);
     for (let j = 0; j < n; j++) {
-      const xj = x[j], o = j * m;
+      const xj = x[j], o = j * ld;
       for (let i = 0; i < m; i++) y[i] += q[o + i] * xj;
     }
     let squared = 0;
     for (let j = 0; j < n; j++) {
-      const o = j * m;
+      const o = j * ld;
       let s = 0;
       for (let i = 0; i < m; i++) s += q[o + i] * y[i];
       const e = s - x[j];
