@@ -55,8 +55,8 @@ function sameFile(a: FileIdentity, stat: fs.Stats): boolean {
   return a.size === stat.size && a.mtimeMs === stat.mtimeMs && a.ino === stat.ino;
 }
 
-/** Reads `length` bytes at `offset` of a lazily loaded model's file into `into` at `at`. */
-export function readRange(range: LazyRange, into: Uint8Array, at = 0, offset = range.offset, length = range.length): void {
+/** Opens a lazy range's model file, checks it is the version that was loaded, runs `use`. */
+function withModelFile(range: LazyRange, use: (fd: number) => void): void {
   let fd: number;
   try {
     fd = fs.openSync(range.file.path, 'r');
@@ -67,32 +67,26 @@ export function readRange(range: LazyRange, into: Uint8Array, at = 0, offset = r
     if (!sameFile(range.file, fs.fstatSync(fd))) {
       throw new GhnError('missing-data', `${range.file.path}: model file changed since it was loaded; load it again`);
     }
-    readFully(fd, into, at, length, offset, range.file.path);
+    use(fd);
   } finally {
     fs.closeSync(fd);
   }
 }
 
+/** Reads a lazy range from its model file into `into` at `at`. */
+export function readRange(range: LazyRange, into: Uint8Array, at = 0): void {
+  withModelFile(range, (fd) => readFully(fd, into, at, range.length, range.offset, range.file.path));
+}
+
 /** Streams a range through a reusable buffer (no big allocation): `sink(chunk, offsetInRange)`. */
 export function copyRange(range: LazyRange, scratch: Uint8Array, sink: (chunk: Uint8Array, at: number) => void): void {
-  let fd: number;
-  try {
-    fd = fs.openSync(range.file.path, 'r');
-  } catch {
-    throw new GhnError('missing-data', `${range.file.path}: model file is gone; its tensor data was not loaded yet`);
-  }
-  try {
-    if (!sameFile(range.file, fs.fstatSync(fd))) {
-      throw new GhnError('missing-data', `${range.file.path}: model file changed since it was loaded; load it again`);
-    }
+  withModelFile(range, (fd) => {
     for (let at = 0; at < range.length; at += scratch.length) {
       const n = Math.min(scratch.length, range.length - at);
       readFully(fd, scratch, 0, n, range.offset + at, range.file.path);
       sink(scratch.subarray(0, n), at);
     }
-  } finally {
-    fs.closeSync(fd);
-  }
+  });
 }
 
 function readFully(fd: number, into: Uint8Array, at: number, length: number, position: number, path: string): void {
