@@ -115,7 +115,7 @@ export class GraphExecutor {
     try {
       for (const init of graph.initializer ?? []) {
         const name = init.name ?? '';
-        const t = tf.keep(protoToTensor(init, model.baseDir));
+        const t = tf.keep(protoToTensor(init, model));
         this.initializers.set(name, t);
         if (t.dtype === 'float32') parameterNames.push(name);
         else staticNames.add(name);

@@ -5,15 +5,12 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { GhnError } from '../errors.js';
-import { isExternal, readExternalBytes } from '../onnx/external.js';
-import { DataType, type Int64, type ModelProto, type TensorProto } from '../onnx/types.js';
+import { isExternal } from '../onnx/external.js';
+import { readTensorData } from '../onnx/tensor.js';
+import { DataType, type Int64, type OnnxModel, type TensorProto } from '../onnx/types.js';
 
-/** The part of an OnnxModel the executor needs (src/onnx's OnnxModel satisfies it). */
-export interface ModelSource {
-  proto: ModelProto;
-  /** Directory external tensor data is resolved against. */
-  baseDir?: string;
-}
+/** The model the executor runs (external tensor data resolves against its baseDir). */
+export type ModelSource = OnnxModel;
 
 const INT32_MIN = -2147483648;
 const INT32_MAX = 2147483647;
@@ -91,13 +88,17 @@ function decodeFields(t: TensorProto, dataType: number): number[] {
 }
 
 /** The tensor's values as a tf.Tensor (caller owns it). */
-export function protoToTensor(t: TensorProto, baseDir?: string): tf.Tensor {
+export function protoToTensor(t: TensorProto, model?: OnnxModel): tf.Tensor {
   const dataType = t.dataType ?? DataType.FLOAT;
   const dtype = tfDtypeOf(dataType);
   const shape = tensorDims(t);
   const count = shape.reduce((a, b) => a * b, 1);
   let values: Float32Array | Int32Array | Uint8Array | number[];
-  if (isExternal(t)) values = decodeRaw(readExternalBytes(t, baseDir), dataType, count);
+  if (isExternal(t)) {
+    // src/onnx resolves the file (and bytes replaced in memory but not yet written).
+    const typed = readTensorData(t, model);
+    values = decodeRaw(new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength), dataType, count);
+  }
   else if (t.rawData && t.rawData.length > 0) values = decodeRaw(t.rawData, dataType, count);
   else values = decodeFields(t, dataType);
   if (values.length !== count) {

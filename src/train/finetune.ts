@@ -1,0 +1,220 @@
+/**
+ * Fine-tunes the parameters of an ONNX classifier on a dataset with the tfjs executor, and returns
+ * a copy of the model with the trained weights and updated BatchNorm running statistics written in.
+ *
+ * Training runs BatchNorm on batch statistics and updates running statistics the way PyTorch does
+ * (momentum from the node, 0.9 in ONNX terms = 0.1 in PyTorch's; unbiased batch variance);
+ * evaluation and the written model use the running statistics.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { endlessBatches } from '../data/batches.js';
+import type { Dataset } from '../data/dataset.js';
+import { GraphExecutor, type BatchNormSlots } from '../engine/executor.js';
+import { GhnError } from '../errors.js';
+import { decodeModel } from '../onnx/read.js';
+import { replaceTensorData } from '../onnx/tensor.js';
+import type { OnnxModel } from '../onnx/types.js';
+import { encodeModel } from '../onnx/write.js';
+import { evaluateWithExecutor } from './evaluate.js';
+import { correctCount, crossEntropy } from './loss.js';
+import { createOptimizer, learningRate, type LrSchedule, type OptimizerConfig, type OptimizerKind } from './optimizers.js';
+import { untieSharedInitializers } from './untie.js';
+
+export interface FinetuneProgress {
+  /** Steps done (1-based). */
+  step: number;
+  steps: number;
+  /** Training loss and accuracy of this step's batch. */
+  loss: number;
+  acc: number;
+  lr: number;
+  /** Steps per second averaged since the start. */
+  stepsPerSec: number;
+}
+
+export interface FinetuneOptions {
+  data: Dataset;
+  steps: number;
+  /** Default 64. */
+  batch?: number;
+  /** Default 1e-3. */
+  lr?: number;
+  /** Default 'adamw'. */
+  optimizer?: OptimizerKind;
+  /** Default 'constant'. */
+  schedule?: LrSchedule;
+  /** Default 1e-2 for AdamW, 0 for SGD. */
+  weightDecay?: number;
+  /** SGD momentum, default 0.9. */
+  momentum?: number;
+  /** Batch order. Default 0. */
+  seed?: number;
+  /**
+   * Names of the float initializers to train (names in the given model). Default: every float
+   * initializer except BatchNorm running statistics.
+   */
+  trainable?: string[];
+  /** Test set: if given, accuracy after training (executor, running-statistics BN). */
+  evalData?: Dataset;
+  /** Called after every step. */
+  onProgress?: (p: FinetuneProgress) => void;
+}
+
+export interface FinetuneStep {
+  step: number;
+  loss: number;
+  acc: number;
+  lr: number;
+}
+
+export interface FinetuneResult {
+  /** A copy of the model with trained weights and running statistics. */
+  model: OnnxModel;
+  history: FinetuneStep[];
+  /** Accuracy on evalData, when given. */
+  testAccuracy?: number;
+  /** Mean milliseconds per training step (excluding the first, which builds caches). */
+  msPerStep: number;
+  /** Initializer names that were trained (in the returned model). */
+  trained: string[];
+}
+
+/** Decoded copy sharing nothing mutable with `model` (external data still read from its files). */
+function copyModel(model: OnnxModel): OnnxModel {
+  return decodeModel(encodeModel(model), { baseDir: model.baseDir });
+}
+
+function checkOptions(o: FinetuneOptions): void {
+  if (!Number.isInteger(o.steps) || o.steps <= 0) throw new GhnError('usage', `steps must be a positive integer, got ${o.steps}`);
+  const batch = o.batch ?? 64;
+  if (!Number.isInteger(batch) || batch <= 0) throw new GhnError('usage', `batch must be a positive integer, got ${batch}`);
+}
+
+/** Trainable names in the untied model: each requested name maps to all of its copies. */
+function resolveTrainable(requested: string[] | undefined, executor: GraphExecutor, copies: Map<string, string[]>): string[] {
+  const stats = new Set(executor.batchNorms.flatMap((b) => [b.mean, b.variance]));
+  const available = new Set(executor.parameterNames);
+  if (!requested) return executor.parameterNames.filter((n) => !stats.has(n));
+  const out = new Set<string>();
+  for (const name of requested) {
+    const names = copies.get(name) ?? [name];
+    if (!names.some((n) => available.has(n)) && !copies.has(name)) {
+      throw new GhnError('usage', `'${name}' is not a float initializer of the model`);
+    }
+    for (const n of names) if (available.has(n)) out.add(n);
+  }
+  return [...out];
+}
+
+interface RunningStats {
+  slot: BatchNormSlots;
+  momentum: number;
+  mean: tf.Tensor;
+  variance: tf.Tensor;
+}
+
+function bnMomentum(model: OnnxModel, nodeLabel: string): number {
+  const node = model.proto.graph!.node!.find((n) => (n.name || n.output?.[0]) === nodeLabel);
+  const attr = node?.attribute?.find((a) => a.name === 'momentum');
+  return attr?.f ?? 0.9;
+}
+
+export async function finetune(model: OnnxModel, options: FinetuneOptions): Promise<FinetuneResult> {
+  checkOptions(options);
+  const { data, steps } = options;
+  const batch = options.batch ?? 64;
+  const config: OptimizerConfig = {
+    kind: options.optimizer ?? 'adamw',
+    lr: options.lr ?? 1e-3,
+    schedule: options.schedule ?? 'constant',
+    totalSteps: steps,
+    ...(options.weightDecay !== undefined ? { weightDecay: options.weightDecay } : {}),
+    ...(options.momentum !== undefined ? { momentum: options.momentum } : {}),
+  };
+  const optimizer = createOptimizer(config);
+
+  const out = copyModel(model);
+  const copies = untieSharedInitializers(out);
+  const executor = new GraphExecutor(out);
+  const trained = resolveTrainable(options.trainable, executor, copies);
+  const variables = new Map(trained.map((name) => [name, tf.variable(executor.initializer(name)!.clone(), true)]));
+  const running: RunningStats[] = executor.batchNorms.map((slot) => ({
+    slot,
+    momentum: bnMomentum(out, slot.node),
+    mean: executor.initializer(slot.mean)!.clone(),
+    variance: executor.initializer(slot.variance)!.clone(),
+  }));
+  const inputShape = [batch, ...data.shape];
+  const history: FinetuneStep[] = [];
+  const batches = endlessBatches(data, { batchSize: batch, seed: options.seed ?? 0 });
+  const varList = [...variables.values()];
+  const names = [...variables.keys()];
+  let started = 0;
+  let firstDone = 0;
+
+  try {
+    for (let step = 1; step <= steps; step++) {
+      if (step === 1) started = performance.now();
+      const b = batches.next().value!;
+      const x = tf.tensor(b.x, inputShape);
+      const y = tf.tensor1d(b.y, 'int32');
+      let stats = new Map<string, { mean: tf.Tensor; variance: tf.Tensor; count: number }>();
+      let correct = 0;
+      const { value, grads } = tf.variableGrads(() => {
+        const r = executor.run(x, { params: variables, training: true });
+        stats = r.bnStats;
+        for (const s of stats.values()) { tf.keep(s.mean); tf.keep(s.variance); }
+        correct = correctCount(r.outputs[0], y);
+        return crossEntropy(r.outputs[0], y);
+      }, varList);
+      optimizer.step(variables, new Map(names.map((n, i) => [n, grads[varList[i].name]])));
+      updateRunningStats(running, stats);
+      const loss = value.dataSync()[0];
+      tf.dispose([x, y, value, ...Object.values(grads)]);
+      for (const s of stats.values()) tf.dispose([s.mean, s.variance]);
+      if (!Number.isFinite(loss)) throw new GhnError('bad-input', `training diverged at step ${step} (loss ${loss}); try a lower learning rate`);
+      if (step === 1) firstDone = performance.now();
+      const entry = { step, loss, acc: correct / batch, lr: learningRate(config, step - 1) };
+      history.push(entry);
+      const elapsed = (performance.now() - started) / 1000;
+      options.onProgress?.({ ...entry, steps, stepsPerSec: step / elapsed });
+    }
+    const msPerStep = steps > 1 ? (performance.now() - firstDone) / (steps - 1) : firstDone - started;
+
+    // Write trained weights and running statistics into the copy.
+    const inits = new Map((out.proto.graph!.initializer ?? []).map((t) => [t.name ?? '', t]));
+    for (const [name, v] of variables) replaceTensorData(inits.get(name)!, v.dataSync() as Float32Array);
+    for (const r of running) {
+      replaceTensorData(inits.get(r.slot.mean)!, r.mean.dataSync() as Float32Array);
+      replaceTensorData(inits.get(r.slot.variance)!, r.variance.dataSync() as Float32Array);
+    }
+    let testAccuracy: number | undefined;
+    if (options.evalData) {
+      const params = new Map<string, tf.Tensor>(variables);
+      for (const r of running) { params.set(r.slot.mean, r.mean); params.set(r.slot.variance, r.variance); }
+      testAccuracy = (await evaluateWithExecutor(executor, options.evalData, { params })).accuracy;
+    }
+    return { model: out, history, testAccuracy, msPerStep, trained };
+  } finally {
+    optimizer.dispose();
+    for (const v of variables.values()) v.dispose();
+    for (const r of running) tf.dispose([r.mean, r.variance]);
+    executor.dispose();
+  }
+}
+
+/** running ← momentum·running + (1 − momentum)·batch, with the unbiased batch variance. */
+function updateRunningStats(running: RunningStats[], stats: Map<string, { mean: tf.Tensor; variance: tf.Tensor; count: number }>): void {
+  for (const r of running) {
+    const s = stats.get(r.slot.node);
+    if (!s) continue;
+    const unbias = s.count > 1 ? s.count / (s.count - 1) : 1;
+    const [mean, variance] = tf.tidy(() => [
+      tf.add(tf.mul(r.mean, r.momentum), tf.mul(s.mean, 1 - r.momentum)),
+      tf.add(tf.mul(r.variance, r.momentum), tf.mul(s.variance, (1 - r.momentum) * unbias)),
+    ]);
+    tf.dispose([r.mean, r.variance]);
+    r.mean = mean;
+    r.variance = variance;
+  }
+}
