@@ -1,0 +1,58 @@
+/**
+ * Trains the shipped GHN: `npx tsx scripts/train-ghn.ts [--minutes M] [--steps N] [--resume] [--out models/ghn-fmnist]`.
+ * Writes <out>.ghn (checkpointed), <out>.log.jsonl (one line per step) and, at the end, evaluates
+ * on the test split of architectures into <out>.metrics.json.
+ */
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { loadFashionMnist } from '../src/data/fashion-mnist.js';
+import { initBackend } from '../src/engine/backend.js';
+import { evaluateGhn } from '../src/ghn/evaluate.js';
+import { saveGhn } from '../src/ghn/serialize.js';
+import { DEFAULT_RECIPE, trainGhn } from '../src/ghn/train.js';
+
+const { values } = parseArgs({
+  options: {
+    minutes: { type: 'string', default: '40' },
+    steps: { type: 'string', default: String(DEFAULT_RECIPE.steps) },
+    'meta-batch': { type: 'string', default: String(DEFAULT_RECIPE.metaBatch) },
+    images: { type: 'string', default: String(DEFAULT_RECIPE.images) },
+    out: { type: 'string', default: 'models/ghn-fmnist' },
+    resume: { type: 'boolean', default: false },
+    'eval-archs': { type: 'string', default: '30' },
+    'skip-eval': { type: 'boolean', default: false },
+  },
+});
+await initBackend();
+const full = loadFashionMnist({ split: 'train' });
+const held = 5000;
+const size = 28 * 28;
+const train = { ...full, count: full.count - held, images: full.images.subarray(0, (full.count - held) * size), labels: full.labels.subarray(0, full.count - held) };
+const val = { ...full, count: held, images: full.images.subarray((full.count - held) * size), labels: full.labels.subarray(full.count - held) };
+const out = values.out!;
+const result = await trainGhn({
+  recipe: { steps: Number(values.steps), metaBatch: Number(values['meta-batch']), images: Number(values.images) },
+  data: train,
+  valData: val,
+  valEvery: 100,
+  checkpointPath: `${out}.ghn`,
+  checkpointEvery: 50,
+  resume: values.resume,
+  logPath: `${out}.log.jsonl`,
+  maxMinutes: Number(values.minutes),
+  onProgress: (p) => {
+    if (p.step % 10 === 0 || p.val) {
+      console.log(`step ${p.step}/${p.steps} loss ${p.loss.toFixed(3)} acc ${p.acc.toFixed(3)} lr ${p.lr.toExponential(2)} |g| ${p.gradNorm.toFixed(2)} ${p.stepsPerMin.toFixed(1)} steps/min${p.val ? ` val acc ${p.val.acc.toFixed(3)} loss ${p.val.loss.toFixed(3)}` : ''}`);
+    }
+  },
+});
+console.log(`trained ${result.stepsDone} steps at ${result.stepsPerMin.toFixed(1)} steps/min`);
+if (!values['skip-eval']) {
+  const test = loadFashionMnist({ split: 'test' });
+  const metrics = await evaluateGhn(result.model, { data: test, trainData: train, archs: Number(values['eval-archs']),
+    onProgress: (m) => console.log(m) });
+  const training = { stepsDone: result.stepsDone, stepsPerMin: result.stepsPerMin, lastVal: result.lastVal };
+  writeFileSync(`${out}.metrics.json`, JSON.stringify({ training, ...metrics }, null, 2));
+  const hash = saveGhn(`${out}.ghn`, result.model, { recipe: { ...result.recipe, stepsDone: result.stepsDone }, metrics: { training, ...metrics } });
+  console.log(`saved ${out}.ghn sha256 ${hash}`);
+}

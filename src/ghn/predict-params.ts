@@ -1,0 +1,55 @@
+/**
+ * Prediction API: a GHN and a ComputationGraph → every parameter slot's value, either as plain
+ * arrays in the slot's stored shape/layout (for writing ONNX), or as differentiable tensors keyed
+ * by initializer name (for the executor during meta-training).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { GhnError } from '../errors.js';
+import type { ComputationGraph } from '../graph/computation-graph.js';
+import { decodeSlots } from './decoder.js';
+import { encodeGraph, type GraphEncoding, type SlotSpec } from './encoding.js';
+import type { GhnModel } from './model.js';
+
+/** Canonical → stored: transpose 2-D weights stored as [in, out], then reshape to the stored shape. */
+function toStored(slot: SlotSpec, canonical: tf.Tensor): tf.Tensor {
+  const laidOut = slot.layout === 'transposed' ? tf.transpose(canonical) : canonical;
+  return tf.reshape(laidOut, slot.storedShape as number[]);
+}
+
+/** Canonical-shape tensors per slot id. Differentiable; call inside tidy / variableGrads. */
+export function predictSlotTensors(ghn: GhnModel, enc: GraphEncoding): Map<string, tf.Tensor> {
+  const nodes = ghn.embedNodes(enc);
+  return decodeSlots(ghn, enc, nodes);
+}
+
+/**
+ * Stored-shape tensors keyed by initializer name, ready for `GraphExecutor.run({ params })`.
+ * Differentiable. Models whose initializers fill several slots are rejected: one tensor cannot
+ * carry two predictions.
+ */
+export function predictInitializerTensors(ghn: GhnModel, enc: GraphEncoding): Map<string, tf.Tensor> {
+  const bySlot = predictSlotTensors(ghn, enc);
+  const out = new Map<string, tf.Tensor>();
+  for (const slot of enc.slots) {
+    if (out.has(slot.initializer)) {
+      throw new GhnError('unsupported', `initializer ${slot.initializer} is shared by several slots; differentiable prediction needs one slot per initializer`);
+    }
+    out.set(slot.initializer, toStored(slot, bySlot.get(slot.id)!));
+  }
+  return out;
+}
+
+/** Every slot's predicted value in its stored shape and layout, keyed by slot id. */
+export function predictParameters(ghn: GhnModel, graph: ComputationGraph | GraphEncoding): Map<string, Float32Array> {
+  const enc = 'numOps' in graph ? graph : encodeGraph(graph);
+  const tensors = tf.tidy(() => {
+    const bySlot = predictSlotTensors(ghn, enc);
+    return enc.slots.map((slot) => toStored(slot, bySlot.get(slot.id)!));
+  });
+  const out = new Map<string, Float32Array>();
+  enc.slots.forEach((slot, k) => {
+    out.set(slot.id, tensors[k]!.dataSync() as Float32Array);
+    tensors[k]!.dispose();
+  });
+  return out;
+}

@@ -1,0 +1,141 @@
+/**
+ * The .ghn file format (version 1), one file, little-endian:
+ *
+ *   bytes 0–3   magic "GHN1"
+ *   bytes 4–7   uint32 N: byte length of the JSON header
+ *   bytes 8…    N bytes of UTF-8 JSON: { format: 'ghn', version: 1, config: GhnConfig,
+ *               recipe?: object, metrics?: object, tensors: [{ name, shape, offset, length }] }
+ *               (offset and length in float32 elements, relative to the blob)
+ *   then        padding with spaces inside the header so the blob starts at a multiple of 4
+ *   then        the blob: every tensor's float32 values, in header order
+ *
+ * The model id is the sha256 of the whole file, hex.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { GhnError } from '../errors.js';
+import { GhnModel, variableShapes, type GhnConfig } from './model.js';
+
+const MAGIC = 'GHN1';
+export const GHN_FORMAT_VERSION = 1;
+
+export interface TensorEntry {
+  name: string;
+  shape: number[];
+  offset: number;
+  length: number;
+}
+
+export interface GhnHeader {
+  format: 'ghn';
+  version: number;
+  config: GhnConfig;
+  /** How the model was trained (free-form, JSON). */
+  recipe?: Record<string, unknown>;
+  /** Measured results (free-form, JSON). */
+  metrics?: Record<string, unknown>;
+  tensors: TensorEntry[];
+}
+
+export interface GhnFileContents {
+  header: GhnHeader;
+  values: Map<string, Float32Array>;
+  /** sha256 of the file bytes, hex. */
+  hash: string;
+}
+
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/** Encodes named float32 tensors with a header (the GHN's variables, or optimizer state). */
+export function encodeTensors(
+  config: GhnConfig, entries: ReadonlyMap<string, { shape: readonly number[]; data: Float32Array }>,
+  extra: Pick<GhnHeader, 'recipe' | 'metrics'> = {},
+): Uint8Array {
+  const tensors: TensorEntry[] = [];
+  let offset = 0;
+  for (const [name, { shape, data }] of entries) {
+    tensors.push({ name, shape: [...shape], offset, length: data.length });
+    offset += data.length;
+  }
+  const header: GhnHeader = { format: 'ghn', version: GHN_FORMAT_VERSION, config, ...extra, tensors };
+  let json = Buffer.from(JSON.stringify(header), 'utf8');
+  const pad = (4 - ((8 + json.length) % 4)) % 4;
+  if (pad) json = Buffer.concat([json, Buffer.from(' '.repeat(pad))]);
+  const out = new Uint8Array(8 + json.length + offset * 4);
+  const view = new DataView(out.buffer);
+  out.set(Buffer.from(MAGIC, 'ascii'), 0);
+  view.setUint32(4, json.length, true);
+  out.set(json, 8);
+  let byte = 8 + json.length;
+  for (const { data } of entries.values()) {
+    for (let i = 0; i < data.length; i++, byte += 4) view.setFloat32(byte, data[i]!, true);
+  }
+  return out;
+}
+
+export function encodeGhn(ghn: GhnModel, extra: Pick<GhnHeader, 'recipe' | 'metrics'> = {}): Uint8Array {
+  const entries = new Map([...ghn.variables].map(([name, v]) => [name, { shape: v.shape, data: v.dataSync() as Float32Array }]));
+  return encodeTensors(ghn.config, entries, extra);
+}
+
+export function decodeGhn(bytes: Uint8Array, source = 'GHN file'): GhnFileContents {
+  if (bytes.length < 8 || Buffer.from(bytes.subarray(0, 4)).toString('ascii') !== MAGIC) {
+    throw new GhnError('bad-input', `${source}: not a GHN file (magic ${MAGIC} missing)`);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const headerLength = view.getUint32(4, true);
+  if (8 + headerLength > bytes.length) throw new GhnError('bad-input', `${source}: truncated header`);
+  let header: GhnHeader;
+  try {
+    header = JSON.parse(Buffer.from(bytes.subarray(8, 8 + headerLength)).toString('utf8')) as GhnHeader;
+  } catch (e) {
+    throw new GhnError('bad-input', `${source}: header is not JSON (${(e as Error).message})`);
+  }
+  if (header.format !== 'ghn' || header.version !== GHN_FORMAT_VERSION) {
+    throw new GhnError('bad-input', `${source}: unsupported format ${header.format} v${header.version}`);
+  }
+  const blob = 8 + headerLength;
+  const values = new Map<string, Float32Array>();
+  for (const t of header.tensors) {
+    const end = blob + (t.offset + t.length) * 4;
+    if (end > bytes.length) throw new GhnError('bad-input', `${source}: tensor ${t.name} runs past the end of the file`);
+    const data = new Float32Array(t.length);
+    for (let i = 0; i < t.length; i++) data[i] = view.getFloat32(blob + (t.offset + i) * 4, true);
+    values.set(t.name, data);
+  }
+  return { header, values, hash: sha256Hex(bytes) };
+}
+
+/** A GhnModel from decoded contents; every variable the config needs must be present with its shape. */
+export function modelFromContents(contents: GhnFileContents, source = 'GHN file'): GhnModel {
+  const shapes = variableShapes(contents.header.config);
+  for (const [name, shape] of shapes) {
+    const entry = contents.header.tensors.find((t) => t.name === name);
+    if (!entry || entry.shape.join(',') !== shape.join(',')) {
+      throw new GhnError('bad-input', `${source}: tensor ${name} missing or not of shape [${shape}]`);
+    }
+  }
+  return new GhnModel(contents.header.config, contents.values);
+}
+
+/** Writes atomically (temp file + rename); returns the file's sha256. */
+export function saveGhn(path: string, ghn: GhnModel, extra: Pick<GhnHeader, 'recipe' | 'metrics'> = {}): string {
+  const bytes = encodeGhn(ghn, extra);
+  writeFileSync(`${path}.tmp`, bytes);
+  renameSync(`${path}.tmp`, path);
+  return sha256Hex(bytes);
+}
+
+export interface LoadedGhn {
+  model: GhnModel;
+  header: GhnHeader;
+  /** sha256 of the file, hex: the model id. */
+  hash: string;
+}
+
+export function loadGhn(path: string): LoadedGhn {
+  const contents = decodeGhn(new Uint8Array(readFileSync(path)), path);
+  return { model: modelFromContents(contents, path), header: contents.header, hash: contents.hash };
+}

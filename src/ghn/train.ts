@@ -1,0 +1,284 @@
+/**
+ * Meta-training: every step draws a meta-batch of architectures from a pool of the train split,
+ * predicts all their parameters differentiably, runs each on the same batch of images with
+ * batch-statistics BatchNorm, averages the cross-entropy and updates the GHN with AdamW (global
+ * gradient-norm clipping, linear warm-up then cosine decay).
+ *
+ * Deterministic for a seed: the architectures and images of step t depend only on (seed, t), so a
+ * resumed run continues exactly where the checkpoint left off. No weight-norm penalty (GHN-3 uses
+ * one): predicted weights are standardized to a fixed He norm, so a norm penalty has nothing to act on.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { gatherBatch } from '../data/batches.js';
+import type { Dataset } from '../data/dataset.js';
+import { GhnError } from '../errors.js';
+import { correctCount, crossEntropy } from '../train/loss.js';
+import { createRng, deriveSeed, randomInt } from '../util/random.js';
+import { ArchitecturePool, type PooledArchitecture } from './arch-pool.js';
+import { DEFAULT_GHN_CONFIG, GhnModel, type GhnConfig } from './model.js';
+import { predictInitializerTensors } from './predict-params.js';
+import { decodeGhn, encodeTensors, loadGhn, saveGhn } from './serialize.js';
+import { writeFileSync, renameSync } from 'node:fs';
+
+export interface TrainRecipe {
+  steps: number;
+  /** Architectures per meta-step. */
+  metaBatch: number;
+  /** Images per architecture per step (the same images for every architecture of a step). */
+  images: number;
+  lr: number;
+  weightDecay: number;
+  warmupSteps: number;
+  clipNorm: number;
+  /** Train-split architectures the steps draw from. */
+  poolSize: number;
+  seed: number;
+  /** Base seed of the architecture space. */
+  spaceSeed: number;
+  ghn: GhnConfig;
+}
+
+export const DEFAULT_RECIPE: TrainRecipe = {
+  steps: 1000,
+  metaBatch: 2,
+  images: 24,
+  lr: 2e-3,
+  weightDecay: 1e-2,
+  warmupSteps: 50,
+  clipNorm: 5,
+  poolSize: 300,
+  seed: 1,
+  spaceSeed: 0,
+  ghn: DEFAULT_GHN_CONFIG,
+};
+
+export interface TrainProgress {
+  step: number;
+  steps: number;
+  loss: number;
+  acc: number;
+  lr: number;
+  gradNorm: number;
+  stepsPerMin: number;
+  elapsedSec: number;
+  /** Set on validation steps. */
+  val?: ValidationResult;
+}
+
+export interface ValidationResult {
+  acc: number;
+  loss: number;
+  archs: number;
+}
+
+export interface TrainGhnOptions {
+  recipe?: Partial<TrainRecipe>;
+  /** Training images (labels 0..9). */
+  data: Dataset;
+  /** Held-out images for validation. */
+  valData?: Dataset;
+  /** Validate on the val split of architectures every N steps (0: never). Default 100. */
+  valEvery?: number;
+  valArchs?: number;
+  valImages?: number;
+  /** Where the model and its optimizer state (`<path>.opt`) are checkpointed. */
+  checkpointPath?: string;
+  checkpointEvery?: number;
+  /** Continue from checkpointPath if it exists. */
+  resume?: boolean;
+  /** JSON lines, one per step (and per validation). */
+  logPath?: string;
+  /** Stop (after checkpointing) once this much wall-clock has passed. */
+  maxMinutes?: number;
+  onProgress?: (p: TrainProgress) => void;
+}
+
+export interface TrainResult {
+  model: GhnModel;
+  recipe: TrainRecipe;
+  stepsDone: number;
+  stepsPerMin: number;
+  lastVal?: ValidationResult;
+  history: TrainProgress[];
+}
+
+/** Linear warm-up, then cosine to 0 at `steps`. */
+export function scheduledLr(r: TrainRecipe, step: number): number {
+  if (step < r.warmupSteps) return (r.lr * (step + 1)) / r.warmupSteps;
+  const t = Math.min(1, (step - r.warmupSteps) / Math.max(1, r.steps - r.warmupSteps));
+  return 0.5 * r.lr * (1 + Math.cos(Math.PI * t));
+}
+
+/** AdamW with state as named variables, so it can be checkpointed. */
+class AdamW {
+  readonly m = new Map<string, tf.Variable>();
+  readonly v = new Map<string, tf.Variable>();
+  constructor(private readonly params: Map<string, tf.Variable>, private readonly wd: number, state?: Map<string, Float32Array>) {
+    for (const [name, p] of params) {
+      this.m.set(name, tf.variable(state?.has(`m/${name}`) ? tf.tensor(state.get(`m/${name}`)!, p.shape) : tf.zerosLike(p), false));
+      this.v.set(name, tf.variable(state?.has(`v/${name}`) ? tf.tensor(state.get(`v/${name}`)!, p.shape) : tf.zerosLike(p), false));
+    }
+  }
+
+  apply(grads: tf.NamedTensorMap, lr: number, t: number, scale: number): void {
+    const [b1, b2, eps] = [0.9, 0.999, 1e-8];
+    tf.tidy(() => {
+      for (const [name, p] of this.params) {
+        const g0 = grads[p.name];
+        if (!g0) continue;
+        const g = tf.mul(g0, scale);
+        const m = this.m.get(name)!, v = this.v.get(name)!;
+        m.assign(tf.add(tf.mul(m, b1), tf.mul(g, 1 - b1)));
+        v.assign(tf.add(tf.mul(v, b2), tf.mul(tf.square(g), 1 - b2)));
+        const update = tf.div(tf.div(m, 1 - b1 ** t), tf.add(tf.sqrt(tf.div(v, 1 - b2 ** t)), eps));
+        // Decoupled decay on matrices only; LN gains, biases and embeddings are not decayed.
+        const decay = p.rank >= 2 && !name.startsWith('embed.') && name !== 'slot.role' ? 1 - lr * this.wd : 1;
+        p.assign(tf.sub(tf.mul(p, decay), tf.mul(update, lr)));
+      }
+    });
+  }
+
+  state(): Map<string, { shape: number[]; data: Float32Array }> {
+    const out = new Map<string, { shape: number[]; data: Float32Array }>();
+    for (const [name, t] of this.m) out.set(`m/${name}`, { shape: t.shape, data: t.dataSync() as Float32Array });
+    for (const [name, t] of this.v) out.set(`v/${name}`, { shape: t.shape, data: t.dataSync() as Float32Array });
+    return out;
+  }
+
+  dispose(): void {
+    for (const t of [...this.m.values(), ...this.v.values()]) t.dispose();
+  }
+}
+
+/** Draws `count` usable architectures from the pool for step `step` (deterministic). */
+function drawArchitectures(pool: ArchitecturePool, count: number, seed: number, step: number): PooledArchitecture[] {
+  const rng = createRng(deriveSeed(seed, 2 * step));
+  const out: PooledArchitecture[] = [];
+  for (let tries = 0; out.length < count && tries < count * 20; tries++) {
+    const arch = pool.get(randomInt(rng, pool.size));
+    if (arch) out.push(arch);
+  }
+  if (out.length === 0) throw new GhnError('unsupported', `no usable architecture in the ${pool.split} pool`);
+  return out;
+}
+
+function imageBatch(data: Dataset, count: number, seed: number, step: number): { x: tf.Tensor; y: tf.Tensor } {
+  const rng = createRng(deriveSeed(seed, 2 * step + 1));
+  const indices = Array.from({ length: count }, () => randomInt(rng, data.count));
+  const b = gatherBatch(data, indices);
+  return { x: tf.tensor(b.x, [count, ...data.shape]), y: tf.tensor1d(b.y, 'int32') };
+}
+
+/** Mean accuracy and loss of predicted parameters (no training) on `count` val-split architectures. */
+export function validate(ghn: GhnModel, pool: ArchitecturePool, data: Dataset, count: number, images: number): ValidationResult {
+  let acc = 0, loss = 0, archs = 0;
+  const { x, y } = imageBatch(data, Math.min(images, data.count), 0x7a1, 0);
+  for (let i = 0; archs < count && i < pool.size; i++) {
+    const arch = pool.get(i);
+    if (!arch) continue;
+    tf.tidy(() => {
+      const params = predictInitializerTensors(ghn, arch.encoding);
+      const logits = arch.executor.run(x, { params, training: true }).outputs[0]!;
+      loss += crossEntropy(logits, y).dataSync()[0]!;
+      acc += correctCount(logits, y) / y.shape[0]!;
+    });
+    archs++;
+  }
+  tf.dispose([x, y]);
+  return { acc: acc / Math.max(1, archs), loss: loss / Math.max(1, archs), archs };
+}
+
+function log(path: string | undefined, record: object): void {
+  if (path) appendFileSync(path, JSON.stringify(record) + '\n');
+}
+
+function saveCheckpoint(path: string, ghn: GhnModel, opt: AdamW, recipe: TrainRecipe, step: number, extra: object): void {
+  saveGhn(path, ghn, { recipe: { ...recipe, stepsDone: step }, metrics: extra as Record<string, unknown> });
+  const bytes = encodeTensors(ghn.config, opt.state(), { recipe: { kind: 'adamw-state', step } });
+  writeFileSync(`${path}.opt.tmp`, bytes);
+  renameSync(`${path}.opt.tmp`, `${path}.opt`);
+}
+
+export async function trainGhn(options: TrainGhnOptions): Promise<TrainResult> {
+  let recipe: TrainRecipe = { ...DEFAULT_RECIPE, ...options.recipe, ghn: { ...DEFAULT_RECIPE.ghn, ...options.recipe?.ghn } };
+  let ghn: GhnModel;
+  let startStep = 0;
+  let optState: Map<string, Float32Array> | undefined;
+  const ckpt = options.checkpointPath;
+  if (options.resume && ckpt && existsSync(ckpt) && existsSync(`${ckpt}.opt`)) {
+    const loaded = loadGhn(ckpt);
+    ghn = loaded.model;
+    const saved = loaded.header.recipe as (TrainRecipe & { stepsDone: number }) | undefined;
+    if (saved) {
+      startStep = saved.stepsDone;
+      const { stepsDone: _done, ...savedRecipe } = saved;
+      recipe = { ...savedRecipe, ghn: loaded.header.config };
+    }
+    optState = decodeGhn(new Uint8Array(readFileSync(`${ckpt}.opt`))).values;
+  } else {
+    ghn = new GhnModel(recipe.ghn);
+  }
+  const opt = new AdamW(ghn.variables, recipe.weightDecay, optState);
+  const pool = new ArchitecturePool('train', recipe.poolSize, recipe.spaceSeed);
+  const valPool = new ArchitecturePool('val', 64, recipe.spaceSeed);
+  const valEvery = options.valEvery ?? 100;
+  const checkpointEvery = options.checkpointEvery ?? 100;
+  const started = performance.now();
+  const history: TrainProgress[] = [];
+  let lastVal: ValidationResult | undefined;
+  let step = startStep;
+  const varList = [...ghn.variables.values()];
+
+  try {
+    for (; step < recipe.steps; step++) {
+      const archs = drawArchitectures(pool, recipe.metaBatch, recipe.seed, step);
+      const { x, y } = imageBatch(options.data, recipe.images, recipe.seed, step);
+      let correct = 0;
+      const { value, grads } = tf.variableGrads(() => {
+        let total: tf.Scalar = tf.scalar(0);
+        for (const arch of archs) {
+          const params = predictInitializerTensors(ghn, arch.encoding);
+          const logits = arch.executor.run(x, { params, training: true }).outputs[0]!;
+          correct += correctCount(logits, y);
+          total = tf.add(total, crossEntropy(logits, y));
+        }
+        return tf.div(total, archs.length) as tf.Scalar;
+      }, varList);
+      const loss = value.dataSync()[0]!;
+      const gradNorm = Math.sqrt(tf.tidy(() => tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g)))).dataSync()[0]!));
+      const lr = scheduledLr(recipe, step);
+      if (Number.isFinite(loss) && Number.isFinite(gradNorm)) {
+        opt.apply(grads, lr, step + 1, gradNorm > recipe.clipNorm ? recipe.clipNorm / gradNorm : 1);
+      }
+      tf.dispose([value, x, y, ...Object.values(grads)]);
+
+      const elapsedSec = (performance.now() - started) / 1000;
+      const progress: TrainProgress = {
+        step: step + 1, steps: recipe.steps, loss, acc: correct / (archs.length * recipe.images), lr, gradNorm,
+        stepsPerMin: ((step + 1 - startStep) / elapsedSec) * 60, elapsedSec,
+      };
+      if (valEvery > 0 && (step + 1) % valEvery === 0 && options.valData) {
+        lastVal = validate(ghn, valPool, options.valData, options.valArchs ?? 16, options.valImages ?? 256);
+        progress.val = lastVal;
+      }
+      history.push(progress);
+      log(options.logPath, progress);
+      options.onProgress?.(progress);
+      const outOfTime = options.maxMinutes !== undefined && elapsedSec / 60 >= options.maxMinutes;
+      if (ckpt && ((step + 1) % checkpointEvery === 0 || step + 1 === recipe.steps || outOfTime)) {
+        saveCheckpoint(ckpt, ghn, opt, recipe, step + 1, { lastVal });
+      }
+      if (outOfTime) {
+        step++;
+        break;
+      }
+    }
+  } finally {
+    opt.dispose();
+    pool.dispose();
+    valPool.dispose();
+  }
+  const elapsed = (performance.now() - started) / 60000;
+  return { model: ghn, recipe, stepsDone: step, stepsPerMin: (step - startStep) / Math.max(elapsed, 1e-9), lastVal, history };
+}

@@ -1,0 +1,180 @@
+import * as tf from '@tensorflow/tfjs';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import { loadFashionMnist } from '../src/data/fashion-mnist.js';
+import { initBackend } from '../src/engine/backend.js';
+import { encodeGraph, DISTANCE_BUCKETS, FEATURE_DIM, type GraphEncoding } from '../src/ghn/encoding.js';
+import { DEFAULT_GHN_CONFIG, GhnModel } from '../src/ghn/model.js';
+import { targetVariance } from '../src/ghn/output-scale.js';
+import { predictInitializerTensors, predictParameters, predictSlotTensors } from '../src/ghn/predict-params.js';
+import { loadGhn, saveGhn } from '../src/ghn/serialize.js';
+import { trainGhn } from '../src/ghn/train.js';
+import { buildGraph } from '../src/graph/build.js';
+import { readModelFile } from '../src/onnx/index.js';
+import { architectureSeed, sampleArchitecture } from '../src/space/sample.js';
+import { untieSharedInitializers } from '../src/train/untie.js';
+
+const FIXTURES = readdirSync('fixtures').filter((f) => f.endsWith('.eval13.onnx')).map((f) => join('fixtures', f));
+
+async function fixtureEncoding(file: string): Promise<GraphEncoding> {
+  return encodeGraph(buildGraph(await readModelFile(file)));
+}
+
+function sampledEncoding(index: number): GraphEncoding {
+  const arch = sampleArchitecture(architectureSeed('test', index));
+  const model = { proto: arch.model };
+  untieSharedInitializers(model);
+  return encodeGraph(buildGraph(model));
+}
+
+function moments(values: Float32Array): { mean: number; variance: number } {
+  let sum = 0, sq = 0;
+  for (const v of values) { sum += v; sq += v * v; }
+  const mean = sum / values.length;
+  return { mean, variance: sq / values.length - mean * mean };
+}
+
+/** Every weight tensor within ±25% of its He variance; every slot predicted, finite, of its stored size. */
+function checkInitScale(ghn: GhnModel, enc: GraphEncoding, label: string): number {
+  const predicted = predictParameters(ghn, enc);
+  let checked = 0;
+  for (const slot of enc.slots) {
+    const values = predicted.get(slot.id);
+    assert.ok(values, `${label}: slot ${slot.id} not predicted`);
+    assert.equal(values.length, slot.storedShape.reduce((a, b) => a * b, 1), `${label}: ${slot.id} size`);
+    assert.ok(values.every(Number.isFinite), `${label}: ${slot.id} has non-finite values`);
+    const target = targetVariance(slot);
+    if (target === undefined || values.length < 2) continue;
+    const { variance } = moments(values);
+    assert.ok(Math.abs(variance / target - 1) <= 0.25, `${label}: ${slot.id} (${slot.role} [${slot.shape}]) variance ${variance} vs ${target}`);
+    checked++;
+  }
+  return checked;
+}
+
+describe('ghn', () => {
+  before(async () => { await initBackend(); });
+
+  it('encodes a graph: unit feature pairs, symmetric distance buckets, classifier slots', async () => {
+    const enc = await fixtureEncoding('fixtures/resnet_small.eval13.onnx');
+    assert.equal(enc.features.length, enc.numOps * FEATURE_DIM);
+    for (let i = 0; i < enc.features.length; i += 2) {
+      assert.ok(Math.abs(enc.features[i]! ** 2 + enc.features[i + 1]! ** 2 - 1) < 1e-6);
+    }
+    const n = enc.numOps;
+    const unreachable = DISTANCE_BUCKETS - 1;
+    for (let i = 0; i < n; i++) {
+      assert.equal(enc.pairBuckets[i * n + i], 0, 'a node is at distance 0 from itself both ways');
+      for (let j = 0; j < n; j++) {
+        const ij = enc.pairBuckets[i * n + j]!, ji = enc.pairBuckets[j * n + i]!;
+        // (forward, backward) of i→j is (backward, forward) of j→i.
+        assert.equal(Math.floor(ij / DISTANCE_BUCKETS), ji % DISTANCE_BUCKETS);
+      }
+    }
+    // The input op reaches every op forward and none backward.
+    const input = Array.from(enc.kindIds).indexOf(0);
+    assert.ok(Array.from({ length: n }, (_, j) => enc.pairBuckets[input * n + j]! % DISTANCE_BUCKETS).slice(1).every((b) => b === unreachable || b === 0));
+    const classifier = enc.slots.filter((s) => s.isClassifier);
+    assert.deepEqual(classifier.map((s) => s.role).sort(), ['linear.bias', 'linear.weight']);
+    assert.deepEqual(classifier.find((s) => s.role === 'linear.weight')!.shape, [10, 64]);
+  });
+
+  it('untrained GHN predicts He-variance weights for 100 sampled architectures (3 GHN seeds)', () => {
+    const ghns = [1, 2, 3].map((seed) => new GhnModel({ ...DEFAULT_GHN_CONFIG, seed }));
+    let checked = 0;
+    for (let i = 0; i < 100; i++) {
+      let enc: GraphEncoding;
+      try {
+        enc = sampledEncoding(i);
+      } catch {
+        continue; // an architecture the importer rejects is the graph tests' concern
+      }
+      checked += checkInitScale(ghns[i % 3]!, enc, `test arch ${i}`);
+    }
+    assert.ok(checked > 500, `only ${checked} weight tensors checked`);
+    ghns.forEach((g) => g.dispose());
+  });
+
+  it('untrained GHN predicts He-variance weights for every fixture', async () => {
+    const ghn = new GhnModel({ ...DEFAULT_GHN_CONFIG, seed: 7 });
+    for (const file of FIXTURES) checkInitScale(ghn, await fixtureEncoding(file), file);
+    ghn.dispose();
+  });
+
+  it('vector roles start at their defaults plus a small residual', async () => {
+    const ghn = new GhnModel(DEFAULT_GHN_CONFIG);
+    const enc = await fixtureEncoding('fixtures/convnext_small.eval13.onnx');
+    const predicted = predictParameters(ghn, enc);
+    const byRole = (role: string) => enc.slots.filter((s) => s.role === role).map((s) => moments(predicted.get(s.id)!));
+    for (const m of byRole('norm.scale')) assert.ok(Math.abs(m.mean - 1) < 0.1 && m.variance < 0.05 && m.variance > 1e-5);
+    for (const m of byRole('layer_scale')) assert.ok(Math.abs(m.mean - 0.1) < 0.03 && m.variance > 1e-7);
+    for (const m of byRole('conv.bias')) assert.ok(Math.abs(m.mean) < 0.05 && m.variance < 0.01);
+    ghn.dispose();
+  });
+
+  it('stored layout: transposed slots hold the transpose of the canonical prediction', async () => {
+    const ghn = new GhnModel(DEFAULT_GHN_CONFIG);
+    const enc = await fixtureEncoding('fixtures/vit_small.eval13.onnx');
+    const slot = enc.slots.find((s) => s.layout === 'transposed')!;
+    assert.ok(slot, 'vit_small has MatMul weights stored [in, out]');
+    const stored = predictParameters(ghn, enc).get(slot.id)!;
+    const canonical = tf.tidy(() => predictSlotTensors(ghn, enc).get(slot.id)!.dataSync());
+    const [out, inn] = slot.shape as [number, number];
+    assert.deepEqual([...slot.storedShape], [inn, out]);
+    for (const [o, i] of [[0, 0], [1, 2], [out - 1, inn - 1]] as const) {
+      assert.ok(Math.abs(stored[i * out + o]! - canonical[o * inn + i]!) < 1e-6);
+    }
+    ghn.dispose();
+  });
+
+  it('differentiable prediction: every GHN variable receives a finite gradient through the executor', async () => {
+    const { GraphExecutor } = await import('../src/engine/executor.js');
+    const model = await readModelFile('fixtures/mobilenet_small.eval13.onnx');
+    const enc = encodeGraph(buildGraph(model));
+    const ghn = new GhnModel(DEFAULT_GHN_CONFIG);
+    const executor = new GraphExecutor(model);
+    const x = tf.randomNormal([4, 1, 28, 28], 0, 1, 'float32', 3);
+    const { value, grads } = tf.variableGrads(() => {
+      const logits = executor.run(x, { params: predictInitializerTensors(ghn, enc), training: true }).outputs[0]!;
+      return tf.mean(tf.square(logits)) as tf.Scalar;
+    }, [...ghn.variables.values()]);
+    assert.ok(Number.isFinite(value.dataSync()[0]!));
+    const norms = Object.entries(grads).map(([name, g]) => [name, Math.sqrt(tf.sum(tf.square(g)).dataSync()[0]!)] as const);
+    assert.equal(norms.length, ghn.variables.size);
+    for (const [name, norm] of norms) assert.ok(Number.isFinite(norm), `${name} gradient not finite`);
+    assert.ok(norms.filter(([, n]) => n > 0).length > ghn.variables.size * 0.8, 'most variables get a gradient');
+    executor.dispose();
+    ghn.dispose();
+  });
+
+  it('save/load round-trips exactly, with a stable sha256 id, in a few MB', async () => {
+    const ghn = new GhnModel({ ...DEFAULT_GHN_CONFIG, seed: 5 });
+    const dir = mkdtempSync(join(tmpdir(), 'ghn-'));
+    const path = join(dir, 'm.ghn');
+    const hash = saveGhn(path, ghn, { metrics: { note: 'test' } });
+    assert.match(hash, /^[0-9a-f]{64}$/);
+    assert.ok(statSync(path).size < 5e6);
+    const loaded = loadGhn(path);
+    assert.equal(loaded.hash, hash);
+    assert.deepEqual(loaded.header.metrics, { note: 'test' });
+    const enc = await fixtureEncoding('fixtures/cnn_small.eval13.onnx');
+    const a = predictParameters(ghn, enc), b = predictParameters(loaded.model, enc);
+    for (const [id, values] of a) assert.deepEqual(b.get(id), values);
+    ghn.dispose();
+    loaded.model.dispose();
+  });
+
+  it('meta-training is deterministic for a seed and lowers the loss on a fixed batch', async () => {
+    const data = loadFashionMnist({ dir: 'fixtures/fashion-mnist', split: 'train', limit: 256 });
+    const recipe = { steps: 3, metaBatch: 2, images: 16, poolSize: 3, warmupSteps: 1, lr: 1e-3 };
+    const a = await trainGhn({ recipe, data, valEvery: 0 });
+    const b = await trainGhn({ recipe, data, valEvery: 0 });
+    assert.deepEqual(a.history.map((p) => p.loss), b.history.map((p) => p.loss));
+    assert.ok(a.history.every((p) => Number.isFinite(p.loss) && p.gradNorm > 0));
+    a.model.dispose();
+    b.model.dispose();
+  });
+});
