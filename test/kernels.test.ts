@@ -232,6 +232,8 @@ describe('BatchMatMul on wasm matches cpu', () => {
     { a: [2, 3, 17, 33], b: [2, 3, 9, 33], ta: false, tb: true },
     { a: [4, 33, 17], b: [4, 33, 9], ta: true, tb: false },
     { a: [1, 5, 7], b: [1, 7, 3], ta: false, tb: false },
+    { a: [5, 7], b: [4, 7, 3], ta: false, tb: false, forwardOnly: true },
+    { a: [7, 5], b: [2, 2, 3, 7], ta: true, tb: true, forwardOnly: true },
   ];
   for (const c of cases) {
     test(`${JSON.stringify(c.a)}${c.ta ? 'ᵀ' : ''} × ${JSON.stringify(c.b)}${c.tb ? 'ᵀ' : ''} and its gradient`, () => {

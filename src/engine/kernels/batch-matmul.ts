@@ -2,7 +2,9 @@
  * BatchMatMul for wasm. The backend's kernel is fast (XNNPACK, ~18 GFLOP/s) only for a single
  * 2-D product without transpose flags; with a flag or a batch it falls back to a naive loop
  * (~1–2 GFLOP/s). Here every case is reduced to that fast one: flags become explicit transposes,
- * a batch against a shared right-hand matrix folds into one tall product, and true batches loop.
+ * a batch against a shared right-hand matrix folds into one tall product, and other batches
+ * (equal batch shapes, or a shared left-hand matrix) run one product per entry on zero-copy views.
+ * Batch shapes that broadcast otherwise keep the backend's kernel.
  */
 import * as tf from '@tensorflow/tfjs';
 import { internals, heapOffset, makeView, releaseView } from './heap-views.js';
@@ -29,7 +31,7 @@ export function makeBatchMatMulKernel(original: tf.KernelConfig): tf.KernelConfi
       const sameOuter = outerA.length === outerB.length && outerA.every((d, i) => d === outerB[i]);
       const simple = !transposeA && !transposeB && batchA === 1 && batchB === 1;
       // Shapes that broadcast unevenly, or non-float data, keep the backend's implementation.
-      const handled = a.dtype === 'float32' && b.dtype === 'float32' && (batchB === 1 || sameOuter);
+      const handled = a.dtype === 'float32' && b.dtype === 'float32' && (batchA === 1 || batchB === 1 || sameOuter);
       if (simple || !handled) return original.kernelFunc(args);
       return tf.tidy(() => {
         let at = asTensor(a), bt = asTensor(b);
@@ -41,7 +43,9 @@ export function makeBatchMatMulKernel(original: tf.KernelConfig): tf.KernelConfi
           const prod = tf.matMul(tf.reshape(at, [batchA * m, k]), tf.reshape(bt, [k, n]));
           return tf.reshape(prod, [...outerA, m, n]);
         }
-        return batchedProduct(args.backend, original, tf.reshape(at, [batchA, m, k]), tf.reshape(bt, [batchB, k, n]), [...outerA, m, n]);
+        // A shared left matrix ([M, K] × [..., K, N]) or equal batches: one product per entry.
+        const outer = batchA === 1 ? outerB : outerA;
+        return batchedProduct(args.backend, original, tf.reshape(at, [batchA, m, k]), tf.reshape(bt, [batchB, k, n]), [...outer, m, n]);
       }) as unknown as tf.TensorInfo;
     },
   };
@@ -53,13 +57,16 @@ export function makeBatchMatMulKernel(original: tf.KernelConfig): tf.KernelConfi
  */
 function batchedProduct(backendObj: unknown, original: tf.KernelConfig, a: tf.Tensor, b: tf.Tensor, outShape: number[]): tf.Tensor {
   const backend = internals(backendObj);
-  const [batch, m, k] = a.shape as [number, number, number];
-  const n = b.shape[2]!;
+  const [batchA, m, k] = a.shape as [number, number, number];
+  const [batchB, , n] = b.shape as [number, number, number];
+  const batch = Math.max(batchA, batchB);
+  // A batch of 1 is shared by every entry (stride 0).
+  const aStride = batchA === 1 ? 0 : m * k * 4, bStride = batchB === 1 ? 0 : k * n * 4;
   const out = tf.engine().makeTensorFromTensorInfo(backend.makeOutput([batch, m, n], 'float32'));
   const aBase = heapOffset(backend, a), bBase = heapOffset(backend, b), outBase = heapOffset(backend, out) >>> 2;
   for (let i = 0; i < batch; i++) {
-    const av = makeView(backend, [m, k], aBase + i * m * k * 4);
-    const bv = makeView(backend, [k, n], bBase + i * k * n * 4);
+    const av = makeView(backend, [m, k], aBase + i * aStride);
+    const bv = makeView(backend, [k, n], bBase + i * bStride);
     const prod = original.kernelFunc({ inputs: { a: av, b: bv }, attrs: { transposeA: false, transposeB: false }, backend: backendObj as tf.KernelBackend }) as tf.TensorInfo;
     const src = heapOffset(backend, prod) >>> 2;
     const heap = backend.wasm.HEAPF32; // re-read: the product's allocation may have grown the heap
