@@ -370,6 +370,16 @@ describe('typed tensor access', () => {
     assert.deepEqual([...readFloat32(initializer(back, 'w_half'))], [0.0999755859375, 2, -7, 0.333251953125]);
     assert.equal(initializer(back, 'w_half').name, 'w_half');
     expectGhnError(() => replaceTensorData(dbl, new Float32Array(2)), 'bad-input', /w_double.*2 values.*needs 3/);
+    // adopt: a FLOAT tensor takes the array's bytes without a copy; other dtypes still convert
+    const raw = initializer(m, 'w_raw');
+    const owned = Float32Array.from([1, 2, 3, 4, 5, 6]);
+    replaceTensorData(raw, owned, { adopt: true });
+    assert.equal(raw.rawData!.buffer, owned.buffer);
+    const copied = Float32Array.from([1, 2, 3, 4, 5, 6]);
+    replaceTensorData(raw, copied);
+    assert.notEqual(raw.rawData!.buffer, copied.buffer);
+    replaceTensorData(dbl, Float32Array.from([4, 5, 6]), { adopt: true });
+    assert.deepEqual([...readTensorData(dbl)], [4, 5, 6]);
     expectGhnError(() => replaceTensorData(initializer(m, 'q_i8'), new Float32Array(3)), 'unsupported', /INT8/);
   });
 });

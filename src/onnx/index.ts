@@ -8,7 +8,7 @@ export { isLazy, LAZY_MIN_BYTES } from './lazy.js';
 export { encodeModel, writeModelFile, writeFileAtomic, type WriteOptions } from './write.js';
 export {
   readTensorData, readFloat32, replaceTensorData, tensorShape, numElements, tensorByteLength,
-  dataTypeName, type TensorData,
+  dataTypeName, type TensorData, type ReplaceOptions,
 } from './tensor.js';
 export { isExternal, externalRef, type ExternalRef } from './external.js';
 export {

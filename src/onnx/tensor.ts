@@ -176,7 +176,15 @@ const FLOAT_FIELDS: TypedField[] = ['floatData', 'int32Data', 'doubleData'];
  * Name, dims, doc string and metadata are untouched. External tensors stay external: their new bytes
  * are held in memory and written to the data file by writeModelFile.
  */
-export function replaceTensorData(t: TensorProto, data: Float32Array): void {
+export interface ReplaceOptions {
+  /**
+   * For FLOAT tensors, store `data`'s own bytes instead of a copy (saves a copy of every predicted
+   * tensor); the caller must not modify `data` afterwards.
+   */
+  adopt?: boolean;
+}
+
+export function replaceTensorData(t: TensorProto, data: Float32Array, opts: ReplaceOptions = {}): void {
   const name = t.name || '(unnamed)';
   const n = numElements(t);
   if (data.length !== n) {
@@ -185,7 +193,9 @@ export function replaceTensorData(t: TensorProto, data: Float32Array): void {
   const encode = FLOAT_ENCODERS[(t.dataType ?? 0) as DataType];
   if (!encode) throw new GhnError('unsupported', `tensor ${name}: cannot store float data as ${dataTypeName(t.dataType)}`);
   assertLittleEndian();
-  const bytes = encode(data);
+  const bytes = opts.adopt && t.dataType === DataType.FLOAT
+    ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+    : encode(data);
   if (isExternal(t)) {
     setPendingExternal(t, bytes);
     return;
