@@ -7,6 +7,7 @@
 import type { ModelIndex } from '../model-index.js';
 import { attrInts } from '../../onnx/attributes.js';
 import type { OpMatch, ParamUse, PatternMatcher } from './match.js';
+import { anchoredMatcher } from './match.js';
 import { consumersOfType, otherInput, soleConsumer, staticElementCount } from './match.js';
 
 function reduceAxes(index: ModelIndex, node: number): number[] | undefined {
@@ -62,16 +63,4 @@ function matchAt(index: ModelIndex, mean: number, claimed: ReadonlySet<number>):
   return undefined;
 }
 
-export const matchDecomposedLayerNorm: PatternMatcher = (index, claimed) => {
-  const matches: OpMatch[] = [];
-  const taken = new Set(claimed);
-  for (const i of index.order) {
-    if (taken.has(i) || index.opType(i) !== 'ReduceMean') continue;
-    const match = matchAt(index, i, taken);
-    if (match) {
-      matches.push(match);
-      for (const n of match.nodes) taken.add(n);
-    }
-  }
-  return matches;
-};
+export const matchDecomposedLayerNorm: PatternMatcher = anchoredMatcher('ReduceMean', matchAt);

@@ -5,6 +5,7 @@
  */
 import type { ModelIndex } from '../model-index.js';
 import type { OpMatch, ParamUse, PatternMatcher } from './match.js';
+import { anchoredMatcher } from './match.js';
 import { otherInput, soleConsumer, staticElementCount } from './match.js';
 
 function matchAt(index: ModelIndex, matmul: number, claimed: ReadonlySet<number>): OpMatch | undefined {
@@ -28,16 +29,4 @@ function matchAt(index: ModelIndex, matmul: number, claimed: ReadonlySet<number>
   return { kind: 'linear', anchor: matmul, nodes, params, attrs: {} };
 }
 
-export const matchMatMulLinear: PatternMatcher = (index, claimed) => {
-  const matches: OpMatch[] = [];
-  const taken = new Set(claimed);
-  for (const i of index.order) {
-    if (taken.has(i) || index.opType(i) !== 'MatMul') continue;
-    const match = matchAt(index, i, taken);
-    if (match) {
-      matches.push(match);
-      for (const n of match.nodes) taken.add(n);
-    }
-  }
-  return matches;
-};
+export const matchMatMulLinear: PatternMatcher = anchoredMatcher('MatMul', matchAt);

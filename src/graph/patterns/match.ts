@@ -47,3 +47,25 @@ export function staticElementCount(index: ModelIndex, value: string): number | u
   if (!src) return undefined;
   return (src.tensor.dims ?? []).reduce<number>((a, d) => a * Number(d), 1);
 }
+
+/**
+ * A matcher that tries `matchAt` at every unclaimed node of one operator type, in topological
+ * order; each match claims its nodes before the next attempt.
+ */
+export function anchoredMatcher(
+  opType: string,
+  matchAt: (index: ModelIndex, node: number, taken: ReadonlySet<number>) => OpMatch | undefined,
+): PatternMatcher {
+  return (index, claimed) => {
+    const matches: OpMatch[] = [];
+    const taken = new Set(claimed);
+    for (const i of index.order) {
+      if (taken.has(i) || index.opType(i) !== opType) continue;
+      const match = matchAt(index, i, taken);
+      if (!match) continue;
+      matches.push(match);
+      for (const n of match.nodes) taken.add(n);
+    }
+    return matches;
+  };
+}
