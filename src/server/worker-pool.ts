@@ -45,7 +45,8 @@ interface Pending {
 }
 
 interface Slot {
-  worker: Worker;
+  /** Absent while a failed start backs off before the next attempt. */
+  worker?: Worker;
   ready: boolean;
   current?: Pending;
 }
@@ -70,6 +71,8 @@ export class WorkerPool {
   private nextId = 1;
   private closed = false;
   private readonly counts = { completed: 0, rejected: 0, timedOut: 0, restarts: 0 };
+  /** Workers that died before becoming ready, in a row: spacing out restarts of a broken install. */
+  private startupFailures = 0;
   /** Recent run times, for the Retry-After estimate. */
   private recentRunMs = 1000;
 
@@ -99,7 +102,7 @@ export class WorkerPool {
 
   run(job: Job): Promise<{ output: JobOutput; timing: JobTiming }> {
     if (this.closed) return Promise.reject(new HttpError(503, 'shutting-down', 'the server is shutting down'));
-    const idle = this.slots.find((s) => !s.current);
+    const idle = this.slots.find((s) => s.ready && !s.current);
     if (!idle && this.queue.length >= this.options.queueLimit) {
       this.counts.rejected += 1;
       return Promise.reject(this.busy(`all ${this.slots.length} workers busy and ${this.queue.length} jobs queued`));
@@ -119,7 +122,7 @@ export class WorkerPool {
     for (const p of this.queue.splice(0)) this.settle(p, new HttpError(503, 'shutting-down', 'the server is shutting down'));
     await Promise.all(this.slots.map(async (s) => {
       if (s.current) this.settle(s.current, new HttpError(503, 'shutting-down', 'the server is shutting down'));
-      await s.worker.terminate();
+      await s.worker?.terminate();
     }));
   }
 
@@ -128,11 +131,12 @@ export class WorkerPool {
   }
 
   private startSlot(): Slot {
-    const slot: Slot = { worker: spawnWorker(), ready: false };
-    slot.worker.on('message', (m: WorkerReply) => this.onReply(slot, m));
-    slot.worker.on('error', (err) => this.onCrash(slot, err));
-    slot.worker.on('exit', (code) => this.onCrash(slot, new Error(`worker exited with code ${code}`)));
-    slot.worker.unref();
+    const worker = spawnWorker();
+    const slot: Slot = { worker, ready: false };
+    worker.on('message', (m: WorkerReply) => this.onReply(slot, m));
+    worker.on('error', (err) => this.onCrash(slot, err));
+    worker.on('exit', (code) => this.onCrash(slot, new Error(`worker exited with code ${code}`)));
+    worker.unref();
     return slot;
   }
 
@@ -142,12 +146,14 @@ export class WorkerPool {
     // The upload is moved, not cloned, into the worker (copied first only if it shares a buffer).
     const bytes = ownBytes(pending.job.bytes);
     const request: WorkerRequest = { id: pending.id, job: { ...pending.job, bytes } };
-    slot.worker.postMessage(request, [bytes.buffer as ArrayBuffer]);
+    slot.worker!.postMessage(request, [bytes.buffer as ArrayBuffer]);
   }
 
   private onReply(slot: Slot, message: WorkerReply): void {
     if (message.type === 'ready') {
       slot.ready = true;
+      this.startupFailures = 0;
+      if (!slot.current) this.next(slot);
       return;
     }
     const pending = slot.current;
@@ -180,17 +186,19 @@ export class WorkerPool {
     if (slot) this.replace(slot);
   }
 
-  /** Terminates a worker stuck in a job and puts a fresh one in its place. */
+  /** Terminates a worker (stuck in a job, or dead) and puts a fresh one in its place. */
   private replace(slot: Slot): void {
     slot.current = undefined;
-    slot.worker.removeAllListeners();
-    slot.worker.on('error', () => {});
-    void slot.worker.terminate();
+    slot.worker?.removeAllListeners();
+    slot.worker?.on('error', () => {});
+    void slot.worker?.terminate();
     if (this.closed) return;
     this.counts.restarts += 1;
-    const fresh = this.startSlot();
+    const delay = slot.ready ? 0 : Math.min(30_000, 500 * 2 ** this.startupFailures++);
+    // Until the fresh worker reports ready, queued jobs wait (and their deadlines keep running).
+    const fresh: Slot = delay ? { ready: false } : this.startSlot();
     this.slots[this.slots.indexOf(slot)] = fresh;
-    this.next(fresh);
+    if (delay) setTimeout(() => { if (!this.closed && this.slots.includes(fresh)) this.slots[this.slots.indexOf(fresh)] = this.startSlot(); }, delay).unref();
   }
 
   private onCrash(slot: Slot, err: Error): void {
