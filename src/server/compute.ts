@@ -72,8 +72,8 @@ export async function predictUpload(bytes: Uint8Array, options: PredictJobOption
     ghn: options.ghnPath, seed: options.seed, noise: options.noise, orthogonalize: options.orthogonalize,
     fromLayer: options.fromLayer, validate: options.validate,
   });
-  const { ghn: _serverPath, ...rest } = report;
-  return { kind: 'predict', onnx, report: rest, signature, normalization: readNormalization(decodeModel(onnx).proto) ?? null };
+  const { ghn, ...rest } = report;
+  return { kind: 'predict', onnx, report: rest, ghnId: ghn.hash, signature, normalization: readNormalization(decodeModel(onnx).proto) ?? null };
 }
 
 export function runJob(job: Job): Promise<JobOutput> | JobOutput {

@@ -40,6 +40,8 @@ export interface PredictOutput {
   onnx: Uint8Array;
   /** The library report without server paths. */
   report: Omit<PredictReport, 'ghn'>;
+  /** sha256 of the GHN file the worker actually used (the model id). */
+  ghnId: string;
   signature: ModelSignature;
   /** How raw pixels must be normalized for the predicted model (from its metadata). */
   normalization: Normalization | null;

@@ -12,9 +12,9 @@ export function wantsJson(accept: string | undefined): boolean {
   return !!accept && /\bapplication\/json\b/i.test(accept) && !/\bapplication\/octet-stream\b/i.test(accept);
 }
 
-function reportHeaders(reply: FastifyReply, output: PredictOutput, ghnId: string, waitMs: number, totalMs: number): void {
+function reportHeaders(reply: FastifyReply, output: PredictOutput, waitMs: number, totalMs: number): void {
   const r = output.report;
-  reply.header('x-ghn-model', ghnId)
+  reply.header('x-ghn-model', output.ghnId)
     .header('x-ghn-parameters', String(r.parameters))
     .header('x-ghn-tensors', String(r.tensors))
     .header('x-ghn-split-tensors', String(r.splitTensors))
@@ -45,11 +45,11 @@ export function registerPredictRoute(app: FastifyInstance, ctx: ServerContext): 
     ctx.metrics.jobRun.observe(timing.runMs / 1000, { kind: 'predict' });
     const filename = downloadName(upload.filename);
     const totalMs = performance.now() - t0;
-    reportHeaders(reply, output, ghn.entry.id, timing.waitMs, totalMs);
+    reportHeaders(reply, output, timing.waitMs, totalMs);
     if (wantsJson(req.headers.accept)) {
       const id = ctx.results.put(output.onnx, filename);
       return reply.type('application/json').send({
-        ghn: { id: ghn.entry.id, name: ghn.entry.name },
+        ghn: { id: output.ghnId, name: ghn.entry.name },
         report: output.report,
         signature: output.signature,
         normalization: output.normalization,
