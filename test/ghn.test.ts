@@ -167,9 +167,9 @@ describe('ghn', () => {
     loaded.model.dispose();
   });
 
-  it('meta-training is deterministic for a seed and lowers the loss on a fixed batch', async () => {
+  it('meta-training is deterministic for a seed, with finite losses and gradients', async () => {
     const data = loadFashionMnist({ dir: 'fixtures/fashion-mnist', split: 'train', limit: 256 });
-    const recipe = { steps: 3, metaBatch: 2, images: 16, poolSize: 3, warmupSteps: 1, lr: 1e-3 };
+    const recipe = { steps: 2, metaBatch: 2, images: 8, poolSize: 2, warmupSteps: 1, lr: 1e-3 };
     const a = await trainGhn({ recipe, data, valEvery: 0 });
     const b = await trainGhn({ recipe, data, valEvery: 0 });
     assert.deepEqual(a.history.map((p) => p.loss), b.history.map((p) => p.loss));
