@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
 import json
 import os
 import shutil
@@ -103,8 +104,6 @@ def worker(name: str, variants: List[str], out: str, force: bool, max_params: fl
     size = input_size(name, model)
     shape = [1, 3, size, size]
     state = state_description(model, shape)
-    if state["params"] > max_params:
-        return [{"model": name, "variant": v, "status": "skipped", "reason": "over --max-params", "torchParams": state["params"]} for v in variants]
     with open(os.path.join(out, f"{name}.state.json"), "w") as f:
         json.dump(state, f, indent=1)
         f.write("\n")
@@ -114,6 +113,9 @@ def worker(name: str, variants: List[str], out: str, force: bool, max_params: fl
         record: Dict[str, Any] = {"model": name, "variant": variant, "file": os.path.basename(dest), "input": shape, "torchParams": state["params"]}
         if os.path.exists(dest) and not force:
             records.append({**record, "status": "ok", "skipped": True, "bytes": os.path.getsize(dest)})
+            continue
+        if state["params"] > max_params:
+            records.append({**record, "status": "skipped", "reason": f"over --max-params {max_params:g}"})
             continue
         start = time.time()
         try:
@@ -128,6 +130,37 @@ def worker(name: str, variants: List[str], out: str, force: bool, max_params: fl
             record.update(status="failed", error=f"{type(e).__name__}: {message[0] if message else ''}"[:500], seconds=round(time.time() - start, 1))
         records.append(record)
     return records
+
+
+def file_digest(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 24), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def link_identical_variants(out: str, records: List[Dict[str, Any]]) -> None:
+    """Variants that came out byte-identical (e.g. eval13 and preserve13 of a net without BN) become
+    hard links of one file: the full torchvision set would otherwise need ~70 GB."""
+    first_by_digest: Dict[str, str] = {}
+    for r in records:
+        if r["status"] != "ok" or "externalData" in r:
+            continue
+        path = os.path.join(out, r["file"])
+        candidates = [f for f in first_by_digest.values() if os.path.getsize(os.path.join(out, f)) == os.path.getsize(path)]
+        if not candidates:
+            first_by_digest[file_digest(path)] = r["file"]
+            continue
+        digest = file_digest(path)
+        if digest in first_by_digest:
+            original = os.path.join(out, first_by_digest[digest])
+            if not os.path.samefile(original, path):
+                os.remove(path)
+                os.link(original, path)
+            r["sameAs"] = first_by_digest[digest]
+        else:
+            first_by_digest[digest] = r["file"]
 
 
 def load_index(out: str) -> Dict[str, Dict[str, Any]]:
@@ -159,6 +192,7 @@ def main() -> None:
     parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "large"))
     parser.add_argument("--force", action="store_true", help="re-export files that already exist")
     parser.add_argument("--max-params", type=float, default=float("inf"), help="skip models with more parameters")
+    parser.add_argument("--min-free-gb", type=float, default=20, help="stop exporting when the disk has less free space")
     parser.add_argument("--worker", help=argparse.SUPPRESS)  # internal: export one model in this process
     args = parser.parse_args()
 
@@ -186,6 +220,12 @@ def main() -> None:
     failures: List[str] = []
     for i, name in enumerate(names, 1):
         prefix = f"[{i}/{len(names)}] {name}"
+        free_gb = shutil.disk_usage(out).free / 1024**3
+        if free_gb < args.min_free_gb:
+            print(f"{prefix}: skipped, only {free_gb:.0f} GB free (--min-free-gb {args.min_free_gb:g})", flush=True)
+            for v in variants:
+                index.setdefault(f"{name}.{v}", {"model": name, "variant": v, "status": "skipped", "reason": "low disk space"})
+            continue
         start = time.time()
         cmd = [sys.executable, os.path.abspath(__file__), "--worker", name, "--variants", ",".join(variants), "--out", out,
                "--max-params", str(args.max_params)]
@@ -197,6 +237,7 @@ def main() -> None:
         except (IndexError, json.JSONDecodeError):
             tail = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
             records = [{"model": name, "variant": v, "status": "failed", "error": f"exporter process died (code {proc.returncode}): {tail}"[:500]} for v in variants]
+        link_identical_variants(out, records)
         for r in records:
             index[f"{r['model']}.{r['variant']}"] = r
             if r["status"] == "failed":
@@ -204,7 +245,8 @@ def main() -> None:
         save_index(out, index)
         params = f"{records[0]['torchParams'] / 1e6:.1f}M params, " if "torchParams" in records[0] else ""
         summary = ", ".join(f"{r['variant']} {'exists' if r.get('skipped') else r['status']}"
-                            + (f" {r['bytes'] / 1e6:.1f}MB" if r["status"] == "ok" else "") for r in records)
+                            + (f" {r['bytes'] / 1e6:.1f}MB" if r["status"] == "ok" else "")
+                            + (f" (= {r['sameAs'].split('.')[1]})" if "sameAs" in r else "") for r in records)
         print(f"{prefix}: {params}{summary} ({time.time() - start:.0f}s)", flush=True)
     print(f"done: {len(names)} models, {len(failures)} failed exports")
     for f in failures:
