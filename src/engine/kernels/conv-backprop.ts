@@ -6,7 +6,7 @@
  * Index algebra (forward): y[b,i,j,o] = Σ x[b, i·s + p·d − top, j·s + q·d − left, c] · w[p,q,c,o].
  */
 import * as tf from '@tensorflow/tfjs';
-import { type ConvGeometry, cropNegativePads, rawConv2d, rawDepthwiseConv2d, zeroDilate } from './conv-geometry.js';
+import { type ConvGeometry, type Pads2D, type Pair, cropNegativePads, rawConv2d, rawDepthwiseConv2d, zeroDilate } from './conv-geometry.js';
 
 /**
  * dL/dw of a conv2d. One conv: x viewed as a batch of C_in single images with B channels
@@ -41,11 +41,100 @@ export function conv2dBackpropFilter(x: tf.Tensor4D, dy: tf.Tensor4D, g: ConvGeo
  * the spatially flipped filter with C_in/C_out swapped, dilation d, stride 1.
  */
 export function conv2dBackpropInput(dy: tf.Tensor4D, filter: tf.Tensor4D, inShape: readonly number[], g: ConvGeometry): tf.Tensor4D {
+  const [sh, sw] = g.strides;
+  if (sh > 1 && sh === sw && g.dilations[0] === 1 && g.dilations[1] === 1) return conv2dBackpropInputPhases(dy, filter, inShape, g);
+  return conv2dBackpropInputDilated(dy, filter, inShape, g);
+}
+
+/** The general form (any stride/dilation): conv of the zero-dilated dy. Exported for benchmarks. */
+export function conv2dBackpropInputDilated(dy: tf.Tensor4D, filter: tf.Tensor4D, inShape: readonly number[], g: ConvGeometry): tf.Tensor4D {
   return tf.tidy(() => {
     const flipped = tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
     const { x, pads } = dilatedForBackprop(dy, inShape, g);
     return rawConv2d(x, flipped, [1, 1], g.dilations, pads);
   });
+}
+
+/**
+ * dL/dx of a strided conv (stride s, no dilation) without the zero-dilated dy: input row
+ * y = s·Y + r only receives taps p ≡ r + top (mod s), so each of the s² phases (r_y, r_x) is a
+ * stride-1 correlation of dy with a sub-filter. All phases run as ONE conv whose output channels
+ * are (r_y, r_x, c_in), then a depth-to-space reshape interleaves them. 2.25× fewer FLOPs than the dilated
+ * form for 3×3 / stride 2, and no 6-D pad.
+ */
+export function conv2dBackpropInputPhases(dy: tf.Tensor4D, filter: tf.Tensor4D, inShape: readonly number[], g: ConvGeometry): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [b, h, w, cin] = inShape as [number, number, number, number];
+    const cout = filter.shape[3];
+    const s = g.strides[0];
+    const plan = phasePlan(g.kernel, s, g.pads, cin, cout, g.out, [h, w]);
+    // Filter entries are picked from w by a cached index map (small: ≤ 4× the filter), on the host.
+    const wv = filter.dataSync();
+    const picked = new Float32Array(plan.index.length);
+    for (let i = 0; i < picked.length; i++) { const j = plan.index[i]!; picked[i] = j < wv.length ? wv[j]! : 0; }
+    const phaseFilter = tf.tensor4d(picked, [plan.len[0], plan.len[1], cout, s * s * cin]);
+    const { x, pads } = cropNegativePads(dy, plan.pads);
+    const phases = rawConv2d(x, phaseFilter, [1, 1], [1, 1], pads); // [B, Nh, Nw, s²·C_in]
+    // depthToSpace as reshape/transpose (the wasm DepthToSpace kernel is ~50× slower).
+    const [, nh, nw] = phases.shape;
+    const full = tf.reshape(tf.transpose(tf.reshape(phases, [b, nh, nw, s, s, cin]), [0, 1, 3, 2, 4, 5]), [b, nh * s, nw * s, cin]) as tf.Tensor4D;
+    return (full.shape[1] === h && full.shape[2] === w ? full : tf.slice(full, [0, 0, 0, 0], [b, h, w, cin])) as tf.Tensor4D;
+  });
+}
+
+interface PhasePlan { index: Int32Array; len: Pair; pads: Pads2D }
+const phasePlans = new Map<string, PhasePlan>();
+
+/** Per axis: phase r gets taps p = p0 + s·t; their dy offsets relative to the phase row. */
+function axisPhases(k: number, s: number, padBefore: number) {
+  const phases = [];
+  for (let r = 0; r < s; r++) {
+    const p0 = (((r + padBefore) % s) + s) % s;
+    const taps = p0 < k ? Math.ceil((k - p0) / s) : 0;
+    const c = (r + padBefore - p0) / s; // tap t reads dy[Y + c − t]
+    phases.push({ p0, taps, c });
+  }
+  const used = phases.filter((ph) => ph.taps > 0);
+  const lo = Math.min(...used.map((ph) => ph.c - ph.taps + 1));
+  const hi = Math.max(...used.map((ph) => ph.c));
+  return { phases, lo, len: hi - lo + 1, hi };
+}
+
+function phasePlan(kernel: Pair, s: number, pads: Pads2D, cin: number, cout: number, out: Pair, inHW: Pair): PhasePlan {
+  const key = JSON.stringify([kernel, s, pads, cin, cout, out, inHW]);
+  let plan = phasePlans.get(key);
+  if (!plan) {
+    const [kh, kw] = kernel;
+    const ay = axisPhases(kh, s, pads.top), ax = axisPhases(kw, s, pads.left);
+    const zero = kh * kw * cin * cout; // index of the appended zero
+    const index = new Int32Array(ay.len * ax.len * cout * s * s * cin).fill(zero);
+    for (let ry = 0; ry < s; ry++) {
+      const py = ay.phases[ry]!;
+      for (let ty = 0; ty < py.taps; ty++) {
+        const uy = py.c - ty - ay.lo, p = py.p0 + s * ty;
+        for (let rx = 0; rx < s; rx++) {
+          const px = ax.phases[rx]!;
+          for (let tx = 0; tx < px.taps; tx++) {
+            const ux = px.c - tx - ax.lo, q = px.p0 + s * tx;
+            for (let co = 0; co < cout; co++) {
+              const dst = ((uy * ax.len + ux) * cout + co) * s * s * cin + (ry * s + rx) * cin;
+              const src = ((p * kw + q) * cin) * cout + co;
+              for (let ci = 0; ci < cin; ci++) index[dst + ci] = src + ci * cout;
+            }
+          }
+        }
+      }
+    }
+    // Output rows per phase: ceil(H / s); dy rows read: Y + lo … Y + hi.
+    const nh = Math.ceil(inHW[0] / s), nw = Math.ceil(inHW[1] / s);
+    plan = {
+      index, len: [ay.len, ax.len],
+      pads: { top: -ay.lo, left: -ax.lo, bottom: nh - 1 + ay.hi - (out[0] - 1), right: nw - 1 + ax.hi - (out[1] - 1) },
+    };
+    if (phasePlans.size > 256) phasePlans.clear();
+    phasePlans.set(key, plan);
+  }
+  return plan;
 }
 
 /** dL/dx of a depthwise conv (filter [kh, kw, C, m], dy channel c·m + j). */

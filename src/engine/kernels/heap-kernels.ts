@@ -44,7 +44,9 @@ const maxPoolGradKernel = heapKernel('MaxPoolGrad', (backend, inputs, attrs) => 
   dx.fill(0);
   const x = backend.typedArrayFromHeap(input) as Float32Array;
   const g = backend.typedArrayFromHeap(dy) as Float32Array;
-  let gi = 0;
+  // Channels innermost (contiguous in NHWC): one running max and argmax per channel.
+  const best = new Float32Array(c);
+  const at = new Int32Array(c);
   for (let b = 0; b < nb; b++) {
     for (let i = 0; i < oh; i++) {
       const y0 = i * sh - top;
@@ -52,16 +54,22 @@ const maxPoolGradKernel = heapKernel('MaxPoolGrad', (backend, inputs, attrs) => 
       for (let j = 0; j < ow; j++) {
         const x0 = j * sw - left;
         const xLo = Math.max(0, x0), xHi = Math.min(w, x0 + fw);
-        for (let ch = 0; ch < c; ch++, gi++) {
-          let best = -Infinity, at = -1;
-          for (let y = yLo; y < yHi; y++) {
-            let idx = ((b * h + y) * w + xLo) * c + ch;
-            for (let xx = xLo; xx < xHi; xx++, idx += c) {
-              const v = x[idx]!;
-              if (v > best || at < 0) { best = v; at = idx; }
+        best.fill(-Infinity);
+        at.fill(-1);
+        // Scan order matches the cpu backend (rows, then columns); strict '>' keeps the first maximum.
+        for (let y = yLo; y < yHi; y++) {
+          for (let xx = xLo; xx < xHi; xx++) {
+            const base = ((b * h + y) * w + xx) * c;
+            for (let ch = 0; ch < c; ch++) {
+              const v = x[base + ch]!;
+              if (v > best[ch]! || at[ch]! < 0) { best[ch] = v; at[ch] = base + ch; }
             }
           }
-          if (at >= 0) dx[at] = dx[at]! + g[gi]!;
+        }
+        const gBase = ((b * oh + i) * ow + j) * c;
+        for (let ch = 0; ch < c; ch++) {
+          const a = at[ch]!;
+          if (a >= 0) dx[a] = dx[a]! + g[gBase + ch]!;
         }
       }
     }
