@@ -177,4 +177,17 @@ describe('ghn', () => {
     a.model.dispose();
     b.model.dispose();
   });
+
+  it('a run resumed from its checkpoint continues exactly as an uninterrupted one', async () => {
+    const data = loadFashionMnist({ dir: 'fixtures/fashion-mnist', split: 'train', limit: 256 });
+    const recipe = { steps: 3, metaBatch: 2, images: 8, poolSize: 2, warmupSteps: 1, lr: 1e-3 };
+    const straight = await trainGhn({ recipe, data, valEvery: 0 });
+    const checkpointPath = join(mkdtempSync(join(tmpdir(), 'ghn-resume-')), 'c.ghn');
+    const first = await trainGhn({ recipe, data, valEvery: 0, checkpointPath, checkpointEvery: 1, maxMinutes: 0 });
+    assert.equal(first.stepsDone, 1, 'maxMinutes 0 stops after one step');
+    const resumed = await trainGhn({ recipe, data, valEvery: 0, checkpointPath, resume: true });
+    assert.equal(resumed.stepsDone, 3);
+    assert.deepEqual([...first.history, ...resumed.history].map((p) => p.loss), straight.history.map((p) => p.loss));
+    [straight, first, resumed].forEach((r) => r.model.dispose());
+  });
 });
