@@ -290,6 +290,17 @@ describe('pooling gradients, gather gradient and tile on wasm match cpu', () => 
       return [dt!, tf.unsortedSegmentSum(tensor([8, 3], 16), tf.tensor1d([0, 2, 2, 5, 1, 0, 4, 2], 'int32'), 6)];
     });
   });
+  test('slice', () => {
+    agree('slice', () => {
+      const x = tensor([4, 5, 6, 7], 40);
+      return [
+        tf.slice(x, [1, 0, 0, 0], [2, 5, 6, 7]), tf.slice(x, [0, 1, 2, 3], [4, 3, 3, 4]), tf.slice(x, [3, 4, 5, 6], [1, 1, 1, 1]),
+        tf.slice(x, [0, 0, 0, 2], [-1, -1, -1, 3]), tf.slice(tensor([9, 12], 41), [2, 4], [5, 4]), tf.slice(tensor([10], 42), [3], [4]),
+        tf.cast(tf.slice(tf.tensor2d([[1, 2, 3], [4, 5, 6]], [2, 3], 'int32'), [0, 1], [2, 2]), 'float32'),
+        ...tf.split(tensor([6, 9], 43), 3, 1),
+      ];
+    });
+  });
   test('tile', () => {
     agree('tile', () => [
       tf.tile(tensor([1, 1, 1, 5], 17), [3, 4, 2, 1]),

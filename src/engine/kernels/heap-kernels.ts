@@ -5,6 +5,7 @@
  *   AvgPoolGrad       dy / (kh·kw) spread over each window (tfjs semantics)
  *   UnsortedSegmentSum  gather/embedding gradient
  *   Tile
+ *   Slice             (the backend's copies the whole input out of the heap first)
  */
 import * as tf from '@tensorflow/tfjs';
 import { type PadSpec, type RoundingMode, asPair } from './conv-geometry.js';
@@ -180,6 +181,46 @@ const tileKernel = heapKernel('Tile', (backend, inputs, attrs) => {
   }
   return out.info;
 });
+
+/**
+ * Slice as a few memcpy's inside the heap: the innermost contiguous run (the sliced axis times all
+ * fully-kept axes after it) is copied per index of the remaining outer axes.
+ */
+export function makeSliceKernel(original: tf.KernelConfig): tf.KernelConfig {
+  return heapKernel('Slice', (backend, inputs, attrs) => {
+    const x = inputs.x!;
+    if ((x.dtype !== 'float32' && x.dtype !== 'int32') || x.shape.length === 0) {
+      return original.kernelFunc({ inputs, attrs: attrs as tf.NamedAttrMap, backend: backend as unknown as tf.KernelBackend }) as tf.TensorInfo;
+    }
+    const { begin, size } = attrs as { begin: number | number[]; size: number | number[] };
+    const [b0, s0] = tf.slice_util.parseSliceParams(x as unknown as tf.Tensor, begin, size);
+    const rank = x.shape.length;
+    const out = output(backend, s0, x.dtype);
+    const total = s0.reduce((p, d) => p * d, 1);
+    if (total === 0) return out.info;
+    const strides = new Array<number>(rank).fill(1);
+    for (let i = rank - 2; i >= 0; i--) strides[i] = strides[i + 1]! * x.shape[i + 1]!;
+    // Axes after `inner` are kept whole, so each run is contiguous in x.
+    let inner = rank - 1;
+    while (inner > 0 && b0[inner] === 0 && s0[inner] === x.shape[inner]) inner--;
+    const run = s0.slice(inner).reduce((p, d) => p * d, 1);
+    const src = backend.typedArrayFromHeap(x);
+    const dst = backend.typedArrayFromHeap(out.info);
+    const idx = new Array<number>(inner).fill(0);
+    let base = 0;
+    for (let a = 0; a <= inner; a++) base += b0[a]! * strides[a]!;
+    for (let o = 0; o < total; o += run) {
+      let off = base;
+      for (let a = 0; a < inner; a++) off += idx[a]! * strides[a]!;
+      dst.set(src.subarray(off, off + run), o);
+      for (let a = inner - 1; a >= 0; a--) { // odometer over the outer axes
+        if (++idx[a]! < s0[a]!) break;
+        idx[a] = 0;
+      }
+    }
+    return out.info;
+  });
+}
 
 export const heapKernels: readonly tf.KernelConfig[] = [
   maxPoolGradKernel, avgPoolGradKernel, unsortedSegmentSumKernel, tileKernel,

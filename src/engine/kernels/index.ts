@@ -6,7 +6,7 @@
  *   DepthwiseConv2dNativeBackpropInput, DepthwiseConv2dNativeBackpropFilter (NHWC, any dilation)
  *   BatchMatMul (transpose flags and batches reduced to XNNPACK's fast 2-D product)
  *   Sum, Mean over leading axes (as a global average pool)
- *   MaxPoolGrad, AvgPoolGrad, UnsortedSegmentSum, Tile (loops over the wasm heap)
+ *   MaxPoolGrad, AvgPoolGrad, UnsortedSegmentSum, Tile, Slice (loops / memcpy over the wasm heap)
  *
  * Fused ops (any backend; channel/feature axis last):
  *   batchNormTrain(x [..., C], gamma [C], beta [C], eps) → { y, mean [C], variance [C] }
@@ -16,7 +16,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { makeBatchMatMulKernel } from './batch-matmul.js';
 import { convKernels } from './conv-kernels.js';
-import { heapKernels } from './heap-kernels.js';
+import { heapKernels, makeSliceKernel } from './heap-kernels.js';
 import { WASM, registerOrReplace } from './kernel-utils.js';
 import { makeLeadingReduceKernel } from './reduce-kernels.js';
 
@@ -28,8 +28,9 @@ export function registerWasmKernels(): void {
   const matMul = tf.getKernel('BatchMatMul', WASM);
   const sum = tf.getKernel('Sum', WASM);
   const mean = tf.getKernel('Mean', WASM);
-  if (!matMul || !sum || !mean) throw new Error('registerWasmKernels: the wasm backend is not loaded');
-  for (const k of [...convKernels, ...heapKernels, makeBatchMatMulKernel(matMul), makeLeadingReduceKernel('Sum', sum), makeLeadingReduceKernel('Mean', mean)]) registerOrReplace(k);
+  const slice = tf.getKernel('Slice', WASM);
+  if (!matMul || !sum || !mean || !slice) throw new Error('registerWasmKernels: the wasm backend is not loaded');
+  for (const k of [...convKernels, ...heapKernels, makeBatchMatMulKernel(matMul), makeLeadingReduceKernel('Sum', sum), makeLeadingReduceKernel('Mean', mean), makeSliceKernel(slice)]) registerOrReplace(k);
   registered = true;
 }
 
