@@ -14,6 +14,12 @@ import { createRng, deriveSeed, type Rng } from '../util/random.js';
 import { correlationStd } from './correlation.js';
 import { thinQrColumnMajor } from './qr.js';
 
+/**
+ * The result is stored as float32 (rounding alone leaves ~1e-7·√n in QᵀQ − I), so a float64-exact
+ * Q is wasted work: accepting 1e-6 lets moderately ill-conditioned weights skip the second pass.
+ */
+const FLOAT32_ORTHOGONALITY = 1e-6;
+
 /** What diversify needs to know of a parameter slot; give them in topological order. */
 export interface DiversifySlot {
   /** Key of the slot's values in the tensor map. */
@@ -157,7 +163,7 @@ function orthogonalizeInPlace(w: Float64Array, rows: number, cols: number, keepS
   }
   const m = wide ? cols : rows;
   const n = wide ? rows : cols;
-  const { q } = thinQrColumnMajor(work, m, n);
+  const { q } = thinQrColumnMajor(work, m, n, { tolerance: FLOAT32_ORTHOGONALITY });
   if (wide) {
     w.set(q);
   } else {
