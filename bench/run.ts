@@ -20,6 +20,7 @@ const BENCHES: Bench[] = [
   { title: 'GHN (issue 4)', script: 'bench/ghn.ts' },
   { title: 'post-processing (issue 5)', script: 'bench/postprocess.ts' },
   { title: 'ghn predict (issue 5)', script: 'bench/predict.ts' },
+  { title: 'ghn serve load (issue 6)', script: 'bench/serve.ts', args: () => ['--seconds', '20'] },
 ];
 
 const only = process.argv.slice(2);
