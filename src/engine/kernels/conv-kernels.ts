@@ -55,6 +55,7 @@ export const depthwiseBackpropFilterKernel = opsKernel('DepthwiseConv2dNativeBac
   return depthwiseBackpropFilter(x, dy, a.filterShape, g);
 });
 
+/** (The wasm DepthwiseConv2dNativeBackpropFilter is a heap loop, see heap-kernels.ts; this ops version is kept for other uses.) */
 export const convKernels: readonly tf.KernelConfig[] = [
-  conv2dBackpropFilterKernel, conv2dBackpropInputKernel, depthwiseBackpropInputKernel, depthwiseBackpropFilterKernel,
+  conv2dBackpropFilterKernel, conv2dBackpropInputKernel, depthwiseBackpropInputKernel,
 ];

@@ -6,9 +6,10 @@
  *   UnsortedSegmentSum  gather/embedding gradient
  *   Tile
  *   Slice             (the backend's copies the whole input out of the heap first)
+ *   DepthwiseConv2dNativeBackpropFilter  (a big-kernel depthwise conv is 10–15× slower than this loop)
  */
 import * as tf from '@tensorflow/tfjs';
-import { type PadSpec, type RoundingMode, asPair } from './conv-geometry.js';
+import { convGeometry, type PadSpec, type RoundingMode, asPair } from './conv-geometry.js';
 import { WASM, type WasmBackendView, wasmView } from './kernel-utils.js';
 
 type HeapImpl = (backend: WasmBackendView, inputs: tf.NamedTensorInfoMap, attrs: Record<string, unknown>) => tf.TensorInfo;
@@ -222,6 +223,52 @@ export function makeSliceKernel(original: tf.KernelConfig): tf.KernelConfig {
   });
 }
 
+/**
+ * Depthwise filter gradient as one pass over dy: for every output pixel and tap, multiply the
+ * input channel vector by the dy channel vector and accumulate (float64) into dW[tap, c, j].
+ */
+const depthwiseBackpropFilterKernel = heapKernel('DepthwiseConv2dNativeBackpropFilter', (backend, inputs, attrs) => {
+  const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
+  const a = attrs as { strides: number | number[]; pad: PadSpec; dilations?: number | number[]; dimRoundingMode?: RoundingMode; filterShape: number[] };
+  const g = convGeometry(x.shape, a.filterShape, a.strides, a.dilations, a.pad, a.dimRoundingMode, true);
+  const [nb, h, w, c] = x.shape as [number, number, number, number];
+  const [kh, kw, , m] = a.filterShape as [number, number, number, number];
+  const [sh, sw] = g.strides, [dh, dw] = g.dilations, [oh, ow] = g.out;
+  const acc = new Float64Array(kh * kw * c * m);
+  const out = output(backend, a.filterShape);
+  const xs = backend.typedArrayFromHeap(x) as Float32Array;
+  const gs = backend.typedArrayFromHeap(dy) as Float32Array;
+  const cm = c * m;
+  for (let b = 0; b < nb; b++) {
+    for (let i = 0; i < oh; i++) {
+      for (let j = 0; j < ow; j++) {
+        const gBase = ((b * oh + i) * ow + j) * cm;
+        for (let p = 0; p < kh; p++) {
+          const y = i * sh + p * dh - g.pads.top;
+          if (y < 0 || y >= h) continue;
+          for (let q = 0; q < kw; q++) {
+            const xx = j * sw + q * dw - g.pads.left;
+            if (xx < 0 || xx >= w) continue;
+            const xBase = ((b * h + y) * w + xx) * c;
+            const aBase = (p * kw + q) * cm;
+            if (m === 1) {
+              for (let ch = 0; ch < c; ch++) acc[aBase + ch] = acc[aBase + ch]! + xs[xBase + ch]! * gs[gBase + ch]!;
+            } else {
+              for (let ch = 0; ch < c; ch++) {
+                const xv = xs[xBase + ch]!;
+                for (let k = 0; k < m; k++) acc[aBase + ch * m + k] = acc[aBase + ch * m + k]! + xv * gs[gBase + ch * m + k]!;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  out.view().set(acc);
+  return out.info;
+});
+
 export const heapKernels: readonly tf.KernelConfig[] = [
+  depthwiseBackpropFilterKernel,
   maxPoolGradKernel, avgPoolGradKernel, unsortedSegmentSumKernel, tileKernel,
 ];
