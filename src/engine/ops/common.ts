@@ -49,3 +49,20 @@ export function presentInputs(ctx: OpContext): number[] {
   for (let i = 0; i < ctx.inputCount; i++) if (ctx.input(i)) out.push(i);
   return out;
 }
+
+/**
+ * Every `step`-th element of [begin, end) along `axis`, built from slice/pad/reshape so it is
+ * differentiable (tfjs has no gradient for stridedSlice).
+ */
+export function stridedAxis(x: tf.Tensor, axis: number, begin: number, end: number, step: number): tf.Tensor {
+  const beginAt = x.shape.map((_, i) => (i === axis ? begin : 0));
+  const size = x.shape.map((d, i) => (i === axis ? end - begin : d));
+  let t = tf.slice(x, beginAt, size);
+  if (step === 1) return t;
+  const count = Math.ceil((end - begin) / step);
+  const padded = count * step;
+  if (padded > end - begin) t = tf.pad(t, x.shape.map((_, i): [number, number] => (i === axis ? [0, padded - (end - begin)] : [0, 0])));
+  const split = [...t.shape.slice(0, axis), count, step, ...t.shape.slice(axis + 1)];
+  const picked = tf.slice(tf.reshape(t, split), split.map(() => 0), split.map((d, i) => (i === axis + 1 ? 1 : d)));
+  return tf.reshape(picked, [...t.shape.slice(0, axis), count, ...t.shape.slice(axis + 1)]);
+}

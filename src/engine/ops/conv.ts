@@ -76,6 +76,17 @@ function spatialOutput(y: tf.Tensor4D, rank1d: boolean): OpOutput {
   return plain(tf.reshape(nhwcToNchw(y), [n, c, l]));
 }
 
+/**
+ * A dilated HW-first filter as an ordinary one with zeros between the taps. tfjs has no gradient
+ * for dilated convolutions; this costs d² more multiply-adds but stays differentiable.
+ */
+function zeroDilateFilter(f: tf.Tensor, [dh, dw]: [number, number]): tf.Tensor4D {
+  const [kh, kw, i, o] = f.shape as number[];
+  const spread = tf.pad(tf.reshape(f, [kh, 1, kw, 1, i, o]), [[0, 0], [0, dh - 1], [0, 0], [0, dw - 1], [0, 0], [0, 0]]);
+  const dense = tf.reshape(spread, [kh * dh, kw * dw, i, o]);
+  return tf.slice(dense, [0, 0, 0, 0], [(kh - 1) * dh + 1, (kw - 1) * dw + 1, i, o]) as tf.Tensor4D;
+}
+
 function conv(ctx: OpContext): OpOutput[] {
   const { x, rank1d } = spatialInput(ctx);
   const wv = ctx.required(1);
@@ -86,18 +97,25 @@ function conv(ctx: OpContext): OpOutput[] {
   const groups = attrInt(ctx.node, 'group', 1);
   const cIn = x.shape[3];
   const pad = tfPad(g.pads);
-  const hwio = ctx.derive(1, 'hwio', (w) => tf.transpose(rank1d ? tf.reshape(w, [cOut, cInPerGroup, 1, kernel[1]]) : w, [2, 3, 1, 0]));
+  const dilated = g.dilations.some((d) => d > 1);
+  const hwio = ctx.derive(1, 'hwio', (w) => {
+    const f = tf.transpose(rank1d ? tf.reshape(w, [cOut, cInPerGroup, 1, kernel[1]]) : w, [2, 3, 1, 0]);
+    return dilated ? zeroDilateFilter(f, g.dilations) : f;
+  });
+  const dilations: [number, number] = [1, 1];
+  const taps: [number, number] = dilated ? [(kernel[0] - 1) * g.dilations[0] + 1, (kernel[1] - 1) * g.dilations[1] + 1] : kernel;
+  const strides = g.strides;
   let y: tf.Tensor4D;
   if (groups === 1) {
-    y = tf.conv2d(x, hwio as tf.Tensor4D, g.strides, pad, 'NHWC', g.dilations);
+    y = tf.conv2d(x, hwio as tf.Tensor4D, strides, pad, 'NHWC', dilations);
   } else if (groups === cIn && cInPerGroup === 1) {
     // Depthwise: output channel o = c·multiplier + j, matching tfjs's [h, w, C, multiplier] filter.
-    const filter = tf.reshape(hwio, [kernel[0], kernel[1], cIn, cOut / cIn]) as tf.Tensor4D;
-    y = tf.depthwiseConv2d(x, filter, g.strides, pad, 'NHWC', g.dilations);
+    const filter = tf.reshape(hwio, [taps[0], taps[1], cIn, cOut / cIn]) as tf.Tensor4D;
+    y = tf.depthwiseConv2d(x, filter, strides, pad, 'NHWC', dilations);
   } else {
     const xs = tf.split(x, groups, 3) as tf.Tensor4D[];
     const filters = tf.split(hwio, groups, 3) as tf.Tensor4D[];
-    y = tf.concat(xs.map((xi, i) => tf.conv2d(xi, filters[i], g.strides, pad, 'NHWC', g.dilations)), 3) as tf.Tensor4D;
+    y = tf.concat(xs.map((xi, i) => tf.conv2d(xi, filters[i], strides, pad, 'NHWC', dilations)), 3) as tf.Tensor4D;
   }
   if (ctx.input(2)) y = tf.add(y, ctx.required(2).t);
   return [spatialOutput(y, rank1d)];

@@ -10,7 +10,7 @@ import { DataType } from '../../onnx/types.js';
 import { NHWC_AXIS_OF_NCHW, normAxis } from '../layout.js';
 import { protoToTensor, tfDtypeOf } from '../tensors.js';
 import { attrFloat, attrFloats, attrInt, attrInts, attrString, attrTensor } from './attrs.js';
-import { logicalShape, nchw, nhwcOperand, plain } from './common.js';
+import { logicalShape, nchw, nhwcOperand, plain, stridedAxis } from './common.js';
 import type { OpContext, OpImpl, OpOutput, OpTable } from './types.js';
 
 const product = (xs: number[]) => xs.reduce((a, b) => a * b, 1);
@@ -123,8 +123,7 @@ function slice(ctx: OpContext): OpOutput[] {
   });
   const empty = begin.some((b, i) => end[i] <= b);
   if (empty) return [{ t: tf.zeros(begin.map((b, i) => Math.max(0, Math.ceil((end[i] - b) / stride[i]))), x.dtype), nhwc: v.nhwc }];
-  const unit = stride.every((s) => s === 1);
-  const t = unit ? tf.slice(x, begin, end.map((e, i) => e - begin[i])) : tf.stridedSlice(x, begin, end, stride);
+  const t = stride.reduce((acc, s, axis) => (s === 1 && begin[axis] === 0 && end[axis] === acc.shape[axis] ? acc : stridedAxis(acc, axis, begin[axis], end[axis], s)), x);
   return [{ t, nhwc: v.nhwc }];
 }
 
