@@ -231,6 +231,7 @@ if (cpuChildIndex >= 0) {
 } else {
   const info = await initBackend('wasm');
   console.log(describeBackend(info));
+  console.log(calibrate());
   for (const build of builders) {
     const model = build();
     report('wasm', model, await timeSteps(model, STEPS, WARMUP));
@@ -244,6 +245,27 @@ if (cpuChildIndex >= 0) {
       else console.log(`cpu   ${nameOf(build).padEnd(58)} > ${CPU_CAP_MS / 1000} s for warm-up + 1 step (killed at the cap)`);
     }
   }
+}
+
+/**
+ * The machine may be shared: report the backend's best-case rate (one forward conv, XNNPACK) in
+ * the same conditions, so step times can be read relative to it.
+ */
+function calibrate(): string {
+  const x = tf.randomNormal([64, 14, 14, 32]) as tf.Tensor4D;
+  const w = tf.randomNormal([3, 3, 32, 64]) as tf.Tensor4D;
+  const flop = 2 * 64 * 14 * 14 * 9 * 32 * 64;
+  for (let i = 0; i < 3; i++) tf.tidy(() => tf.conv2d(x, w, 1, 'same').dataSync());
+  const reps = 10;
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  for (let i = 0; i < reps; i++) tf.tidy(() => tf.conv2d(x, w, 1, 'same').dataSync());
+  const wall = (performance.now() - t0) / reps;
+  const c = process.cpuUsage(c0);
+  const cpu = (c.user + c.system) / 1000 / reps;
+  tf.dispose([x, w]);
+  return `calibration: forward conv 64×14×14×32→64 (3×3): ${(flop / wall / 1e6).toFixed(1)} GFLOP/s wall, ` +
+    `${(flop / cpu / 1e6).toFixed(1)} per CPU-s (idle 2-core machine: ~20–25)`;
 }
 
 function nameOf(build: () => Model): string {

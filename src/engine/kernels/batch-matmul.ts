@@ -34,6 +34,9 @@ export function makeBatchMatMulKernel(original: tf.KernelConfig): tf.KernelConfi
       const handled = a.dtype === 'float32' && b.dtype === 'float32' && (batchA === 1 || batchB === 1 || sameOuter);
       if (simple || !handled) return original.kernelFunc(args);
       return tf.tidy(() => {
+        if (transposeA && !transposeB && batchA === 1 && batchB === 1 && a.shape.length === 2 && b.shape.length === 2) {
+          return transposedLeftProduct(asTensor<tf.Tensor2D>(a), asTensor<tf.Tensor2D>(b));
+        }
         let at = asTensor(a), bt = asTensor(b);
         if (transposeA) at = tf.transpose(at, swapLast(at.rank));
         if (transposeB) bt = tf.transpose(bt, swapLast(bt.rank));
@@ -49,6 +52,20 @@ export function makeBatchMatMulKernel(original: tf.KernelConfig): tf.KernelConfi
       }) as unknown as tf.TensorInfo;
     },
   };
+}
+
+/**
+ * aᵀ·b for a [K, M], b [K, N] — the weight-gradient product (Xᵀ·dY). XNNPACK repacks its right
+ * operand on every call (~3× the cost of a transpose per element, measured), so pack the smaller
+ * one: either transpose a and pack b, or compute (bᵀ·a)ᵀ, packing a.
+ */
+function transposedLeftProduct(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  const [k, m] = a.shape, n = b.shape[1];
+  // Costs in element-visits: transpose 1, pack 3.
+  const packB = k * m + 3 * k * n;
+  const packA = k * n + 3 * k * m + m * n;
+  if (packA < packB) return tf.transpose(tf.matMul(tf.transpose(b), a));
+  return tf.matMul(tf.transpose(a), b);
 }
 
 /**
