@@ -227,6 +227,7 @@ describe('BatchMatMul on wasm matches cpu', () => {
     { a: [33, 17], b: [33, 9], ta: true, tb: false },
     { a: [17, 33], b: [9, 33], ta: false, tb: true },
     { a: [33, 17], b: [9, 33], ta: true, tb: true },
+    { a: [40, 3], b: [40, 50], ta: true, tb: false }, // weight-gradient shape that packs a instead of b
     { a: [3, 17, 33], b: [33, 9], ta: false, tb: false, forwardOnly: true },
     { a: [3, 17, 33], b: [3, 33, 9], ta: false, tb: false },
     { a: [2, 3, 17, 33], b: [2, 3, 9, 33], ta: false, tb: true },
@@ -243,6 +244,20 @@ describe('BatchMatMul on wasm matches cpu', () => {
         if (c.forwardOnly) return [y];
         const [da, db] = tf.grads((p: tf.Tensor, q: tf.Tensor) => weightedSum(tf.matMul(p, q, c.ta, c.tb)))([a, b]);
         return [y, da!, db!];
+      });
+    });
+  }
+});
+
+describe('fused matMul (bias + activation) with transpose flags on wasm matches cpu', () => {
+  for (const [ta, tb] of [[false, true], [true, false], [true, true]] as const) {
+    test(`transposeA ${ta}, transposeB ${tb}`, () => {
+      agree('fused matMul', () => {
+        const a = tensor(ta ? [13, 6] : [6, 13], 44), b = tensor(tb ? [5, 13] : [13, 5], 45), bias = tensor([5], 46);
+        return [
+          tf.fused.matMul({ a: a as tf.Tensor2D, b: b as tf.Tensor2D, transposeA: ta, transposeB: tb, bias, activation: 'relu' }),
+          tf.fused.matMul({ a: a as tf.Tensor2D, b: b as tf.Tensor2D, transposeA: ta, transposeB: tb }),
+        ];
       });
     });
   }

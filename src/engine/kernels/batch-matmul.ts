@@ -94,3 +94,29 @@ function batchedProduct(backendObj: unknown, original: tf.KernelConfig, a: tf.Te
   }
   return tf.reshape(out, outShape);
 }
+
+/**
+ * _FusedMatMul (matMul + bias + activation, used by fused ops and layers). With a transpose flag
+ * the wasm kernel is ~7× slower (measured) and, with transposeB and a bias, WRONG (tfjs-wasm 4.22
+ * adds bias[j] along the wrong axis for some rows; checked against cpu). Make transposes explicit.
+ */
+export function makeFusedMatMulKernel(original: tf.KernelConfig): tf.KernelConfig {
+  return {
+    kernelName: '_FusedMatMul',
+    backendName: WASM,
+    kernelFunc: (args) => {
+      const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+      const attrs = args.attrs as unknown as MatMulAttrs & Record<string, unknown>;
+      if ((!attrs.transposeA && !attrs.transposeB) || a.dtype !== 'float32' || b.dtype !== 'float32') {
+        return original.kernelFunc(args);
+      }
+      return tf.tidy(() => {
+        const at = attrs.transposeA ? tf.transpose(asTensor(a), swapLast(a.shape.length)) : asTensor(a);
+        const bt = attrs.transposeB ? tf.transpose(asTensor(b), swapLast(b.shape.length)) : asTensor(b);
+        const inputs: tf.NamedTensorMap = { a: at, b: bt };
+        for (const [k, v] of Object.entries(args.inputs)) if (k !== 'a' && k !== 'b' && v) inputs[k] = asTensor(v);
+        return tf.engine().runKernel('_FusedMatMul', inputs, { ...attrs, transposeA: false, transposeB: false } as unknown as tf.NamedAttrMap) as tf.Tensor;
+      }) as unknown as tf.TensorInfo;
+    },
+  };
+}

@@ -4,7 +4,7 @@
  * registerWasmKernels() adds or replaces, for backend 'wasm' only:
  *   Conv2DBackpropFilter, Conv2DBackpropInput (NHWC; NCHW via transposes)
  *   DepthwiseConv2dNativeBackpropInput, DepthwiseConv2dNativeBackpropFilter (NHWC, any dilation)
- *   BatchMatMul (transpose flags and batches reduced to XNNPACK's fast 2-D product)
+ *   BatchMatMul, _FusedMatMul (transpose flags and batches reduced to XNNPACK's fast 2-D product)
  *   Sum, Mean over leading axes (as a global average pool)
  *   MaxPoolGrad, AvgPoolGrad, UnsortedSegmentSum, Tile, Slice (loops / memcpy over the wasm heap)
  *
@@ -14,7 +14,7 @@
  *   groupedConv2d(x NHWC, w [kh, kw, C_in/groups, C_out], groups, strides, pads, dilations) → NHWC
  */
 import * as tf from '@tensorflow/tfjs';
-import { makeBatchMatMulKernel } from './batch-matmul.js';
+import { makeBatchMatMulKernel, makeFusedMatMulKernel } from './batch-matmul.js';
 import { convKernels } from './conv-kernels.js';
 import { heapKernels, makeSliceKernel } from './heap-kernels.js';
 import { WASM, registerOrReplace } from './kernel-utils.js';
@@ -29,8 +29,9 @@ export function registerWasmKernels(): void {
   const sum = tf.getKernel('Sum', WASM);
   const mean = tf.getKernel('Mean', WASM);
   const slice = tf.getKernel('Slice', WASM);
-  if (!matMul || !sum || !mean || !slice) throw new Error('registerWasmKernels: the wasm backend is not loaded');
-  for (const k of [...convKernels, ...heapKernels, makeBatchMatMulKernel(matMul), makeLeadingReduceKernel('Sum', sum), makeLeadingReduceKernel('Mean', mean), makeSliceKernel(slice)]) registerOrReplace(k);
+  const fusedMatMul = tf.getKernel('_FusedMatMul', WASM);
+  if (!matMul || !sum || !mean || !slice || !fusedMatMul) throw new Error('registerWasmKernels: the wasm backend is not loaded');
+  for (const k of [...convKernels, ...heapKernels, makeBatchMatMulKernel(matMul), makeFusedMatMulKernel(fusedMatMul), makeLeadingReduceKernel('Sum', sum), makeLeadingReduceKernel('Mean', mean), makeSliceKernel(slice)]) registerOrReplace(k);
   registered = true;
 }
 
