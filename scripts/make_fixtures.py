@@ -15,6 +15,7 @@ import gzip
 import hashlib
 import io
 import json
+import math
 import os
 import sys
 import warnings
@@ -101,7 +102,7 @@ def describe_onnx(data: bytes, state: Dict[str, Any]) -> Dict[str, Any]:
         "renamedInitializers": sum(1 for t in inits if t not in torch_names),
         "nodes": len(model.graph.node),
         "initializers": len(model.graph.initializer),
-        "initializerElements": int(sum(int(torch.tensor(list(t.dims)).prod()) if t.dims else 1 for t in model.graph.initializer)),
+        "initializerElements": sum(math.prod(t.dims) for t in model.graph.initializer),
         "sharedInitializers": shared_initializer_count(model),
         "ops": dict(sorted(ops.items())),
     }
