@@ -34,10 +34,11 @@ interface Result { shape: number[]; values: Float32Array }
 /** Runs f on a backend; f receives fresh tensors built from the same data each time. */
 function runOn(backend: 'cpu' | 'wasm', f: () => tf.Tensor | tf.Tensor[]): Result[] {
   assert.ok(tf.setBackend(backend));
-  return tf.tidy(() => {
-    const out = f();
-    return (Array.isArray(out) ? out : [out]).map((t) => ({ shape: t.shape, values: t.dataSync() as Float32Array }));
-  });
+  // Read values outside tidy: tidy walks a returned container element by element.
+  const outs = tf.tidy(() => { const out = f(); return Array.isArray(out) ? out : [out]; });
+  const results = outs.map((t) => ({ shape: t.shape, values: t.dataSync() as Float32Array }));
+  tf.dispose(outs);
+  return results;
 }
 
 function relError(actual: Float32Array, expected: Float32Array): number {
@@ -276,7 +277,9 @@ describe('reductions', () => {
     const data = randoms(m * c, 13).map((v) => v + 1); // positive: worst case for drift
     const ref = new Float64Array(c);
     for (let i = 0; i < data.length; i++) ref[i % c] += data[i]!;
-    const got = tf.tidy(() => columnSums(tf.tensor2d(data, [m, c])).dataSync());
+    const sums = tf.tidy(() => columnSums(tf.tensor2d(data, [m, c])));
+    const got = sums.dataSync();
+    sums.dispose();
     for (let k = 0; k < c; k++) assert.ok(Math.abs(got[k]! - ref[k]!) / ref[k]! < 1e-5, `column ${k}: ${got[k]} vs ${ref[k]}`);
   });
 });

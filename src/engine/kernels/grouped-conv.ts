@@ -4,8 +4,10 @@
  *   groups = 1                 → conv2d
  *   groups = C_in (depthwise)  → depthwiseConv2d with the filter reshaped to [kh, kw, C_in, C_out/C_in]
  *   2 ≤ groups ≤ BLOCK_DIAGONAL_MAX_GROUPS → one conv2d with a block-diagonal filter (groups× the
- *                                FLOPs, but no channel slicing/concatenation, which is slow on wasm)
+ *                                FLOPs, but one conv instead of `groups` convs + slicing)
  *   more groups                → per-group conv2d on channel slices, concatenated
+ * Measured on wasm (fwd+bwd, 64×14×14, 32–64 channels): the two are within noise of each other
+ * for 2–8 groups; block-diagonal wins at 16 groups of 4 channels, but its waste grows with groups.
  * Dilations > 1 are supported everywhere (tfjs-core's own conv gradients refuse them; here they
  * go through ghn's backprop functions via customGrad).
  */
@@ -13,7 +15,7 @@ import * as tf from '@tensorflow/tfjs';
 import { conv2dBackpropFilter, conv2dBackpropInput, depthwiseBackpropFilter, depthwiseBackpropInput } from './conv-backprop.js';
 import { type ConvGeometry, type Pads2D, type Pair, asPair, convGeometry, explicitPad, rawConv2d, rawDepthwiseConv2d } from './conv-geometry.js';
 
-/** Up to this many groups, a block-diagonal dense filter beats slicing (measured on wasm). */
+/** Up to this many groups, use a block-diagonal dense filter instead of per-group slices. */
 export const BLOCK_DIAGONAL_MAX_GROUPS = 4;
 
 export type GroupedConvPads = 'same' | 'valid' | Pads2D;

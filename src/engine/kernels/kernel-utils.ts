@@ -42,18 +42,8 @@ export function wasmView(backend: unknown): WasmBackendView {
   return backend as WasmBackendView;
 }
 
-/** Registers a kernel, replacing one the backend already has (the original stays reachable). */
-const originals = new Map<string, tf.KernelConfig>();
+/** Registers a kernel, replacing any the backend already has under that name. */
 export function registerOrReplace(config: tf.KernelConfig): void {
-  const existing = tf.getKernel(config.kernelName, config.backendName);
-  if (existing) {
-    if (!originals.has(config.kernelName)) originals.set(config.kernelName, existing);
-    tf.unregisterKernel(config.kernelName, config.backendName);
-  }
+  if (tf.getKernel(config.kernelName, config.backendName)) tf.unregisterKernel(config.kernelName, config.backendName);
   tf.registerKernel(config);
-}
-
-/** The backend's own kernel that `registerOrReplace` displaced (for fast sub-cases). */
-export function originalKernel(kernelName: string): tf.KernelConfig | undefined {
-  return originals.get(kernelName) ?? tf.getKernel(kernelName, WASM);
 }
