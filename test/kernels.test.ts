@@ -407,22 +407,27 @@ describe('layerNorm', () => {
 });
 
 describe('training memory', () => {
-  test('tensor count is stable over 50 SGD steps of a tiny conv net on wasm', () => {
+  test('tensor and buffer counts are stable over 50 SGD steps of a tiny conv/attention net on wasm', () => {
     tf.setBackend('wasm');
     const w1 = tf.variable(tf.mul(tensor([3, 3, 2, 4], 30), 0.5));
     const w2 = tf.variable(tf.mul(tensor([3, 3, 4, 6], 31), 0.3));
     const gamma = tf.variable(tf.ones([4])), beta = tf.variable(tf.zeros([4]));
     const w3 = tf.variable(tf.mul(tensor([6, 3], 32), 0.3));
+    const gamma6 = tf.variable(tf.ones([6])) as tf.Variable<tf.Rank.R1>, beta6 = tf.variable(tf.zeros([6])) as tf.Variable<tf.Rank.R1>;
     const x = tensor([4, 8, 8, 2], 33) as tf.Tensor4D;
     const labels = tf.oneHot(tf.tensor1d([0, 1, 2, 1], 'int32'), 3);
-    const params = [w1, w2, gamma, beta, w3];
+    const params = [w1, w2, gamma, beta, w3, gamma6, beta6];
     const step = () => tf.tidy(() => {
       const { value, grads } = tf.variableGrads(() => {
         let h = tf.conv2d(x, w1, 1, 'same');
         h = tf.relu(batchNormTrain(h, gamma, beta).y) as tf.Tensor4D;
         h = tf.maxPool(h, 2, 2, 'valid');
         h = tf.relu(groupedConv2d(h, tf.concat([w2, w2], 2).slice([0, 0, 0, 0], [3, 3, 4, 6]) as tf.Tensor4D, 1, 2, 'same'));
-        const logits = tf.matMul(tf.mean(h, [1, 2]) as tf.Tensor2D, w3);
+        // A batched product (zero-copy heap views) and a layer norm over the pixels as tokens.
+        const tokens = tf.reshape(h, [4, -1, 6]);
+        const att = tf.softmax(tf.matMul(tokens, tokens, false, true));
+        const mixed = layerNorm(tf.matMul(att, tokens), gamma6, beta6);
+        const logits = tf.matMul(tf.mean(mixed, 1) as tf.Tensor2D, w3);
         return tf.losses.softmaxCrossEntropy(labels, logits) as tf.Scalar;
       }, params);
       for (const p of params) p.assign(tf.sub(p, tf.mul(grads[p.name]!, 0.1)));
@@ -430,9 +435,11 @@ describe('training memory', () => {
     });
     const first = step();
     const count = tf.memory().numTensors;
+    const dataIds = tf.backend().numDataIds(); // also counts leaked heap views
     let last = first;
     for (let i = 0; i < 50; i++) last = step();
     assert.equal(tf.memory().numTensors, count, 'no tensors leak per step');
+    assert.equal(tf.backend().numDataIds(), dataIds, 'no backend buffers or views leak per step');
     assert.ok(last < first, `loss decreases (${first} → ${last})`);
     tf.dispose([...params, x, labels]);
   });
