@@ -49,9 +49,8 @@ export function conv2dBackpropInput(dy: tf.Tensor4D, filter: tf.Tensor4D, inShap
 /** The general form (any stride/dilation): conv of the zero-dilated dy. Exported for benchmarks. */
 export function conv2dBackpropInputDilated(dy: tf.Tensor4D, filter: tf.Tensor4D, inShape: readonly number[], g: ConvGeometry): tf.Tensor4D {
   return tf.tidy(() => {
-    const flipped = tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
     const { x, pads } = dilatedForBackprop(dy, inShape, g);
-    return rawConv2d(x, flipped, [1, 1], g.dilations, pads);
+    return rawConv2d(x, flipFilter(filter, true), [1, 1], g.dilations, pads);
   });
 }
 
@@ -141,7 +140,7 @@ function phasePlan(kernel: Pair, s: number, pads: Pads2D, cin: number, cout: num
 export function depthwiseBackpropInput(dy: tf.Tensor4D, filter: tf.Tensor4D, inShape: readonly number[], g: ConvGeometry): tf.Tensor4D {
   return tf.tidy(() => {
     const [kh, kw, c, m] = filter.shape;
-    const flipped = tf.reverse(filter, [0, 1]) as tf.Tensor4D;
+    const flipped = flipFilter(filter, false);
     const { x, pads } = dilatedForBackprop(dy, inShape, g);
     if (m === 1) return rawDepthwiseConv2d(x, flipped, [1, 1], g.dilations, pads);
     // Multiplier > 1: each of the m filter columns maps channel c to output c·m + j; sum them.
@@ -185,6 +184,29 @@ export function depthwiseBackpropFilter(x: tf.Tensor4D, dy: tf.Tensor4D, filterS
     const batchLast = m === 1 ? tf.reshape(perBatch, [kh, kw, c, b]) : tf.transpose(perBatch, [0, 1, 2, 4, 3]);
     return tf.reshape(tf.sum(batchLast, -1), [kh, kw, c, m]) as tf.Tensor4D;
   });
+}
+
+/**
+ * w[kh−1−p, kw−1−q] (optionally with the last two axes swapped), on the host: filters are small,
+ * and the wasm Reverse kernel costs ~75 ns per element (1–3 ms per layer per step, measured).
+ */
+function flipFilter(filter: tf.Tensor4D, swapInOut: boolean): tf.Tensor4D {
+  const [kh, kw, a, b] = filter.shape;
+  const src = filter.dataSync();
+  const dst = new Float32Array(src.length);
+  let o = 0;
+  for (let p = 0; p < kh; p++) {
+    for (let q = 0; q < kw; q++) {
+      const base = ((kh - 1 - p) * kw + (kw - 1 - q)) * a * b;
+      if (!swapInOut) {
+        dst.set(src.subarray(base, base + a * b), o);
+        o += a * b;
+        continue;
+      }
+      for (let j = 0; j < b; j++) for (let i = 0; i < a; i++) dst[o++] = src[base + i * b + j]!;
+    }
+  }
+  return tf.tensor4d(dst, swapInOut ? [kh, kw, b, a] : [kh, kw, a, b]);
 }
 
 /** dy zero-dilated by the stride and the pads that make a stride-1 conv of it produce dx. */

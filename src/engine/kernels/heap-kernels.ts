@@ -7,6 +7,8 @@
  *   Tile
  *   Slice             (the backend's copies the whole input out of the heap first)
  *   DepthwiseConv2dNativeBackpropFilter  (a big-kernel depthwise conv is 10–15× slower than this loop)
+ *   Cast to the same dtype shares the buffer, as Reshape does (tfjs-core's ReLU gradient casts
+ *   float32 → float32 on every call; the backend copied it)
  */
 import * as tf from '@tensorflow/tfjs';
 import { convGeometry, type PadSpec, type RoundingMode, asPair } from './conv-geometry.js';
@@ -267,6 +269,19 @@ const depthwiseBackpropFilterKernel = heapKernel('DepthwiseConv2dNativeBackpropF
   out.view().set(acc);
   return out.info;
 });
+
+export function makeCastKernel(original: tf.KernelConfig): tf.KernelConfig {
+  return {
+    kernelName: 'Cast',
+    backendName: WASM,
+    kernelFunc: (args) => {
+      const x = args.inputs.x!;
+      if ((args.attrs as { dtype: tf.DataType }).dtype !== x.dtype) return original.kernelFunc(args);
+      (args.backend as unknown as { incRef(dataId: object): void }).incRef(x.dataId as object);
+      return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+    },
+  };
+}
 
 export const heapKernels: readonly tf.KernelConfig[] = [
   depthwiseBackpropFilterKernel,
