@@ -17,6 +17,7 @@ import * as tf from '@tensorflow/tfjs';
 import { GhnError } from '../errors.js';
 import type { AttributeProto, NodeProto } from '../onnx/types.js';
 import { nhwcToNchw } from './layout.js';
+import { logicalShape } from './ops/common.js';
 import { OPS } from './ops/index.js';
 import type { BatchStats, OpContext, OpImpl, OpNode, OpOutput, Value } from './ops/types.js';
 import { protoToTensor, type ModelSource } from './tensors.js';
@@ -34,6 +35,16 @@ export interface RunOptions {
   params?: ReadonlyMap<string, tf.Tensor>;
   /** BatchNormalization with batch statistics (true) or running statistics (false, default). */
   training?: boolean;
+  /** Called after each executed node with logical (ONNX) shapes; for profiling and FLOP counts. */
+  observe?: (node: ObservedNode) => void;
+}
+
+export interface ObservedNode {
+  opType: string;
+  label: string;
+  inputShapes: Array<number[] | undefined>;
+  outputShapes: number[][];
+  attributes: ReadonlyMap<string, AttributeProto>;
 }
 
 export interface RunResult {
@@ -169,7 +180,7 @@ export class GraphExecutor {
     const activePlan = plan;
     try {
       // tidy frees every intermediate; outputs and batch statistics survive it.
-      const raw = tf.tidy(() => this.execute(feeds, params, training, activePlan) as unknown as tf.TensorContainer) as unknown as ExecuteResult;
+      const raw = tf.tidy(() => this.execute(feeds, params, training, activePlan, options.observe) as unknown as tf.TensorContainer) as unknown as ExecuteResult;
       activePlan.complete = true;
       return { outputs: raw.outputs, bnStats: new Map(raw.stats.map((s) => [s.key, { mean: s.mean, variance: s.variance, count: s.count }])) };
     } catch (err) {
@@ -215,7 +226,10 @@ export class GraphExecutor {
     }
   }
 
-  private execute(feeds: Map<string, tf.Tensor>, params: ReadonlyMap<string, tf.Tensor>, training: boolean, plan: ShapePlan): ExecuteResult {
+  private execute(
+    feeds: Map<string, tf.Tensor>, params: ReadonlyMap<string, tf.Tensor>, training: boolean, plan: ShapePlan,
+    observe: RunOptions['observe'],
+  ): ExecuteResult {
     const env = new Map<string, Value>();
     for (const [name, t] of feeds) env.set(name, { t, nhwc: false, stable: false, name });
     const lookup = (name: string): Value | undefined => {
@@ -249,6 +263,13 @@ export class GraphExecutor {
         if (node.isStatic) plan.statics.set(name, tf.keep(out.t));
         env.set(name, { t: out.t, nhwc: out.nhwc, stable, name });
       });
+      if (observe) {
+        observe({
+          opType: node.op.opType, label: node.op.label, attributes: node.op.attributes,
+          inputShapes: values.map((v) => (v ? logicalShape(v) : undefined)),
+          outputShapes: outs.map((o) => (o.nhwc ? logicalShape({ ...o, stable: false, name: '' }) : o.t.shape)),
+        });
+      }
     }
 
     const outputs = this.outputNames.map((name) => {
