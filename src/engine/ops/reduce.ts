@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { NHWC_AXIS_OF_NCHW, normAxis } from '../layout.js';
 import { attrInt, attrInts } from './attrs.js';
 import { nchw } from './common.js';
+import { spatialMeanNhwc } from './conv.js';
 import type { OpContext, OpImpl, OpOutput, OpTable } from './types.js';
 
 type Reducer = (x: tf.Tensor, axes: number[], keepDims: boolean) => tf.Tensor;
@@ -31,7 +32,13 @@ function reduce(fn: Reducer): OpImpl {
       const left = [0, 1, 2, 3].filter((a) => !axes.includes(a));
       const orderKept = keep || !(left.includes(1) && (left.includes(2) || left.includes(3)));
       if (orderKept) {
-        const t = fn(v.t, axes.map((a) => NHWC_AXIS_OF_NCHW[a]), keep);
+        const physical = axes.map((a) => NHWC_AXIS_OF_NCHW[a]).sort();
+        if (fn === tf.mean && physical.join() === '1,2') {
+          // x.mean((2, 3)) of an NHWC activation: a global average pool.
+          const pooled = spatialMeanNhwc(v.t);
+          return [{ t: keep ? pooled : tf.reshape(pooled, [v.t.shape[0], v.t.shape[3]] as number[]), nhwc: keep }];
+        }
+        const t = fn(v.t, physical, keep);
         return [{ t, nhwc: keep }];
       }
     }
