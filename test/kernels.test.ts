@@ -289,14 +289,18 @@ describe('pooling gradients, gather gradient and tile on wasm match cpu', () => 
     { hw: [8, 8], k: 2, s: 2, pad: 'valid' },
     { hw: [9, 7], k: 3, s: 2, pad: 'same' },
     { hw: [7, 7], k: 3, s: 1, pad: 'valid' },
+    { hw: [9, 10], k: 3, s: 3, pad: 'valid' },
+    { hw: [7, 9], k: 2, s: 2, pad: 'valid' },
   ];
   for (const p of pools) {
     test(`max/avg pool grads ${p.hw.join('×')} k${p.k} s${p.s} ${p.pad} (with ties from relu)`, () => {
       agree('pool grads', () => {
         const x = tensor([3, ...p.hw, 5], 14);
         const [dMax] = tf.grads((a: tf.Tensor) => weightedSum(tf.maxPool(tf.relu(a) as tf.Tensor4D, p.k, p.s, p.pad)))([x]);
+        // Direct gradient of the pool input, with exact ties (zeros): the first maximum gets dy.
+        const [dMaxTies] = tf.grads((a: tf.Tensor) => weightedSum(tf.maxPool(a as tf.Tensor4D, p.k, p.s, p.pad)))([tf.relu(x)]);
         const [dAvg] = tf.grads((a: tf.Tensor) => weightedSum(tf.avgPool(a as tf.Tensor4D, p.k, p.s, p.pad)))([x]);
-        return [dMax!, dAvg!];
+        return [dMax!, dAvg!, dMaxTies!];
       });
     });
   }
