@@ -106,3 +106,12 @@ test('supplied params replace initializers and change the output', () => {
   tf.dispose([x, base, shifted, moved, diff]);
   executor.dispose();
 });
+
+test('params naming something other than a float initializer is a usage error', () => {
+  const model = readModelFile('fixtures/cnn_small.eval13.onnx');
+  const executor = new GraphExecutor(model);
+  const x = tf.zeros([1, 1, 28, 28]);
+  assert.throws(() => executor.run(x, { params: new Map([['no_such_weight', x]]) }), (e: unknown) => e instanceof GhnError && e.kind === 'usage');
+  x.dispose();
+  executor.dispose();
+});

@@ -107,6 +107,7 @@ export class GraphExecutor {
   readonly batchNorms: BatchNormSlots[];
   readonly opset: number;
 
+  private readonly parameterSet: ReadonlySet<string>;
   private readonly nodes: CompiledNode[];
   private readonly initializers = new Map<string, tf.Tensor>();
   private readonly plans = new Map<string, ShapePlan>();
@@ -136,6 +137,7 @@ export class GraphExecutor {
       throw err;
     }
     this.parameterNames = parameterNames;
+    this.parameterSet = new Set(parameterNames);
     this.inputNames = (graph.input ?? []).map((v) => v.name ?? '').filter((n) => !this.initializers.has(n));
     this.outputNames = (graph.output ?? []).map((v) => v.name ?? '');
 
@@ -176,6 +178,11 @@ export class GraphExecutor {
       this.evictPlans();
     }
     const params = options.params ?? new Map<string, tf.Tensor>();
+    for (const name of params.keys()) {
+      if (!this.parameterSet.has(name)) {
+        throw new GhnError('usage', `params: '${name}' is not a float initializer of the model (only those can be supplied)`);
+      }
+    }
     const training = options.training ?? false;
     const activePlan = plan;
     try {
