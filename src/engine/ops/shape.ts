@@ -245,7 +245,18 @@ function size(ctx: OpContext): OpOutput[] {
   return [plain(tf.scalar(ctx.required(0).t.size, 'int32'))];
 }
 
+/** ScatterND without reduction: a copy of data with the slices at `indices` replaced by `updates`. */
+function scatterNd(ctx: OpContext): OpOutput[] {
+  const reduction = attrString(ctx.node, 'reduction', 'none');
+  if (reduction !== 'none') throw new GhnError('unsupported', `ScatterND node ${ctx.node.label}: reduction '${reduction}' is not supported`);
+  const data = nchw(ctx, 0);
+  const indices = ctx.required(1).t;
+  const updates = nchw(ctx, 2);
+  return [plain(tf.tensorScatterUpdate(data, indices.dtype === 'int32' ? indices : tf.cast(indices, 'int32'), updates))];
+}
+
 export const shapeOps: OpTable = {
+  ScatterND: scatterNd,
   Shape: shape,
   Size: size,
   Reshape: reshape,
