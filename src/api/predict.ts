@@ -14,6 +14,7 @@ import { buildGraph, type ComputationGraph } from '../graph/index.js';
 import { encodeModel } from '../onnx/index.js';
 import type { ModelProto, OnnxModel } from '../onnx/types.js';
 import { diversify } from '../postprocess/diversify.js';
+import { calibrateScales, type CalibrationReport } from '../predict/calibrate.js';
 import { validateWithOrt, type ValidationReport } from '../predict/validate.js';
 import { writeParameters } from '../predict/write-parameters.js';
 import { VERSION } from '../version.js';
@@ -33,6 +34,11 @@ export interface PredictOptions {
   orthogonalize?: boolean;
   /** First weight (in topological order, counting ≥ 2-D weights from 0) that is post-processed. */
   fromLayer?: number;
+  /**
+   * Rescale each weight layer so its output has unit standard deviation on a standard-normal batch
+   * (see src/predict/calibrate.ts; default true): keeps deep BN-free or running-statistics models sane.
+   */
+  calibrate?: boolean;
   /** Run the written model in onnxruntime-node and check its outputs are finite (default true). */
   validate?: boolean;
 }
@@ -40,7 +46,7 @@ export interface PredictOptions {
 type ResolvedOptions = Required<Omit<PredictOptions, 'ghn'>> & Pick<PredictOptions, 'ghn'>;
 
 export const DEFAULT_PREDICT_OPTIONS: Readonly<Required<Omit<PredictOptions, 'ghn'>>> = {
-  seed: 0, noise: 3e-5, orthogonalize: true, fromLayer: 0, validate: true,
+  seed: 0, noise: 3e-5, orthogonalize: true, fromLayer: 0, calibrate: true, validate: true,
 };
 
 export interface PredictReport {
@@ -52,7 +58,8 @@ export interface PredictReport {
   options: Required<Omit<PredictOptions, 'ghn'>>;
   backend: string;
   /** Milliseconds per stage. */
-  timings: { load: number; graph: number; ghn: number; postprocess: number; write: number; validate: number };
+  timings: { load: number; graph: number; ghn: number; postprocess: number; calibrate: number; write: number; validate: number };
+  calibration?: CalibrationReport;
   validation?: ValidationReport;
 }
 
@@ -102,6 +109,11 @@ export async function predict(source: ModelSource, options: PredictOptions = {})
   const ghn = openGhn(ghnPath);
   const [raw, ghnMs] = timed(() => predictParameters(ghn.model, graph));
   const [processed, postMs] = timed(() => postprocess(graph, raw, opts));
+  let calibration: CalibrationReport | undefined;
+  let calibrateMs = 0;
+  if (opts.calibrate) {
+    [calibration, calibrateMs] = timed(() => calibrateScales(graph, writeParameters(graph, processed), processed, { seed: opts.seed }));
+  }
   const [written, writeMs] = timed(() => {
     const result = writeParameters(graph, processed);
     const normalization = readNormalization(model.proto) ?? FASHION_MNIST_NORMALIZATION;
@@ -109,7 +121,9 @@ export async function predict(source: ModelSource, options: PredictOptions = {})
       'ghn.version': VERSION,
       'ghn.model': path.basename(ghnPath),
       'ghn.model_sha256': ghn.hash,
-      'ghn.options': JSON.stringify({ seed: opts.seed, noise: opts.noise, orthogonalize: opts.orthogonalize, fromLayer: opts.fromLayer }),
+      'ghn.options': JSON.stringify({
+        seed: opts.seed, noise: opts.noise, orthogonalize: opts.orthogonalize, fromLayer: opts.fromLayer, calibrate: opts.calibrate,
+      }),
     }, normalization);
     const out: OnnxModel = { ...result.model, proto };
     return { bytes: encodeModel(out), initializerOf: result.initializerOf, added: result.added };
@@ -132,9 +146,13 @@ export async function predict(source: ModelSource, options: PredictOptions = {})
       parameters: graph.parameterCount,
       splitTensors: written.added.length,
       ghn: { path: ghnPath, hash: ghn.hash },
-      options: { seed: opts.seed, noise: opts.noise, orthogonalize: opts.orthogonalize, fromLayer: opts.fromLayer, validate: opts.validate },
+      options: {
+        seed: opts.seed, noise: opts.noise, orthogonalize: opts.orthogonalize, fromLayer: opts.fromLayer,
+        calibrate: opts.calibrate, validate: opts.validate,
+      },
       backend: backend.name,
-      timings: { load, graph: graphMs, ghn: ghnMs, postprocess: postMs, write: writeMs, validate: validateMs },
+      timings: { load, graph: graphMs, ghn: ghnMs, postprocess: postMs, calibrate: calibrateMs, write: writeMs, validate: validateMs },
+      calibration,
       validation,
     },
   };

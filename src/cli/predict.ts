@@ -13,6 +13,7 @@ interface PredictCliOptions {
   noise: string;
   orth: boolean;
   fromLayer: string;
+  calibrate: boolean;
   validate: boolean;
   overwriteInput?: boolean;
   json?: boolean;
@@ -35,6 +36,7 @@ export function registerPredict(program: Command): void {
     .option('--noise <beta>', 'noise scale β of the diversity post-processing (0: off)', String(DEFAULT_PREDICT_OPTIONS.noise))
     .option('--no-orth', 'do not orthogonalize the predicted weights')
     .option('--from-layer <k>', 'post-process weights from the k-th weight layer on', String(DEFAULT_PREDICT_OPTIONS.fromLayer))
+    .option('--no-calibrate', 'keep the GHN\'s output scales (no unit-variance calibration pass)')
     .option('--no-validate', 'skip the onnxruntime check of the written model')
     .option('--overwrite-input', 'allow the output to replace the input file')
     .option('--json', 'print the report as JSON')
@@ -49,6 +51,7 @@ export function registerPredict(program: Command): void {
         noise: parseNumber(o.noise, '--noise', { min: 0 }),
         orthogonalize: o.orth,
         fromLayer: parseNumber(o.fromLayer, '--from-layer', { integer: true, min: 0 }),
+        calibrate: o.calibrate,
         validate: o.validate,
       });
       writeFileAtomic(output, onnx);
@@ -57,12 +60,12 @@ export function registerPredict(program: Command): void {
         return;
       }
       const t = report.timings;
-      const total = t.load + t.graph + t.ghn + t.postprocess + t.write + t.validate;
+      const total = t.load + t.graph + t.ghn + t.postprocess + t.calibrate + t.write + t.validate;
       process.stdout.write(
         `${output}: predicted ${formatCount(report.parameters)} parameters in ${report.tensors} tensors` +
           (report.splitTensors ? ` (${report.splitTensors} shared tensors split)` : '') + '\n' +
           `  load ${t.load.toFixed(0)} ms, graph ${t.graph.toFixed(0)} ms, GHN ${t.ghn.toFixed(0)} ms, ` +
-          `post-processing ${t.postprocess.toFixed(0)} ms, write ${t.write.toFixed(0)} ms, ` +
+          `post-processing ${t.postprocess.toFixed(0)} ms, calibration ${t.calibrate.toFixed(0)} ms, write ${t.write.toFixed(0)} ms, ` +
           `onnxruntime check ${t.validate.toFixed(0)} ms (total ${total.toFixed(0)} ms; backend ${report.backend})\n` +
           (report.validation ? `  onnxruntime: output ${JSON.stringify(report.validation.outputShape)}, std ${report.validation.outputStd.toPrecision(3)} on a standard-normal batch\n` : ''),
       );

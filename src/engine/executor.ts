@@ -37,6 +37,12 @@ export interface RunOptions {
   training?: boolean;
   /** Called after each executed node with logical (ONNX) shapes; for profiling and FLOP counts. */
   observe?: (node: ObservedNode) => void;
+  /**
+   * Called with each activation a node writes (in the executor's internal layout, which may be
+   * NHWC; use it for layout-free statistics); a returned tensor replaces the value for every later
+   * node. Used to calibrate layer output scales in one pass.
+   */
+  onValue?: (name: string, value: tf.Tensor) => tf.Tensor | undefined;
 }
 
 export interface ObservedNode {
@@ -187,7 +193,7 @@ export class GraphExecutor {
     const activePlan = plan;
     try {
       // tidy frees every intermediate; outputs and batch statistics survive it.
-      const raw = tf.tidy(() => this.execute(feeds, params, training, activePlan, options.observe) as unknown as tf.TensorContainer) as unknown as ExecuteResult;
+      const raw = tf.tidy(() => this.execute(feeds, params, training, activePlan, options) as unknown as tf.TensorContainer) as unknown as ExecuteResult;
       activePlan.complete = true;
       return { outputs: raw.outputs, bnStats: new Map(raw.stats.map((s) => [s.key, { mean: s.mean, variance: s.variance, count: s.count }])) };
     } catch (err) {
@@ -235,8 +241,9 @@ export class GraphExecutor {
 
   private execute(
     feeds: Map<string, tf.Tensor>, params: ReadonlyMap<string, tf.Tensor>, training: boolean, plan: ShapePlan,
-    observe: RunOptions['observe'],
+    hooks: Pick<RunOptions, 'observe' | 'onValue'>,
   ): ExecuteResult {
+    const { observe, onValue } = hooks;
     const env = new Map<string, Value>();
     for (const [name, t] of feeds) env.set(name, { t, nhwc: false, stable: false, name });
     const lookup = (name: string): Value | undefined => {
@@ -268,7 +275,8 @@ export class GraphExecutor {
         const out = outs[i];
         if (!out || name === '') return;
         if (node.isStatic) plan.statics.set(name, tf.keep(out.t));
-        env.set(name, { t: out.t, nhwc: out.nhwc, stable, name });
+        const t = (!node.isStatic && onValue?.(name, out.t)) || out.t;
+        env.set(name, { t, nhwc: out.nhwc, stable, name });
       });
       if (observe) {
         observe({

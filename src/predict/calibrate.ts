@@ -1,0 +1,102 @@
+/**
+ * Output-scale calibration of predicted weights (LSUV-style, Mishkin & Matas 2016, data-free).
+ *
+ * A GHN is trained with BatchNorm on batch statistics, where a layer's weight scale does not matter.
+ * Deployed models run BatchNorm on running statistics (fresh: mean 0, variance 1, i.e. identity), and
+ * the default eval export folds BN away altogether; there, He-scaled weights make residual networks
+ * explode (ResNet-50's logits reach 1e6). One forward pass on a standard-normal batch fixes it: at each
+ * layer with a weight, in topological order, the output is rescaled to unit standard deviation and the
+ * layer's weight and bias take the same factor, so later layers see the calibrated activations.
+ * Only whole tensors are rescaled: the GHN's predicted directions are kept.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { GraphExecutor } from '../engine/executor.js';
+import type { ComputationGraph } from '../graph/index.js';
+import { createRng, gaussian } from '../util/random.js';
+import { concreteInputShape } from './validate.js';
+import type { WrittenParameters } from './write-parameters.js';
+
+/** Roles rescaled together with their op's output. */
+const SCALED_ROLES = new Set(['conv.weight', 'conv.bias', 'linear.weight', 'linear.bias']);
+const WEIGHT_ROLES = new Set(['conv.weight', 'linear.weight']);
+/** Factors are kept in this range so a dead layer (std ≈ 0) is not blown up. */
+const MIN_SCALE = 1e-3;
+const MAX_SCALE = 1e3;
+
+export interface CalibrationReport {
+  layers: number;
+  /** Geometric mean and extremes of the applied factors. */
+  meanScale: number;
+  minScale: number;
+  maxScale: number;
+  ms: number;
+}
+
+/**
+ * Rescales `tensors` (slot id → values, stored layout) in place. `written` is the model with one
+ * initializer per slot (from writeParameters), which the forward pass runs.
+ */
+export function calibrateScales(
+  graph: ComputationGraph, written: WrittenParameters, tensors: Map<string, Float32Array>, options: { batch?: number; seed?: number } = {},
+): CalibrationReport {
+  const t0 = performance.now();
+  // Which value each weight op writes, and which slots scale with it.
+  const slotsByValue = new Map<string, string[]>();
+  for (const op of graph.ops) {
+    const slots = graph.slotsOf(op);
+    if (!slots.some((s) => WEIGHT_ROLES.has(s.role)) || op.outputs.length !== 1) continue;
+    slotsByValue.set(op.outputs[0]!, slots.filter((s) => SCALED_ROLES.has(s.role)).map((s) => s.id));
+  }
+  const proto = written.model.proto;
+  const initializers = new Set((proto.graph?.initializer ?? []).map((t) => t.name));
+  const input = (proto.graph?.input ?? []).find((v) => !initializers.has(v.name))!;
+  const shape = concreteInputShape(input, options.batch ?? 2);
+  const rng = createRng(options.seed ?? 0);
+  const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  for (let i = 0; i < data.length; i++) data[i] = gaussian(rng);
+
+  const executor = new GraphExecutor(written.model);
+  const scales = new Map<string, number>();
+  try {
+    const params = new Map<string, tf.Tensor>();
+    tf.tidy(() => {
+      for (const [slotId, values] of tensors) {
+        const slot = graph.slots.get(slotId)!;
+        params.set(written.initializerOf.get(slotId)!, tf.keep(tf.tensor(values, [...slot.storedShape])));
+      }
+      const x = tf.tensor(data, shape);
+      const { outputs } = executor.run(x, {
+        params,
+        onValue: (name, value) => {
+          if (!slotsByValue.has(name)) return undefined;
+          const std = Math.sqrt(tf.moments(value).variance.dataSync()[0]!);
+          const scale = Math.min(MAX_SCALE, Math.max(MIN_SCALE, std > 0 ? 1 / std : 1));
+          scales.set(name, scale);
+          return tf.mul(value, scale);
+        },
+      });
+      tf.dispose(outputs);
+    });
+    tf.dispose([...params.values()]);
+  } finally {
+    executor.dispose();
+  }
+
+  for (const [value, scale] of scales) {
+    for (const slotId of slotsByValue.get(value)!) {
+      const values = tensors.get(slotId)!;
+      const scaled = new Float32Array(values.length);
+      for (let i = 0; i < values.length; i++) scaled[i] = values[i]! * scale;
+      tensors.set(slotId, scaled);
+    }
+  }
+  const all = [...scales.values()];
+  const logMean = all.reduce((a, s) => a + Math.log(s), 0) / Math.max(1, all.length);
+  return {
+    layers: all.length,
+    meanScale: Math.exp(logMean),
+    minScale: all.length ? Math.min(...all) : 1,
+    maxScale: all.length ? Math.max(...all) : 1,
+    ms: performance.now() - t0,
+  };
+}
