@@ -14,6 +14,9 @@ import { type ConvGeometry, type Pads2D, type Pair, cropNegativePads, rawConv2d,
  * and dilation swap. Output [C_in, kh, kw, C_out] → HWIO.
  */
 export function conv2dBackpropFilter(x: tf.Tensor4D, dy: tf.Tensor4D, g: ConvGeometry): tf.Tensor4D {
+  const [kh, kw] = g.kernel;
+  const undilated = g.dilations[0] === 1 && g.dilations[1] === 1;
+  if (undilated && x.shape[3] * kh * kw <= PATCH_MAX_ROWS) return conv2dBackpropFilterPatches(x, dy, g);
   return tf.tidy(() => {
     const [, h, w, cin] = x.shape;
     const cout = dy.shape[3];
@@ -33,6 +36,31 @@ export function conv2dBackpropFilter(x: tf.Tensor4D, dy: tf.Tensor4D, g: ConvGeo
     let grad = rawConv2d(xt, dyt, [dh, dw], [sh, sw], pads);
     if (grad.shape[1] !== kh || grad.shape[2] !== kw) grad = tf.slice(grad, [0, 0, 0, 0], [cin, kh, kw, cout]);
     return tf.transpose(grad, [1, 2, 0, 3]) as tf.Tensor4D;
+  });
+}
+
+/**
+ * Up to this many patch rows (C_in·kh·kw), the filter gradient goes through explicit patches:
+ * for the first layer of image nets (C_in 1–3) the transposed-conv form packs all of dy as a
+ * filter and is ~1.5× slower (measured: 17.6 vs 11.7 ms CPU for 64×28×28×1 → 32, 3×3).
+ */
+const PATCH_MAX_ROWS = 27;
+
+/**
+ * Patches by a depthwise conv with a one-hot filter (channel c, tap t → output channel c·kh·kw + t),
+ * then dW = patchesᵀ · dy as one 2-D product.
+ */
+function conv2dBackpropFilterPatches(x: tf.Tensor4D, dy: tf.Tensor4D, g: ConvGeometry): tf.Tensor4D {
+  return tf.tidy(() => {
+    const cin = x.shape[3], cout = dy.shape[3];
+    const [kh, kw] = g.kernel;
+    const taps = kh * kw;
+    const oneHot = new Float32Array(taps * cin * taps);
+    for (let t = 0; t < taps; t++) for (let c = 0; c < cin; c++) oneHot[(t * cin + c) * taps + t] = 1;
+    const patches = rawDepthwiseConv2d(x, tf.tensor4d(oneHot, [kh, kw, cin, taps]), g.strides, [1, 1], g.pads);
+    const rows = patches.shape[0] * patches.shape[1] * patches.shape[2];
+    const grad = tf.matMul(tf.reshape(patches, [rows, cin * taps]), tf.reshape(dy, [rows, cout]), true, false);
+    return tf.transpose(tf.reshape(grad, [cin, kh, kw, cout]), [1, 2, 0, 3]) as tf.Tensor4D;
   });
 }
 
