@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { loadFashionMnist } from '../src/data/index.js';
+import { GhnError } from '../src/errors.js';
 import { initBackend } from '../src/engine/backend.js';
 import { readModelFile, readFloat32 } from '../src/onnx/index.js';
 import { evaluateWithExecutor, evaluateWithOrt } from '../src/train/evaluate.js';
@@ -120,4 +121,11 @@ test('evaluateWithExecutor and evaluateWithOrt agree on an untrained BN model', 
   const b = await evaluateWithOrt('fixtures/mobilenet_small.preserve13.onnx', data);
   assert.equal(a.count, 200);
   assert.ok(Math.abs(a.accuracy - b.accuracy) <= 0.01, `${a.accuracy} vs ${b.accuracy}`);
+});
+
+test('a dataset whose images do not fit the model input is a bad-input GhnError', async () => {
+  const data = loadFashionMnist({ dir: DIR, split: 'test', limit: 100 });
+  const wrong = { ...data, shape: [3, 28, 28] as [number, number, number] };
+  await assert.rejects(finetune(readModelFile('fixtures/mlp.eval13.onnx'), { data: wrong, steps: 1 }),
+    (e: unknown) => e instanceof GhnError && e.kind === 'bad-input' && /expects images \[1, 28, 28\]/.test(e.message));
 });

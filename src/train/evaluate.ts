@@ -69,8 +69,12 @@ export async function evaluateWithOrt(model: string | Uint8Array | OnnxModel, da
     const input = session.inputNames[0];
     const output = session.outputNames[0];
     return await accuracyOver(data, options, async (x, n) => {
-      const result = await session.run({ [input]: new ort.Tensor('float32', x, [n, ...data.shape]) });
-      return result[output].data as Float32Array;
+      try {
+        const result = await session.run({ [input]: new ort.Tensor('float32', x, [n, ...data.shape]) });
+        return result[output].data as Float32Array;
+      } catch (err) {
+        throw new GhnError('bad-input', `onnxruntime cannot run the model on ${data.name} batches of [${n}, ${data.shape.join(', ')}]: ${(err as Error).message.split('\n')[0]}`, { cause: err });
+      }
     });
   } finally {
     await session.release();

@@ -84,6 +84,20 @@ function copyModel(model: OnnxModel): OnnxModel {
   return decodeModel(encodeModel(model), { baseDir: model.baseDir });
 }
 
+/** The dataset's image shape must fit the model's declared input (where its dims are fixed). */
+function checkInputShape(model: OnnxModel, data: Dataset): void {
+  const graph = model.proto.graph!;
+  const inits = new Set((graph.initializer ?? []).map((t) => t.name));
+  const input = (graph.input ?? []).find((i) => !inits.has(i.name));
+  const dims = input?.type?.tensorType?.shape?.dim;
+  if (!dims) return;
+  const declared = dims.slice(1).map((d) => (d.dimValue === undefined ? undefined : Number(d.dimValue)));
+  const mismatch = declared.length !== data.shape.length || declared.some((d, i) => d !== undefined && d > 0 && d !== data.shape[i]);
+  if (mismatch) {
+    throw new GhnError('bad-input', `model input ${input!.name} expects images [${declared.map((d) => d ?? '?').join(', ')}], dataset ${data.name} has [${data.shape.join(', ')}]`);
+  }
+}
+
 function checkOptions(o: FinetuneOptions): void {
   if (!Number.isInteger(o.steps) || o.steps <= 0) throw new GhnError('usage', `steps must be a positive integer, got ${o.steps}`);
   const batch = o.batch ?? 64;
@@ -122,6 +136,8 @@ function bnMomentum(model: OnnxModel, nodeLabel: string): number {
 export async function finetune(model: OnnxModel, options: FinetuneOptions): Promise<FinetuneResult> {
   checkOptions(options);
   const { data, steps } = options;
+  checkInputShape(model, data);
+  if (options.evalData) checkInputShape(model, options.evalData);
   const batch = options.batch ?? 64;
   const config: OptimizerConfig = {
     kind: options.optimizer ?? 'adamw',
