@@ -55,8 +55,9 @@ export function registerPredict(program: Command): void {
         validate: o.validate,
       });
       writeFileAtomic(output, onnx);
+      const peakRssMiB = Math.round(process.resourceUsage().maxRSS / 1024);
       if (o.json) {
-        process.stdout.write(JSON.stringify({ output, ...report }, null, 2) + '\n');
+        process.stdout.write(JSON.stringify({ output, ...report, peakRssMiB }, null, 2) + '\n');
         return;
       }
       const t = report.timings;
@@ -66,7 +67,7 @@ export function registerPredict(program: Command): void {
           (report.splitTensors ? ` (${report.splitTensors} shared tensors split)` : '') + '\n' +
           `  load ${t.load.toFixed(0)} ms, graph ${t.graph.toFixed(0)} ms, GHN ${t.ghn.toFixed(0)} ms, ` +
           `post-processing ${t.postprocess.toFixed(0)} ms, calibration ${t.calibrate.toFixed(0)} ms, write ${t.write.toFixed(0)} ms, ` +
-          `onnxruntime check ${t.validate.toFixed(0)} ms (total ${total.toFixed(0)} ms; backend ${report.backend})\n` +
+          `onnxruntime check ${t.validate.toFixed(0)} ms (total ${total.toFixed(0)} ms; backend ${report.backend}; peak memory ${peakRssMiB} MiB)\n` +
           (report.validation ? `  onnxruntime: output ${JSON.stringify(report.validation.outputShape)}, std ${report.validation.outputStd.toPrecision(3)} on a standard-normal batch\n` : ''),
       );
     });
