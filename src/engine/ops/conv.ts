@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { GhnError } from '../../errors.js';
+import { groupedConv2d } from '../kernels/index.js';
 import { nchwToNhwc, nhwcToNchw } from '../layout.js';
 import { attrInt, attrInts, attrString } from './attrs.js';
 import { nchw, nhwc, physicalNhwc, plain } from './common.js';
@@ -49,12 +50,6 @@ function geometry(node: OpNode, kernel: [number, number], inHW: [number, number]
   return { kernel, strides, dilations, pads };
 }
 
-/** tfjs padding argument: a number when symmetric (the fast common path), explicit otherwise. */
-function tfPad(p: Pads2D): number | [[number, number], [number, number], [number, number], [number, number]] {
-  if (p.top === p.bottom && p.left === p.right && p.top === p.left) return p.top;
-  return [[0, 0], [p.top, p.bottom], [p.left, p.right], [0, 0]];
-}
-
 /** Spatial input as NHWC rank 4 (1-D inputs get H = 1). */
 function spatialInput(ctx: OpContext): { x: tf.Tensor4D; rank1d: boolean } {
   const v = ctx.required(0);
@@ -76,17 +71,6 @@ function spatialOutput(y: tf.Tensor4D, rank1d: boolean): OpOutput {
   return plain(tf.reshape(nhwcToNchw(y), [n, c, l]));
 }
 
-/**
- * A dilated HW-first filter as an ordinary one with zeros between the taps. tfjs has no gradient
- * for dilated convolutions; this costs d² more multiply-adds but stays differentiable.
- */
-function zeroDilateFilter(f: tf.Tensor, [dh, dw]: [number, number]): tf.Tensor4D {
-  const [kh, kw, i, o] = f.shape as number[];
-  const spread = tf.pad(tf.reshape(f, [kh, 1, kw, 1, i, o]), [[0, 0], [0, dh - 1], [0, 0], [0, dw - 1], [0, 0], [0, 0]]);
-  const dense = tf.reshape(spread, [kh * dh, kw * dw, i, o]);
-  return tf.slice(dense, [0, 0, 0, 0], [(kh - 1) * dh + 1, (kw - 1) * dw + 1, i, o]) as tf.Tensor4D;
-}
-
 function conv(ctx: OpContext): OpOutput[] {
   const { x, rank1d } = spatialInput(ctx);
   const wv = ctx.required(1);
@@ -95,28 +79,11 @@ function conv(ctx: OpContext): OpOutput[] {
   const kernel: [number, number] = rank1d ? [1, ws[2]] : [ws[2], ws[3]];
   const g = geometry(ctx.node, kernel, [x.shape[1], x.shape[2]], rank1d);
   const groups = attrInt(ctx.node, 'group', 1);
-  const cIn = x.shape[3];
-  const pad = tfPad(g.pads);
-  const dilated = g.dilations.some((d) => d > 1);
-  const hwio = ctx.derive(1, 'hwio', (w) => {
-    const f = tf.transpose(rank1d ? tf.reshape(w, [cOut, cInPerGroup, 1, kernel[1]]) : w, [2, 3, 1, 0]);
-    return dilated ? zeroDilateFilter(f, g.dilations) : f;
-  });
-  const dilations: [number, number] = [1, 1];
-  const taps: [number, number] = dilated ? [(kernel[0] - 1) * g.dilations[0] + 1, (kernel[1] - 1) * g.dilations[1] + 1] : kernel;
-  const strides = g.strides;
-  let y: tf.Tensor4D;
-  if (groups === 1) {
-    y = tf.conv2d(x, hwio as tf.Tensor4D, strides, pad, 'NHWC', dilations);
-  } else if (groups === cIn && cInPerGroup === 1) {
-    // Depthwise: output channel o = c·multiplier + j, matching tfjs's [h, w, C, multiplier] filter.
-    const filter = tf.reshape(hwio, [taps[0], taps[1], cIn, cOut / cIn]) as tf.Tensor4D;
-    y = tf.depthwiseConv2d(x, filter, strides, pad, 'NHWC', dilations);
-  } else {
-    const xs = tf.split(x, groups, 3) as tf.Tensor4D[];
-    const filters = tf.split(hwio, groups, 3) as tf.Tensor4D[];
-    y = tf.concat(xs.map((xi, i) => tf.conv2d(xi, filters[i], strides, pad, 'NHWC', dilations)), 3) as tf.Tensor4D;
-  }
+  // Per-group HWIO [kh, kw, C_in/groups, C_out]: the layout groupedConv2d takes for every group count.
+  const hwio = ctx.derive(1, 'hwio', (w) => tf.transpose(rank1d ? tf.reshape(w, [cOut, cInPerGroup, 1, kernel[1]]) : w, [2, 3, 1, 0]));
+  // groupedConv2d (src/engine/kernels) picks conv2d, depthwise, block-diagonal or per-group convs,
+  // and differentiates dilated convolutions, which tfjs-core cannot.
+  let y: tf.Tensor4D = groupedConv2d(x, hwio as tf.Tensor4D, groups, g.strides, g.pads, g.dilations);
   if (ctx.input(2)) y = tf.add(y, ctx.required(2).t);
   return [spatialOutput(y, rank1d)];
 }
