@@ -333,6 +333,27 @@ describe('pooling gradients, gather gradient and tile on wasm match cpu', () => 
   });
 });
 
+describe('buffer-sharing Identity and Cast on wasm', () => {
+  test('clones and same-dtype casts outlive their source and are not changed by variable updates', () => {
+    tf.setBackend('wasm');
+    const before = tf.backend().numDataIds();
+    const init = tf.tensor1d([1, 2, 3]), update = tf.tensor1d([7, 8, 9]);
+    const v = tf.variable(init);
+    const c = tf.clone(v);
+    const k = tf.cast(v, 'float32');
+    v.assign(update);
+    tf.dispose([init, update]);
+    assert.deepEqual(Array.from(c.dataSync()), [1, 2, 3]);
+    assert.deepEqual(Array.from(k.dataSync()), [1, 2, 3]);
+    v.dispose();
+    assert.deepEqual(Array.from(c.dataSync()), [1, 2, 3], 'still readable after the source is disposed');
+    c.dispose();
+    assert.deepEqual(Array.from(k.dataSync()), [1, 2, 3]);
+    k.dispose();
+    assert.equal(tf.backend().numDataIds(), before, 'the shared buffer is freed with its last tensor');
+  });
+});
+
 describe('batchNormTrain', () => {
   /** Reference by autodiff through moments on cpu. */
   function reference(x: tf.Tensor, g: tf.Tensor1D, b: tf.Tensor1D, eps: number) {

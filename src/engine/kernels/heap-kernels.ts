@@ -7,8 +7,9 @@
  *   Tile
  *   Slice             (the backend's copies the whole input out of the heap first)
  *   DepthwiseConv2dNativeBackpropFilter  (a big-kernel depthwise conv is 10–15× slower than this loop)
- *   Cast to the same dtype shares the buffer, as Reshape does (tfjs-core's ReLU gradient casts
- *   float32 → float32 on every call; the backend copied it)
+ *   Cast to the same dtype, and Identity (clone), share the buffer as Reshape does, and as the cpu
+ *   backend's Identity does: tfjs tensors are immutable (Variable.assign swaps buffers), so the
+ *   copies the wasm backend made were pure cost (every customGrad save, every ReLU gradient cast).
  */
 import * as tf from '@tensorflow/tfjs';
 import { convGeometry, type PadSpec, type RoundingMode, asPair } from './conv-geometry.js';
@@ -331,15 +332,27 @@ const depthwiseBackpropFilterKernel = heapKernel('DepthwiseConv2dNativeBackpropF
   return out.info;
 });
 
+function shareBuffer(backend: unknown, x: tf.TensorInfo): tf.TensorInfo {
+  (backend as { incRef(dataId: object): void }).incRef(x.dataId as object);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+}
+
+export function makeIdentityKernel(original: tf.KernelConfig): tf.KernelConfig {
+  return {
+    kernelName: 'Identity',
+    backendName: WASM,
+    kernelFunc: (args) => (args.inputs.x!.dtype === 'string' ? original.kernelFunc(args) : shareBuffer(args.backend, args.inputs.x!)),
+  };
+}
+
 export function makeCastKernel(original: tf.KernelConfig): tf.KernelConfig {
   return {
     kernelName: 'Cast',
     backendName: WASM,
     kernelFunc: (args) => {
       const x = args.inputs.x!;
-      if ((args.attrs as { dtype: tf.DataType }).dtype !== x.dtype) return original.kernelFunc(args);
-      (args.backend as unknown as { incRef(dataId: object): void }).incRef(x.dataId as object);
-      return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+      if ((args.attrs as { dtype: tf.DataType }).dtype !== x.dtype || x.dtype === 'string') return original.kernelFunc(args);
+      return shareBuffer(args.backend, x);
     },
   };
 }

@@ -7,7 +7,7 @@
  *   BatchMatMul, _FusedMatMul (transpose flags and batches reduced to XNNPACK's fast 2-D product)
  *   Sum, Mean over leading axes (as a global average pool)
  *   MaxPoolGrad, AvgPoolGrad, UnsortedSegmentSum, Tile, Slice (loops / memcpy over the wasm heap)
- *   Cast to the same dtype (shares the buffer instead of copying)
+ *   Cast to the same dtype, Identity (share the buffer instead of copying)
  *
  * Fused ops (any backend; channel/feature axis last):
  *   batchNormTrain(x [..., C], gamma [C], beta [C], eps) → { y, mean [C], variance [C] }
@@ -17,7 +17,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { makeBatchMatMulKernel, makeFusedMatMulKernel } from './batch-matmul.js';
 import { convKernels } from './conv-kernels.js';
-import { heapKernels, makeCastKernel, makeSliceKernel } from './heap-kernels.js';
+import { heapKernels, makeCastKernel, makeIdentityKernel, makeSliceKernel } from './heap-kernels.js';
 import { WASM, registerOrReplace } from './kernel-utils.js';
 import { makeLeadingReduceKernel } from './reduce-kernels.js';
 
@@ -32,8 +32,9 @@ export function registerWasmKernels(): void {
   const slice = tf.getKernel('Slice', WASM);
   const fusedMatMul = tf.getKernel('_FusedMatMul', WASM);
   const cast = tf.getKernel('Cast', WASM);
-  if (!matMul || !sum || !mean || !slice || !fusedMatMul || !cast) throw new Error('registerWasmKernels: the wasm backend is not loaded');
-  for (const k of [...convKernels, ...heapKernels, makeBatchMatMulKernel(matMul), makeFusedMatMulKernel(fusedMatMul), makeLeadingReduceKernel('Sum', sum), makeLeadingReduceKernel('Mean', mean), makeSliceKernel(slice), makeCastKernel(cast)]) registerOrReplace(k);
+  const identity = tf.getKernel('Identity', WASM);
+  if (!matMul || !sum || !mean || !slice || !fusedMatMul || !cast || !identity) throw new Error('registerWasmKernels: the wasm backend is not loaded');
+  for (const k of [...convKernels, ...heapKernels, makeBatchMatMulKernel(matMul), makeFusedMatMulKernel(fusedMatMul), makeLeadingReduceKernel('Sum', sum), makeLeadingReduceKernel('Mean', mean), makeSliceKernel(slice), makeCastKernel(cast), makeIdentityKernel(identity)]) registerOrReplace(k);
   registered = true;
 }
 
