@@ -275,8 +275,9 @@ export class GraphExecutor {
         const out = outs[i];
         if (!out || name === '') return;
         if (node.isStatic) plan.statics.set(name, tf.keep(out.t));
-        const t = (!node.isStatic && onValue?.(name, out.t)) || out.t;
-        env.set(name, { t, nhwc: out.nhwc, stable, name });
+        const replaced = node.isStatic ? undefined : onValue?.(name, out.t);
+        // A replaced value is this call's own: never cache forms derived from it.
+        env.set(name, replaced ? { t: replaced, nhwc: out.nhwc, stable: false, name } : { t: out.t, nhwc: out.nhwc, stable, name });
       });
       if (observe) {
         observe({
