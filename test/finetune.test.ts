@@ -129,3 +129,21 @@ test('a dataset whose images do not fit the model input is a bad-input GhnError'
   await assert.rejects(finetune(readModelFile('fixtures/mlp.eval13.onnx'), { data: wrong, steps: 1 }),
     (e: unknown) => e instanceof GhnError && e.kind === 'bad-input' && /expects images \[1, 28, 28\]/.test(e.message));
 });
+
+test('trainable restricts training to the named initializers', async () => {
+  const data = loadFashionMnist({ dir: DIR, split: 'train', limit: 640 });
+  const model = readModelFile('fixtures/mlp.eval13.onnx');
+  const gemms = model.proto.graph!.node!.filter((n) => n.opType === 'Gemm');
+  const head = gemms[gemms.length - 1].input![1];
+  const r = await finetune(model, { data, steps: 3, batch: 32, trainable: [head], optimizer: 'sgd', lr: 0.1 });
+  assert.deepEqual(r.trained, [head]);
+  const before = new Map(model.proto.graph!.initializer!.map((t) => [t.name!, readFloat32(t, model)]));
+  for (const t of r.model.proto.graph!.initializer!) {
+    if (t.dataType !== 1) continue;
+    const old = before.get(t.name!)!;
+    const now = readFloat32(t, r.model);
+    const changed = now.some((v, i) => v !== old[i]);
+    assert.equal(changed, t.name === head, `${t.name} ${changed ? 'changed' : 'unchanged'}`);
+  }
+  await assert.rejects(finetune(model, { data, steps: 1, trainable: ['nope'] }), (e: unknown) => e instanceof GhnError && e.kind === 'usage');
+});
