@@ -1,9 +1,10 @@
 /**
  * wasm registrations for the convolution gradients: Conv2DBackpropFilter and the depthwise
  * backprops are missing in tfjs-backend-wasm, its Conv2DBackpropInput is a naive loop (~2 GFLOP/s).
+ * All take NHWC; the dense ones also accept NCHW (transposed in and out).
  */
 import * as tf from '@tensorflow/tfjs';
-import { conv2dBackpropFilter, conv2dBackpropInput, depthwiseBackpropFilter, depthwiseBackpropInput } from './conv-backprop.js';
+import { conv2dBackpropFilter, conv2dBackpropInput, depthwiseBackpropInput } from './conv-backprop.js';
 import { convGeometry, type PadSpec, type RoundingMode } from './conv-geometry.js';
 import { opsKernel } from './kernel-utils.js';
 
@@ -47,15 +48,7 @@ export const depthwiseBackpropInputKernel = opsKernel('DepthwiseConv2dNativeBack
   return depthwiseBackpropInput(dy, filter, a.inputShape, g);
 });
 
-export const depthwiseBackpropFilterKernel = opsKernel('DepthwiseConv2dNativeBackpropFilter', (inputs, attrs) => {
-  const a = attrs as unknown as ConvAttrs & { filterShape: number[] };
-  const x = inputs.x as tf.Tensor4D;
-  const dy = inputs.dy as tf.Tensor4D;
-  const g = convGeometry(x.shape, a.filterShape, a.strides, a.dilations, a.pad, a.dimRoundingMode, true);
-  return depthwiseBackpropFilter(x, dy, a.filterShape, g);
-});
-
-/** (The wasm DepthwiseConv2dNativeBackpropFilter is a heap loop, see heap-kernels.ts; this ops version is kept for other uses.) */
+/** DepthwiseConv2dNativeBackpropFilter for wasm is a heap loop (heap-kernels.ts). */
 export const convKernels: readonly tf.KernelConfig[] = [
   conv2dBackpropFilterKernel, conv2dBackpropInputKernel, depthwiseBackpropInputKernel,
 ];
