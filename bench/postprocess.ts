@@ -2,14 +2,18 @@
  * Diversity post-processing benchmark on ResNet-50's weight shapes (torchvision: 53 convs + fc
  * classifier + BN vectors), filled with random He-scaled values. Prints the median of 3 runs of
  * `diversify` over the whole model, the median time of the largest tensor alone, and the slowest
- * shapes. Usage: npx tsx bench/postprocess.ts [--tiled]  (--tiled: GHN-2 style tiled 64×64 blocks,
- * which are rank-deficient and need the second CholeskyQR pass).
+ * shapes, first on the float64 JS path (no tfjs backend yet), then on the tfjs path (wasm backend).
+ * Usage: npx tsx bench/postprocess.ts [--tiled] [--tf-only]  (--tiled: GHN-2 style tiled 64×64
+ * blocks, which are rank-deficient and need the second CholeskyQR pass; --tf-only: skip the JS path).
  */
 import os from 'node:os';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../src/engine/backend.js';
 import { diversify, type DiversifySlot } from '../src/postprocess/diversify.js';
 import { createRng, gaussian } from '../src/util/random.js';
 
 const tiledValues = process.argv.includes('--tiled');
+const skipJs = process.argv.includes('--tf-only');
 const RUNS = 3;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
@@ -64,40 +68,49 @@ const cpuMs = (since: NodeJS.CpuUsage) => {
   const used = process.cpuUsage(since);
   return (used.user + used.system) / 1000;
 };
-const totals: number[] = [];
-const totalsCpu: number[] = [];
-let processed = 0;
-for (let run = 0; run < RUNS; run++) {
-  const cpu = process.cpuUsage();
-  const { report } = diversify(tensors, slots, { seed: run });
-  totalsCpu.push(cpuMs(cpu));
-  totals.push(report.ms);
-  processed = report.processed;
-}
-const largestTimes: number[] = [];
-const largestCpu: number[] = [];
-for (let run = 0; run < RUNS; run++) {
-  const cpu = process.cpuUsage();
-  largestTimes.push(diversify(tensors, [largest], { seed: run }).report.ms);
-  largestCpu.push(cpuMs(cpu));
+
+/** Times the whole model, the largest tensor and each distinct shape on whichever path diversify picks now. */
+function measure(path: string): void {
+  const totals: number[] = [];
+  const totalsCpu: number[] = [];
+  let processed = 0;
+  for (let run = 0; run < RUNS; run++) {
+    const cpu = process.cpuUsage();
+    const { report } = diversify(tensors, slots, { seed: run });
+    totalsCpu.push(cpuMs(cpu));
+    totals.push(report.ms);
+    processed = report.processed;
+  }
+  const largestTimes: number[] = [];
+  const largestCpu: number[] = [];
+  for (let run = 0; run < RUNS; run++) {
+    const cpu = process.cpuUsage();
+    largestTimes.push(diversify(tensors, [largest], { seed: run }).report.ms);
+    largestCpu.push(cpuMs(cpu));
+  }
+  // Per distinct shape, one timed call each: where the time goes.
+  const byShape = new Map<string, { count: number; ms: number; cpu: number }>();
+  for (const slot of weights) {
+    const key = slot.shape.join('×');
+    const cpu = process.cpuUsage();
+    const ms = diversify(tensors, [slot], { seed: 1 }).report.ms;
+    const entry = byShape.get(key) ?? { count: 0, ms: 0, cpu: 0 };
+    entry.count++;
+    entry.ms += ms;
+    entry.cpu += cpuMs(cpu);
+    byShape.set(key, entry);
+  }
+  console.log(`\n== ${path}: ${processed} tensors processed; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} on ${os.cpus().length} cores`);
+  console.log(`diversify total (noise 3e-5 + QR + keepScale), median of ${RUNS}: ${median(totals).toFixed(0)} ms wall, ${median(totalsCpu).toFixed(0)} ms CPU   [wall runs: ${totals.map((t) => t.toFixed(0)).join(', ')}; CPU runs: ${totalsCpu.map((t) => t.toFixed(0)).join(', ')}]`);
+  console.log(`largest tensor ${largest.shape.join('×')}, median of ${RUNS}: ${median(largestTimes).toFixed(0)} ms wall, ${median(largestCpu).toFixed(0)} ms CPU`);
+  console.log('shape                count  wall_ms   cpu_ms');
+  for (const [shape, { count, ms, cpu }] of [...byShape].sort((a, b) => b[1].cpu - a[1].cpu).slice(0, 8)) {
+    console.log(`${shape.padEnd(20)} ${String(count).padStart(5)}  ${ms.toFixed(0).padStart(7)}  ${cpu.toFixed(0).padStart(7)}`);
+  }
 }
 
-// Per distinct shape, one timed call each: where the time goes.
-const byShape = new Map<string, { count: number; ms: number }>();
-for (const slot of weights) {
-  const key = slot.shape.join('×');
-  const ms = diversify(tensors, [slot], { seed: 1 }).report.ms;
-  const entry = byShape.get(key) ?? { count: 0, ms: 0 };
-  entry.count++;
-  entry.ms += ms;
-  byShape.set(key, entry);
-}
-
-console.log(`ResNet-50 weights (${tiledValues ? 'GHN-2 tiled' : 'random'} values): ${processed} tensors processed, ${weights.reduce((s, w) => s + elements(w), 0)} values`);
-console.log(`load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} on ${os.cpus().length} cores`);
-console.log(`diversify total (noise 3e-5 + QR + keepScale), median of ${RUNS}: ${median(totals).toFixed(0)} ms wall, ${median(totalsCpu).toFixed(0)} ms CPU   [wall runs: ${totals.map((t) => t.toFixed(0)).join(', ')}]`);
-console.log(`largest tensor ${largest.shape.join('×')}, median of ${RUNS}: ${median(largestTimes).toFixed(0)} ms wall, ${median(largestCpu).toFixed(0)} ms CPU`);
-console.log('shape                count  wall_ms');
-for (const [shape, { count, ms }] of [...byShape].sort((a, b) => b[1].ms - a[1].ms).slice(0, 8)) {
-  console.log(`${shape.padEnd(20)} ${String(count).padStart(5)}  ${ms.toFixed(0).padStart(8)}`);
-}
+console.log(`ResNet-50 weights (${tiledValues ? 'GHN-2 tiled' : 'random'} values): ${weights.length} weights, ${weights.reduce((s, w) => s + elements(w), 0)} values`);
+// Before any backend is initialized diversify runs its float64 JS path; after, the tfjs products.
+if (!skipJs) measure('float64 JS path (no tfjs backend initialized)');
+const info = await initBackend('wasm');
+measure(`tfjs path (backend ${tf.getBackend()}${info.simd ? ', SIMD' : ''})`);

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../src/engine/backend.js';
 import { GhnError } from '../src/errors.js';
+import { choleskyQrTf, tfQrAvailable } from '../src/postprocess/cholesky-qr-tf.js';
 import { correlationStd, MAX_EXACT_PAIRS } from '../src/postprocess/correlation.js';
 import { diversify, type DiversifySlot } from '../src/postprocess/diversify.js';
 import { thinQr } from '../src/postprocess/qr.js';
@@ -295,5 +298,83 @@ describe('diversify', () => {
     assert.throws(() => diversify(new Map([['w', new Float32Array(5)]]), [slot]), GhnError);
     assert.throws(() => diversify(new Map([['w', new Float32Array(72)]]), [slot], { noise: -1 }), GhnError);
     assert.throws(() => diversify(new Map([['w', new Float32Array(72)]]), [slot], { fromLayer: 1.5 }), GhnError);
+  });
+});
+
+describe('tfjs CholeskyQR path', () => {
+  before(async () => { await initBackend('wasm'); });
+  after(async () => { await tf.setBackend('wasm'); });
+
+  /** Column-major copy of a row-major m×n matrix. */
+  const columnMajor = (a: ArrayLike<number>, m: number, n: number) => {
+    const out = new Float64Array(m * n);
+    for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) out[j * m + i] = a[i * n + j];
+    return out;
+  };
+  /** max |QᵀQ − I| for a column-major m×n Q. */
+  const orthogonality = (q: ArrayLike<number>, m: number, n: number) => {
+    const rowMajor = new Float64Array(m * n);
+    for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) rowMajor[i * n + j] = q[j * m + i];
+    return columnOrthogonalityError(rowMajor, m, n);
+  };
+
+  it('is available on wasm and not on the pure-JS cpu backend', async () => {
+    assert.equal(tfQrAvailable(), true);
+    await tf.setBackend('cpu');
+    assert.equal(tfQrAvailable(), false);
+    await tf.setBackend('wasm');
+  });
+
+  it('well-conditioned input: one float32 pass, orthonormal to 1e-5, same Q (and signs) as the float64 path', () => {
+    const m = 1152, n = 128;
+    const a = randomMatrix(m * n, 41, 0.05);
+    const result = choleskyQrTf(columnMajor(a, m, n), m, n, 2e-5 * Math.sqrt(n));
+    assert.ok(result !== null);
+    assert.equal(result.passes, 1);
+    assert.ok(orthogonality(result.q, m, n) < 1e-5);
+    const reference = columnMajor(thinQr(a, m, n).q, m, n);
+    // Equal up to float32 rounding only if the sign convention (diag R > 0) is the same.
+    assert.ok(maxAbsDiff(result.q, reference) < 1e-5);
+  });
+
+  it('square input (cond ~ n) needs the second pass and then matches the float64 path', () => {
+    const n = 256;
+    const a = randomMatrix(n * n, 42);
+    const result = choleskyQrTf(columnMajor(a, n, n), n, n, 2e-5 * Math.sqrt(n));
+    assert.ok(result !== null);
+    assert.equal(result.passes, 2);
+    assert.ok(orthogonality(result.q, n, n) < 1e-5);
+    assert.ok(maxAbsDiff(result.q, columnMajor(thinQr(a, n, n).q, n, n)) < 1e-4);
+  });
+
+  it('rank-deficient input returns null so the caller falls back to the float64 path', () => {
+    const m = 512, n = 256;
+    assert.equal(choleskyQrTf(columnMajor(tiled(m, n, 64, 3), m, n), m, n, 1), null);
+  });
+
+  it('diversify on wasm agrees with the float64 JS path (random and noisy GHN-2 tiled weights)', async () => {
+    const slots: DiversifySlot[] = [
+      { id: 'random', role: 'conv.weight', shape: [128, 64, 3, 3], isClassifier: false },
+      { id: 'tall', role: 'conv.weight', shape: [512, 128, 1, 1], isClassifier: false },
+      { id: 'tiled', role: 'conv.weight', shape: [256, 128, 3, 3], isClassifier: false },
+    ];
+    const input = new Map<string, Float32Array>([
+      ['random', Float32Array.from(randomMatrix(128 * 576, 43, 0.06))],
+      ['tall', Float32Array.from(randomMatrix(512 * 128, 44, 0.1))],
+      ['tiled', tiled(256, 1152, 64, 45)],
+    ]);
+    await tf.setBackend('cpu'); // no fast backend: the float64 path
+    const reference = diversify(input, slots, { seed: 7, keepScale: false }).tensors;
+    await tf.setBackend('wasm');
+    const fast = diversify(input, slots, { seed: 7, keepScale: false }).tensors;
+    for (const slot of slots) {
+      const [rows] = slot.shape;
+      const cols = input.get(slot.id)!.length / rows;
+      const q = fast.get(slot.id)!;
+      assert.ok(maxAbsDiff(q, reference.get(slot.id)!) < 1e-4, slot.id);
+      // Orthonormal columns of the tall orientation.
+      const tall = rows >= cols ? q : Float32Array.from(columnMajor(q, rows, cols));
+      assert.ok(columnOrthogonalityError(tall, Math.max(rows, cols), Math.min(rows, cols)) < 1e-5, slot.id);
+    }
   });
 });

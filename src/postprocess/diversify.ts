@@ -11,6 +11,7 @@ import { GhnError } from '../errors.js';
 import type { ParamRole, StorageLayout } from '../graph/index.js';
 import { ROLE_INFO } from '../graph/vocabulary.js';
 import { createRng, deriveSeed, type Rng } from '../util/random.js';
+import { choleskyQrTf, tfQrAvailable } from './cholesky-qr-tf.js';
 import { correlationStd } from './correlation.js';
 import { thinQrColumnMajor } from './qr.js';
 
@@ -19,6 +20,16 @@ import { thinQrColumnMajor } from './qr.js';
  * Q is wasted work: accepting 1e-6 lets moderately ill-conditioned weights skip the second pass.
  */
 const FLOAT32_ORTHOGONALITY = 1e-6;
+/**
+ * Accepted probe estimate of ‖QᵀQ − I‖_F (×4 safety) for the float32 tfjs path, for n columns.
+ * float32 rounding alone spreads ~1e-7 over all n² entries, an estimate of ~2e-7·n (measured:
+ * 1.1e-4 at n = 512, max entry 3e-6), so a fixed 1e-6 is out of reach; 2e-5·√n passes that floor
+ * up to n = 2048 and rejects a first pass spoiled by conditioning (cond(A)²·ε₃₂, 0.6 for a random
+ * 512×512), which then gets the second pass.
+ */
+const tfOrthogonality = (n: number): number => 2e-5 * Math.sqrt(n);
+/** Below this m·n² the float64 JS loops beat the tfjs round trip (tensor upload, transposes, download). */
+const TF_MIN_WORK = 1 << 20;
 
 /** What diversify needs to know of a parameter slot; give them in topological order. */
 export interface DiversifySlot {
@@ -163,7 +174,7 @@ function orthogonalizeInPlace(w: Float64Array, rows: number, cols: number, keepS
   }
   const m = wide ? cols : rows;
   const n = wide ? rows : cols;
-  const { q } = thinQrColumnMajor(work, m, n, { tolerance: FLOAT32_ORTHOGONALITY });
+  const q = orthonormalFactor(work, m, n);
   if (wide) {
     w.set(q);
   } else {
@@ -176,6 +187,16 @@ function orthogonalizeInPlace(w: Float64Array, rows: number, cols: number, keepS
       for (let i = 0; i < w.length; i++) w[i] *= factor;
     }
   }
+}
+
+/** Q of the column-major tall m×n `work` (which may be overwritten): tfjs when it pays, else float64 JS. */
+function orthonormalFactor(work: Float64Array, m: number, n: number): Float32Array | Float64Array {
+  if (m * n * n >= TF_MIN_WORK && tfQrAvailable()) {
+    const fast = choleskyQrTf(work, m, n, tfOrthogonality(n));
+    if (fast !== null) return fast.q;
+  }
+  // No fast backend, a small matrix, or too ill-conditioned for float32 CholeskyQR2.
+  return thinQrColumnMajor(work, m, n, { tolerance: FLOAT32_ORTHOGONALITY }).q;
 }
 
 function standardDeviation(w: Float64Array): number {

@@ -8,9 +8,9 @@
  * that are numerically dependent make the Cholesky fail, and Householder takes over.
  */
 import { GhnError } from '../errors.js';
-import { createRng, gaussian } from '../util/random.js';
 import { householderQr } from './householder.js';
 import { choleskyUpper, gram, multiplyUpperUpper, solveUpperRight } from './kernels.js';
+import { orthogonalityError } from './orthogonality.js';
 
 export type MatrixLayout = 'row-major' | 'column-major';
 export type QrMethod = 'auto' | 'householder';
@@ -37,10 +37,6 @@ export interface QrResult {
 }
 
 const DEFAULT_TOLERANCE = 1e-9;
-/** Probes x ~ N(0, I): E‖(QᵀQ − I)x‖² = ‖QᵀQ − I‖_F², so a few of them bound the error cheaply (2·m·n each). */
-const PROBES = 3;
-/** Safety factor on the probe estimate: three Gaussian probes rarely undershoot ‖·‖_F by more than this. */
-const PROBE_SAFETY = 4;
 /** A Cholesky pivot below this fraction of its diagonal means cond(A) ≳ 1e7: too close to dependent. */
 const PIVOT_FLOOR = 1e-14;
 
@@ -117,34 +113,6 @@ function unpad(x: Float64Array, ld: number, rows: number, cols: number): Float64
   const out = new Float64Array(rows * cols);
   for (let j = 0; j < cols; j++) out.set(x.subarray(j * ld, j * ld + rows), j * rows);
   return out;
-}
-
-/** Probe estimate of ‖QᵀQ − I‖_F (times a safety factor) for column-major m×n Q with leading dimension ld. */
-function orthogonalityError(q: Float64Array, ld: number, m: number, n: number): number {
-  // Fixed seed: the check is part of a deterministic algorithm, not a source of randomness.
-  const rng = createRng(0x5eed);
-  const x = new Float64Array(n);
-  const y = new Float64Array(m);
-  let worst = 0;
-  for (let p = 0; p < PROBES; p++) {
-    for (let j = 0; j < n; j++) x[j] = gaussian(rng);
-    y.fill(0);
-    for (let j = 0; j < n; j++) {
-      const xj = x[j], o = j * ld;
-      for (let i = 0; i < m; i++) y[i] += q[o + i] * xj;
-    }
-    let squared = 0;
-    for (let j = 0; j < n; j++) {
-      const o = j * ld;
-      let s = 0;
-      for (let i = 0; i < m; i++) s += q[o + i] * y[i];
-      const e = s - x[j];
-      squared += e * e;
-    }
-    if (!(squared <= Infinity)) return Infinity; // NaN: treat as a failure
-    worst = Math.max(worst, squared);
-  }
-  return PROBE_SAFETY * Math.sqrt(worst);
 }
 
 function toColumnMajor(a: Float32Array | Float64Array, m: number, n: number, layout: MatrixLayout): Float64Array {
