@@ -12,7 +12,8 @@ const ghn = new GhnModel(DEFAULT_GHN_CONFIG);
 console.log(`GHN parameters: ${ghn.parameterCount}`);
 const files = ['fixtures/resnet_small.eval13.onnx', 'fixtures/vit_small.eval13.onnx',
   ...['resnet50', 'vit_b_16', 'convnext_tiny', 'efficientnet_b0', 'mobilenet_v2'].map((m) => `fixtures/large/${m}.eval13.onnx`)];
-for (const file of files.filter(existsSync)) {
+const only = process.argv[2]; // optional substring filter, e.g. resnet50
+for (const file of files.filter((f) => existsSync(f) && (!only || f.includes(only)))) {
   const model = await readModelFile(file);
   let t0 = performance.now();
   const graph = buildGraph(model);
