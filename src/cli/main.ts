@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { GhnError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { registerFinetune } from './finetune.js';
+import { registerGhnCommands } from './ghn-commands.js';
 import { registerInspect } from './inspect.js';
 import { registerPredict } from './predict.js';
 import { registerServe } from './serve.js';
@@ -16,6 +17,7 @@ const program = new Command('ghn')
 
 registerInspect(program);
 registerFinetune(program);
+registerGhnCommands(program);
 registerPredict(program);
 registerServe(program);
 

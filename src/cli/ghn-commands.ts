@@ -1,0 +1,85 @@
+/** `ghn train` and `ghn eval`: meta-training and evaluation of the GHN, thin over src/api/ghn-training. */
+import type { Command } from 'commander';
+import { DEFAULT_GHN_PATH } from '../api/predict.js';
+import { evaluateSavedGhn, trainAndSave } from '../api/ghn-training.js';
+import type { GhnEvaluation } from '../ghn/evaluate.js';
+import { DEFAULT_RECIPE } from '../ghn/train.js';
+import { table } from './format.js';
+import { parseNumber } from './options.js';
+import { progressBar } from './progress.js';
+
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+
+export function renderEvaluation(e: GhnEvaluation): string {
+  const rows: (string | number)[][] = [['family', 'archs', 'predicted', 'default init']];
+  for (const [family, f] of Object.entries(e.perFamily)) rows.push([family, f.archs, pct(f.predicted), pct(f.defaultInit)]);
+  rows.push(['mean', e.archs, pct(e.meanPredicted), pct(e.meanDefault)]);
+  const lines = [`test-split architectures, Fashion-MNIST test images (${e.images} per architecture), no training, BN on batch statistics:`, table(rows)];
+  if (e.finetune) {
+    const f = e.finetune;
+    lines.push('', `fine-tuning (${f.archs} architectures, AdamW lr 1e-3, batch 64): ` +
+      `${f.predictedSteps} steps from predicted ${pct(f.predicted)}; default init ${f.predictedSteps} steps ${pct(f.defaultSameSteps)}, ` +
+      `${f.defaultSteps} steps ${pct(f.defaultMoreSteps)}`);
+  }
+  if (e.skipped.length) lines.push('', `skipped: ${e.skipped.map((s) => `${s.id} (${s.reason})`).join('; ')}`);
+  lines.push(`prediction: ${e.msPerPrediction.toFixed(0)} ms per architecture`);
+  return lines.join('\n');
+}
+
+export function registerGhnCommands(program: Command): void {
+  program
+    .command('train')
+    .description('meta-train a GHN on Fashion-MNIST over the generated architecture space')
+    .option('--out <prefix>', 'writes <prefix>.ghn, <prefix>.log.jsonl, <prefix>.metrics.json', 'models/ghn-fmnist')
+    .option('--steps <n>', 'meta-steps', String(DEFAULT_RECIPE.steps))
+    .option('--meta-batch <n>', 'architectures per meta-step', String(DEFAULT_RECIPE.metaBatch))
+    .option('--images <n>', 'images per architecture per step', String(DEFAULT_RECIPE.images))
+    .option('--minutes <m>', 'stop after this many minutes (checkpointed; continue with --resume)')
+    .option('--resume', 'continue from <prefix>.ghn and its optimizer state')
+    .option('--data-dir <dir>', 'Fashion-MNIST folder (default /usr/share/datasets/fashion-mnist)')
+    .option('--eval-archs <n>', 'test-split architectures to evaluate at the end (0: none)', '30')
+    .action(async (o: Record<string, string | boolean | undefined>) => {
+      const steps = parseNumber(String(o.steps), '--steps', { integer: true, min: 1 });
+      const bar = progressBar(steps, 'train', 'loss {loss} acc {acc} {speed} steps/min {val}');
+      const result = await trainAndSave({
+        out: String(o.out),
+        recipe: {
+          steps,
+          metaBatch: parseNumber(String(o.metaBatch), '--meta-batch', { integer: true, min: 1 }),
+          images: parseNumber(String(o.images), '--images', { integer: true, min: 1 }),
+        },
+        minutes: o.minutes === undefined ? undefined : parseNumber(String(o.minutes), '--minutes', { min: 0 }),
+        resume: Boolean(o.resume),
+        dataDir: o.dataDir as string | undefined,
+        evalArchs: parseNumber(String(o.evalArchs), '--eval-archs', { integer: true, min: 0 }),
+        onProgress: (p) => bar.update(p.step, {
+          loss: p.loss.toFixed(3), acc: p.acc.toFixed(2), speed: p.stepsPerMin.toFixed(1),
+          val: p.val ? `val acc ${p.val.acc.toFixed(3)}` : '',
+        }),
+        onEvalProgress: (m) => process.stderr.write(`${m}\n`),
+      }).finally(() => bar.stop());
+      process.stdout.write(`${o.out}.ghn: ${result.training.stepsDone} meta-steps at ${result.training.stepsPerMin.toFixed(1)}/min, sha256 ${result.hash}\n`);
+      if (result.evaluation) process.stdout.write(renderEvaluation(result.evaluation) + '\n');
+    });
+
+  program
+    .command('eval')
+    .description('accuracy of predicted parameters on test-split architectures, with no training and after fine-tuning')
+    .option('--ghn <file>', 'GHN to evaluate', DEFAULT_GHN_PATH)
+    .option('--archs <n>', 'test-split architectures', '30')
+    .option('--images <n>', 'test images per architecture', '2000')
+    .option('--finetune-archs <n>', 'of those, how many to fine-tune (25 steps from predicted vs 25/100 from default init)', '5')
+    .option('--data-dir <dir>', 'Fashion-MNIST folder (default /usr/share/datasets/fashion-mnist)')
+    .option('--json', 'print the evaluation as JSON')
+    .action(async (o: Record<string, string | boolean | undefined>) => {
+      const { hash, evaluation } = await evaluateSavedGhn(String(o.ghn), {
+        archs: parseNumber(String(o.archs), '--archs', { integer: true, min: 1 }),
+        images: parseNumber(String(o.images), '--images', { integer: true, min: 1 }),
+        finetuneArchs: parseNumber(String(o.finetuneArchs), '--finetune-archs', { integer: true, min: 0 }),
+        dataDir: o.dataDir as string | undefined,
+        onProgress: o.json ? undefined : (m) => process.stderr.write(`${m}\n`),
+      });
+      if (o.json) process.stdout.write(JSON.stringify({ ghn: o.ghn, sha256: hash, ...evaluation }, null, 2) + '\n');
+      else process.stdout.write(`${o.ghn} (sha256 ${hash.slice(0, 12)}…)\n${renderEvaluation(evaluation)}\n`);
+    });
+}
