@@ -139,6 +139,7 @@ export const SINGLE_OP_KINDS: Readonly<Record<string, OpKind>> = {
   DepthToSpace: 'reshape',
   SpaceToDepth: 'reshape',
   Tile: 'reshape',
+  Einsum: 'matmul', // attention products in MaxViT-style exports
 };
 
 /** Operators that only forward their first input on the activation path (no node of their own). */
