@@ -1,0 +1,19 @@
+/** ghn's library API: the pipeline entry points first, then the stages for finer control. */
+export { inspect, loadModel, type ModelSource } from './api/inspect.js';
+export { predict, DEFAULT_GHN_PATH, DEFAULT_PREDICT_OPTIONS, type PredictOptions, type PredictReport, type PredictResult } from './api/predict.js';
+export { finetuneModel, type FinetuneModelOptions, type FinetuneReport } from './api/finetune.js';
+export { loadDataset, DATASET_NAMES, type DatasetName } from './api/datasets.js';
+export { trainAndSave, evaluateSavedGhn } from './api/ghn-training.js';
+export { GhnError, type GhnErrorKind } from './errors.js';
+export { initBackend, describeBackend } from './engine/backend.js';
+
+// Stages
+export * as onnx from './onnx/index.js';
+export { buildGraph, summarize, ComputationGraph, type GraphSummary, type ParamSlot, type OpNode } from './graph/index.js';
+export { GraphExecutor } from './engine/executor.js';
+export { loadGhn, saveGhn } from './ghn/serialize.js';
+export { predictParameters } from './ghn/predict-params.js';
+export { diversify } from './postprocess/diversify.js';
+export { writeParameters } from './predict/write-parameters.js';
+export { calibrateScales } from './predict/calibrate.js';
+export { validateWithOrt } from './predict/validate.js';
