@@ -64,9 +64,3 @@ export type WorkerReply =
   | { type: 'failed'; id: number; error: { kind?: GhnErrorKind; message: string } };
 
 export type WorkerRequest = { id: number; job: Job };
-
-/** `bytes` if it spans its whole ArrayBuffer (so the buffer can be transferred), else a copy that does. */
-export function ownBytes(bytes: Uint8Array): Uint8Array {
-  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer
-    ? bytes : bytes.slice();
-}

@@ -6,10 +6,10 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { fork, type ChildProcess } from 'node:child_process';
 import { HttpError } from './http-errors.js';
 import { GhnError } from '../errors.js';
-import { ownBytes, type Job, type JobOutput, type WorkerReply, type WorkerRequest } from './jobs.js';
+import { type Job, type JobOutput, type WorkerReply, type WorkerRequest } from './jobs.js';
 
 export interface PoolOptions {
   size: number;
@@ -46,7 +46,7 @@ interface Pending {
 
 interface Slot {
   /** Absent while a failed start backs off before the next attempt. */
-  worker?: Worker;
+  worker?: ChildProcess;
   ready: boolean;
   current?: Pending;
 }
@@ -57,12 +57,37 @@ const SELF = fileURLToPath(import.meta.url);
  * The worker entry beside this file. Under tsx (sources run directly, as in tests) a worker does
  * not inherit the TypeScript loader, so it registers tsx before importing the entry.
  */
-function spawnWorker(): Worker {
+function spawnWorker(): ChildProcess {
   const entry = path.join(path.dirname(SELF), `worker${path.extname(SELF)}`);
-  if (path.extname(SELF) !== '.ts') return new Worker(entry);
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const bootstrap = `import(${JSON.stringify(tsx)}).then((m) => m.register()).then(() => import(${JSON.stringify(new URL(`file://${entry}`).href)}))`;
-  return new Worker(bootstrap, { eval: true });
+  // Child processes rather than worker threads: onnxruntime-node's native addon can abort the whole
+  // process when a worker thread that loaded it is terminated or torn down; a child dies alone.
+  const child = fork(entry, [], {
+    serialization: 'advanced', // Uint8Array payloads cross as binary
+    execArgv: path.extname(SELF) === '.ts' ? ['--import', 'tsx'] : [],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  return child;
+}
+
+/** A worker keeps the server's event loop alive only while it has a job (or is being stopped). */
+function setBusy(child: ChildProcess, busy: boolean): void {
+  if (busy) {
+    child.ref();
+    child.channel?.ref();
+  } else {
+    child.unref();
+    child.channel?.unref();
+  }
+}
+
+/** Stops a worker process and resolves when it is gone. */
+function stopWorker(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  setBusy(child, true);
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGKILL');
+  });
 }
 
 export class WorkerPool {
@@ -122,7 +147,7 @@ export class WorkerPool {
     for (const p of this.queue.splice(0)) this.settle(p, new HttpError(503, 'shutting-down', 'the server is shutting down'));
     await Promise.all(this.slots.map(async (s) => {
       if (s.current) this.settle(s.current, new HttpError(503, 'shutting-down', 'the server is shutting down'));
-      await s.worker?.terminate();
+      if (s.worker) await stopWorker(s.worker);
     }));
   }
 
@@ -136,17 +161,16 @@ export class WorkerPool {
     worker.on('message', (m: WorkerReply) => this.onReply(slot, m));
     worker.on('error', (err) => this.onCrash(slot, err));
     worker.on('exit', (code) => this.onCrash(slot, new Error(`worker exited with code ${code}`)));
-    worker.unref();
+    setBusy(worker, false);
     return slot;
   }
 
   private dispatch(slot: Slot, pending: Pending): void {
     slot.current = pending;
     pending.started = performance.now();
-    // The upload is moved, not cloned, into the worker (copied first only if it shares a buffer).
-    const bytes = ownBytes(pending.job.bytes);
-    const request: WorkerRequest = { id: pending.id, job: { ...pending.job, bytes } };
-    slot.worker!.postMessage(request, [bytes.buffer as ArrayBuffer]);
+    const request: WorkerRequest = { id: pending.id, job: pending.job };
+    setBusy(slot.worker!, true);
+    slot.worker!.send(request);
   }
 
   private onReply(slot: Slot, message: WorkerReply): void {
@@ -159,6 +183,7 @@ export class WorkerPool {
     const pending = slot.current;
     if (!pending || pending.id !== message.id) return;
     slot.current = undefined;
+    setBusy(slot.worker!, false);
     const runMs = performance.now() - pending.started!;
     this.recentRunMs = 0.8 * this.recentRunMs + 0.2 * runMs;
     this.counts.completed += 1;
@@ -191,7 +216,7 @@ export class WorkerPool {
     slot.current = undefined;
     slot.worker?.removeAllListeners();
     slot.worker?.on('error', () => {});
-    void slot.worker?.terminate();
+    if (slot.worker) void stopWorker(slot.worker);
     if (this.closed) return;
     this.counts.restarts += 1;
     const delay = slot.ready ? 0 : Math.min(30_000, 500 * 2 ** this.startupFailures++);

@@ -1,24 +1,21 @@
-/** Worker-thread entry: runs one job at a time for the pool and answers with transferable bytes. */
-import { parentPort } from 'node:worker_threads';
+/** Worker-process entry (forked by the pool): runs one job at a time and answers over IPC. */
 import { initBackend } from '../engine/backend.js';
 import { GhnError } from '../errors.js';
-import { ownBytes, type WorkerReply, type WorkerRequest } from './jobs.js';
+import type { WorkerReply, WorkerRequest } from './jobs.js';
 import { runJob } from './compute.js';
 
-const port = parentPort;
-if (!port) throw new Error('src/server/worker.ts runs as a worker thread of the server');
+if (!process.send) throw new Error('src/server/worker.ts runs as a worker process of the server (forked with IPC)');
 
-function reply(message: WorkerReply, transfer: ArrayBuffer[] = []): void {
-  port!.postMessage(message, transfer);
+function reply(message: WorkerReply): void {
+  process.send!(message);
 }
 
-port.on('message', async ({ id, job }: WorkerRequest) => {
+// The server going away (its IPC channel closing) ends the worker too.
+process.on('disconnect', () => process.exit(0));
+
+process.on('message', async ({ id, job }: WorkerRequest) => {
   try {
-    const output = await runJob(job);
-    if (output.kind !== 'predict') return reply({ type: 'done', id, output });
-    // Transfer rather than copy the written model; a view into a shared buffer is copied out first.
-    const own = ownBytes(output.onnx);
-    reply({ type: 'done', id, output: { ...output, onnx: own } }, [own.buffer as ArrayBuffer]);
+    reply({ type: 'done', id, output: await runJob(job) });
   } catch (err) {
     const error = err instanceof GhnError ? { kind: err.kind, message: err.message } : { message: err instanceof Error ? err.message : String(err) };
     reply({ type: 'failed', id, error });
