@@ -1,7 +1,14 @@
 /**
  * Trains the shipped GHN: `npx tsx scripts/train-ghn.ts [--minutes M] [--steps N] [--resume] [--out models/ghn-fmnist]`.
- * Writes <out>.ghn (checkpointed), <out>.log.jsonl (one line per step) and, at the end, evaluates
- * on the test split of architectures into <out>.metrics.json.
+ * Writes <out>.ghn (checkpointed, with <out>.ghn.opt: the AdamW state a resume needs),
+ * <out>.log.jsonl (one line per step, appended) and, at the end, evaluates on the test split of
+ * architectures into <out>.metrics.json (unless --skip-eval).
+ *
+ * `--resume --steps N` with N beyond the saved step count extends the run: a new schedule tail
+ * starts at the saved step (warm-up over --warmup steps, default 20, to --lr, default the recipe's
+ * peak, then cosine to 0 at N; an unfinished schedule continues from its current lr instead), and
+ * --meta-batch / --images, when given, apply from there on. The tails are recorded in the recipe
+ * stored in the .ghn header (`recipe.tails`). Without --steps a resume finishes the saved schedule.
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -14,9 +21,13 @@ import { DEFAULT_RECIPE, trainGhn } from '../src/ghn/train.js';
 const { values } = parseArgs({
   options: {
     minutes: { type: 'string', default: '40' },
-    steps: { type: 'string', default: String(DEFAULT_RECIPE.steps) },
-    'meta-batch': { type: 'string', default: String(DEFAULT_RECIPE.metaBatch) },
-    images: { type: 'string', default: String(DEFAULT_RECIPE.images) },
+    steps: { type: 'string' },
+    'meta-batch': { type: 'string' },
+    images: { type: 'string' },
+    lr: { type: 'string' },
+    warmup: { type: 'string' },
+    'checkpoint-minutes': { type: 'string', default: '3' },
+    'val-every': { type: 'string', default: '100' },
     out: { type: 'string', default: 'models/ghn-fmnist' },
     resume: { type: 'boolean', default: false },
     'eval-archs': { type: 'string', default: '30' },
@@ -30,19 +41,27 @@ const size = 28 * 28;
 const train = { ...full, count: full.count - held, images: full.images.subarray(0, (full.count - held) * size), labels: full.labels.subarray(0, full.count - held) };
 const val = { ...full, count: held, images: full.images.subarray((full.count - held) * size), labels: full.labels.subarray(full.count - held) };
 const out = values.out!;
+const num = (v: string | undefined): number | undefined => (v === undefined ? undefined : Number(v));
+const given = { steps: num(values.steps), metaBatch: num(values['meta-batch']), images: num(values.images) };
 const result = await trainGhn({
-  recipe: { steps: Number(values.steps), metaBatch: Number(values['meta-batch']), images: Number(values.images) },
+  recipe: values.resume
+    ? Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined))
+    : { ...given, steps: given.steps ?? DEFAULT_RECIPE.steps, metaBatch: given.metaBatch ?? DEFAULT_RECIPE.metaBatch,
+        images: given.images ?? DEFAULT_RECIPE.images, lr: num(values.lr) ?? DEFAULT_RECIPE.lr,
+        warmupSteps: num(values.warmup) ?? DEFAULT_RECIPE.warmupSteps },
+  extend: { lr: num(values.lr), warmupSteps: num(values.warmup) },
   data: train,
   valData: val,
-  valEvery: 100,
+  valEvery: Number(values['val-every']),
   checkpointPath: `${out}.ghn`,
-  checkpointEvery: 50,
+  checkpointEvery: 1000000,
+  checkpointMinutes: Number(values['checkpoint-minutes']),
   resume: values.resume,
   logPath: `${out}.log.jsonl`,
   maxMinutes: Number(values.minutes),
   onProgress: (p) => {
     if (p.step % 10 === 0 || p.val) {
-      console.log(`step ${p.step}/${p.steps} loss ${p.loss.toFixed(3)} acc ${p.acc.toFixed(3)} lr ${p.lr.toExponential(2)} |g| ${p.gradNorm.toFixed(2)} ${p.stepsPerMin.toFixed(1)} steps/min${p.val ? ` val acc ${p.val.acc.toFixed(3)} loss ${p.val.loss.toFixed(3)}` : ''}`);
+      console.log(`step ${p.step}/${p.steps} loss ${p.loss.toFixed(3)} acc ${p.acc.toFixed(3)} lr ${p.lr.toExponential(2)} |g| ${p.gradNorm.toFixed(2)} ${p.stepsPerMin.toFixed(1)} steps/min (wall) cpu ${p.cpuSec?.toFixed(0)} s${p.val ? ` val acc ${p.val.acc.toFixed(3)} loss ${p.val.loss.toFixed(3)}` : ''}`);
     }
   },
 });

@@ -11,7 +11,8 @@ import { DEFAULT_GHN_CONFIG, GhnModel } from '../src/ghn/model.js';
 import { targetVariance } from '../src/ghn/output-scale.js';
 import { predictInitializerTensors, predictParameters, predictSlotTensors } from '../src/ghn/predict-params.js';
 import { loadGhn, saveGhn } from '../src/ghn/serialize.js';
-import { trainGhn } from '../src/ghn/train.js';
+import { scheduledLr, trainGhn, DEFAULT_RECIPE } from '../src/ghn/train.js';
+import { decodeSlots, decodeSlotsPerSlot } from '../src/ghn/decoder.js';
 import { buildGraph } from '../src/graph/build.js';
 import { readModelFile } from '../src/onnx/index.js';
 import { architectureSeed, sampleArchitecture } from '../src/space/sample.js';
@@ -150,6 +151,28 @@ describe('ghn', () => {
     ghn.dispose();
   });
 
+  it('batched decoder equals the per-slot reference on every fixture (canonical and stored layout)', async () => {
+    const ghn = new GhnModel({ ...DEFAULT_GHN_CONFIG, seed: 11 });
+    // Give the zero-initialized gain head values, so the learned gain is exercised too.
+    ghn.variables.get('decoder.gain')!.assign(tf.randomNormal([DEFAULT_GHN_CONFIG.hidden, 1], 0, 0.3, 'float32', 4));
+    for (const file of FIXTURES) {
+      const enc = await fixtureEncoding(file);
+      tf.tidy(() => {
+        const nodes = ghn.embedNodes(enc);
+        const batched = decodeSlots(ghn, enc, nodes), stored = decodeSlots(ghn, enc, nodes, { stored: true });
+        const reference = decodeSlotsPerSlot(ghn, enc, nodes);
+        for (const slot of enc.slots) {
+          const a = batched.get(slot.id)!, b = reference.get(slot.id)!;
+          assert.deepEqual(a.shape, [...slot.shape], `${file}: ${slot.id} shape`);
+          assert.deepEqual(stored.get(slot.id)!.shape, [...slot.storedShape], `${file}: ${slot.id} stored shape`);
+          const scale = tf.max(tf.abs(b)).dataSync()[0]! + 1e-12;
+          assert.ok(tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]! / scale < 1e-4, `${file}: ${slot.id} differs from the reference`);
+        }
+      });
+    }
+    ghn.dispose();
+  });
+
   it('save/load round-trips exactly, with a stable sha256 id, in a few MB', async () => {
     const ghn = new GhnModel({ ...DEFAULT_GHN_CONFIG, seed: 5 });
     const dir = mkdtempSync(join(tmpdir(), 'ghn-'));
@@ -189,5 +212,23 @@ describe('ghn', () => {
     assert.equal(resumed.stepsDone, 3);
     assert.deepEqual([...first.history, ...resumed.history].map((p) => p.loss), straight.history.map((p) => p.loss));
     [straight, first, resumed].forEach((r) => r.model.dispose());
+  });
+
+  it('a resume with more steps than the saved schedule continues on a new cosine tail', async () => {
+    const data = loadFashionMnist({ dir: 'fixtures/fashion-mnist', split: 'train', limit: 256 });
+    const recipe = { steps: 1, metaBatch: 1, images: 8, poolSize: 2, warmupSteps: 1, lr: 1e-3 };
+    const checkpointPath = join(mkdtempSync(join(tmpdir(), 'ghn-extend-')), 'c.ghn');
+    const first = await trainGhn({ recipe, data, valEvery: 0, checkpointPath });
+    assert.equal(first.stepsDone, 1);
+    const extended = await trainGhn({ recipe: { steps: 4, images: 4 }, extend: { lr: 5e-4, warmupSteps: 1 }, data, valEvery: 0, checkpointPath, resume: true });
+    assert.equal(extended.stepsDone, 4);
+    assert.deepEqual(extended.recipe.tails, [{ from: 1, lr: 5e-4, warmupSteps: 1, metaBatch: 1, images: 4 }]);
+    assert.deepEqual(extended.history.map((p) => p.step), [2, 3, 4]);
+    assert.equal(extended.history[0]!.lr, 5e-4, 'warm-up of one step reaches the tail peak');
+    assert.ok(extended.history[2]!.lr < 5e-4 && extended.history[2]!.lr > 0, 'then the cosine decays');
+    assert.equal(loadGhn(checkpointPath).header.recipe!.stepsDone, 4);
+    // Before the tail, the schedule is the original one.
+    assert.equal(scheduledLr(extended.recipe, 0), scheduledLr({ ...DEFAULT_RECIPE, ...recipe }, 0));
+    [first, extended].forEach((r) => r.model.dispose());
   });
 });

@@ -11,12 +11,23 @@
  * Weights are then standardized over the tensor and scaled (output-scale.ts). The mean and variance
  * of A·Bᵀ come from r×r Gram matrices (E[W²] = tr(AᵀA·BᵀB)/(rows·cols)), exactly and without a
  * reduction over millions of elements, so the 1/√r of the plain form is unnecessary.
+ *
+ * Batched evaluation (decodeSlots): the work is done for all slots at once, not slot by slot.
+ * - A of every weight slot: Φ(0..maxRows)·[U₁ … U_S] is one matMul; the rows each slot needs are
+ *   gathered from it into one [Σrows, r] tensor. B likewise from a channel product and a tap product
+ *   (gathered and multiplied element-wise; a 1-tap slot uses no tap factor).
+ * - Statistics never touch A or B: AᵀA/rows = Uᵀ·G(rows)·U with G(n) = Φ(0..n)ᵀΦ(0..n)/n a fixed
+ *   P×P matrix (and mean(A) = μ(rows)·U), BᵀB/(cols·taps) = (Vcᵀ G(cols) Vc) ⊙ (Vtᵀ G_T Vt): a few
+ *   batched r×r products for all slots.
+ * - Per slot only: two slices of the scaled, augmented A and Bᵀ, one matMul, one reshape.
+ * - Vector roles: one matMul Φ(0..maxN)·[w₁ … w_S], one gather, one affine map, one split.
+ * The plan (indices and fixed matrices) is computed once per GraphEncoding and cached.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { ParamRole } from '../graph/vocabulary.js';
-import { CHANNEL_CODE_DIM, CodeTensors, TAP_CODE_DIM } from './codes.js';
+import { CHANNEL_CODE_DIM, CodeTensors, TAP_CODE_DIM, channelCodes, tapCodes } from './codes.js';
 import type { GraphEncoding, SlotSpec } from './encoding.js';
-import { layerNorm, type GhnModel } from './model.js';
+import { gatherRows, layerNorm, type GhnModel } from './model.js';
 import { OUTPUT_RULES } from './output-scale.js';
 
 /** A slot seen as a matrix: rows × (cols · kH·kW), flattened in the canonical order. */
@@ -66,8 +77,8 @@ export function maxCodeIndex(enc: GraphEncoding): number {
 
 /** Slot embeddings [slots, hidden]: LN(s + MLP(s)), s = op embedding + role embedding. */
 function embedSlots(ghn: GhnModel, enc: GraphEncoding, nodes: tf.Tensor2D): tf.Tensor2D {
-  const ops = tf.gather(nodes, tf.tensor1d(Int32Array.from(enc.slots, (s) => s.opIndex), 'int32'));
-  const roles = tf.gather(ghn.v('slot.role'), tf.tensor1d(Int32Array.from(enc.slots, (s) => s.roleId), 'int32'));
+  const ops = gatherRows(nodes, Int32Array.from(enc.slots, (s) => s.opIndex));
+  const roles = gatherRows(ghn.v('slot.role') as tf.Tensor2D, Int32Array.from(enc.slots, (s) => s.roleId));
   const s = tf.add(ops, roles) as tf.Tensor2D;
   const inner = tf.relu(tf.add(tf.matMul(s, ghn.v('slot.w1') as tf.Tensor2D), ghn.v('slot.b1')));
   return layerNorm(tf.add(s, tf.matMul(inner as tf.Tensor2D, ghn.v('slot.w2') as tf.Tensor2D)), ghn.v('slot.gamma'), ghn.v('slot.beta'));
@@ -90,10 +101,10 @@ function standardizedProduct(a: tf.Tensor2D, b: tf.Tensor2D, std: tf.Tensor): tf
 }
 
 /**
- * Every slot's value in its canonical shape, keyed by slot id. Differentiable with respect to the
- * GHN's variables. Runs inside the caller's tidy.
+ * Reference implementation: the same function as decodeSlots, one small product chain per slot
+ * (~25 tfjs ops per weight slot). Kept for the equivalence test; decodeSlots is the batched form.
  */
-export function decodeSlots(ghn: GhnModel, enc: GraphEncoding, nodes: tf.Tensor2D): Map<string, tf.Tensor> {
+export function decodeSlotsPerSlot(ghn: GhnModel, enc: GraphEncoding, nodes: tf.Tensor2D): Map<string, tf.Tensor> {
   const out = new Map<string, tf.Tensor>();
   if (enc.slots.length === 0) return out;
   const r = ghn.config.rank;
@@ -131,6 +142,286 @@ export function decodeSlots(ghn: GhnModel, enc: GraphEncoding, nodes: tf.Tensor2
         value = standardizedProduct(a as tf.Tensor2D, b as tf.Tensor2D, std);
       }
       out.set(slot.id, tf.reshape(value, slot.shape as number[]));
+    });
+  }
+  return out;
+}
+
+const P_DIM = CHANNEL_CODE_DIM;
+
+/** Φ(0..n)ᵀΦ(0..n)/n and the mean code of the first n channels, cached per n. */
+const prefixStats = new Map<number, { gram: Float32Array; mean: Float32Array }>();
+function channelPrefixStats(n: number): { gram: Float32Array; mean: Float32Array } {
+  let st = prefixStats.get(n);
+  if (!st) {
+    const codes = channelCodes(n);
+    const g = new Float64Array(P_DIM * P_DIM), m = new Float64Array(P_DIM);
+    for (let i = 0; i < n; i++) {
+      const row = codes.subarray(i * P_DIM, (i + 1) * P_DIM);
+      for (let a = 0; a < P_DIM; a++) {
+        m[a]! += row[a]!;
+        for (let b = 0; b < P_DIM; b++) g[a * P_DIM + b]! += row[a]! * row[b]!;
+      }
+    }
+    st = { gram: Float32Array.from(g, (v) => v / n), mean: Float32Array.from(m, (v) => v / n) };
+    prefixStats.set(n, st);
+  }
+  return st;
+}
+
+function tapStats(kH: number, kW: number): { gram: Float32Array; mean: Float32Array } {
+  const T = TAP_CODE_DIM, n = kH * kW, codes = tapCodes(kH, kW);
+  const gram = new Float32Array(T * T), mean = new Float32Array(T);
+  for (let i = 0; i < n; i++) {
+    for (let a = 0; a < T; a++) {
+      mean[a]! += codes[i * T + a]! / n;
+      for (let b = 0; b < T; b++) gram[a * T + b]! += (codes[i * T + a]! * codes[i * T + b]!) / n;
+    }
+  }
+  return { gram, mean };
+}
+
+interface WeightPlan {
+  slots: number[];
+  views: MatrixView[];
+  maxRows: number;
+  maxCols: number;
+  /** Row of the [maxRows·S, r] product per A row, slot-major. */
+  rowIdx: Int32Array;
+  /** Slot (0..S-1) of every A row. */
+  rowSeg: Int32Array;
+  rowSizes: number[];
+  /** Row of the [maxCols·S, r] channel product per B row; row of the [taps·S + 1, r] tap product (last: ones). */
+  colIdx: Int32Array;
+  tapIdx: Int32Array;
+  colSizes: number[];
+  tapTable: Float32Array;
+  totalTaps: number;
+  gramRows: Float32Array;
+  meanRows: Float32Array;
+  gramCols: Float32Array;
+  meanCols: Float32Array;
+  gramTaps: Float32Array;
+  meanTaps: Float32Array;
+  /** 1 where the slot has more than one tap (a tap factor), else 0. */
+  tapMask: Float32Array;
+  /** 1 for single-element weights (not standardized, as in the per-slot form). */
+  unitMask: Float32Array;
+  baseStd: Float32Array;
+}
+
+interface VectorPlan {
+  slots: number[];
+  maxN: number;
+  idx: Int32Array;
+  scale: Float32Array;
+  base: Float32Array;
+  sizes: number[];
+}
+
+interface DecodePlan {
+  weights: WeightPlan;
+  vectors: VectorPlan;
+}
+
+const plans = new WeakMap<GraphEncoding, DecodePlan>();
+
+function buildPlan(enc: GraphEncoding): DecodePlan {
+  const wSlots: number[] = [], vSlots: number[] = [];
+  enc.slots.forEach((slot, s) => (OUTPUT_RULES[slot.role].kind === 'residual' ? vSlots : wSlots).push(s));
+
+  // Vectors.
+  const vViews = vSlots.map((s) => matrixView(enc.slots[s]!));
+  const Sv = vSlots.length;
+  const maxN = Math.max(1, ...vViews.map((v) => v.rows));
+  const vTotal = vViews.reduce((a, v) => a + v.rows, 0);
+  const vIdx = new Int32Array(vTotal), vScale = new Float32Array(vTotal), vBase = new Float32Array(vTotal);
+  let o = 0;
+  vSlots.forEach((s, j) => {
+    const rule = OUTPUT_RULES[enc.slots[s]!.role];
+    if (rule.kind !== 'residual') throw new Error('unreachable');
+    for (let i = 0; i < vViews[j]!.rows; i++, o++) {
+      vIdx[o] = i * Sv + j;
+      vScale[o] = rule.scale;
+      vBase[o] = rule.base;
+    }
+  });
+
+  // Weights.
+  const S = wSlots.length, P = P_DIM, T = TAP_CODE_DIM;
+  const views = wSlots.map((s) => matrixView(enc.slots[s]!));
+  const maxRows = Math.max(1, ...views.map((v) => v.rows));
+  const maxCols = Math.max(1, ...views.map((v) => v.cols));
+  const tapOffset = new Map<string, number>();
+  const tapChunks: Float32Array[] = [];
+  let totalTaps = 0;
+  for (const v of views) {
+    const key = `${v.kH}x${v.kW}`;
+    if (v.kH * v.kW > 1 && !tapOffset.has(key)) {
+      tapOffset.set(key, totalTaps);
+      tapChunks.push(tapCodes(v.kH, v.kW));
+      totalTaps += v.kH * v.kW;
+    }
+  }
+  const tapTable = new Float32Array(Math.max(1, totalTaps) * T);
+  let t0 = 0;
+  for (const c of tapChunks) { tapTable.set(c, t0); t0 += c.length; }
+  const tapRows = Math.max(1, totalTaps);
+  const onesRow = tapRows * S;
+  const rowSizes = views.map((v) => v.rows);
+  const colSizes = views.map((v) => v.cols * v.kH * v.kW);
+  const rowIdx = new Int32Array(rowSizes.reduce((a, b) => a + b, 0));
+  const rowSeg = new Int32Array(rowIdx.length);
+  const colIdx = new Int32Array(colSizes.reduce((a, b) => a + b, 0));
+  const tapIdx = new Int32Array(colIdx.length);
+  const gramRows = new Float32Array(S * P * P), meanRows = new Float32Array(S * P);
+  const gramCols = new Float32Array(S * P * P), meanCols = new Float32Array(S * P);
+  const gramTaps = new Float32Array(S * T * T), meanTaps = new Float32Array(S * T);
+  const tapMask = new Float32Array(S), unitMask = new Float32Array(S), baseStd = new Float32Array(S);
+  let ro = 0, co = 0;
+  views.forEach((v, j) => {
+    const slot = enc.slots[wSlots[j]!]!;
+    const rule = OUTPUT_RULES[slot.role];
+    if (rule.kind !== 'standardized') throw new Error('unreachable');
+    baseStd[j] = rule.std(slot);
+    const taps = v.kH * v.kW;
+    unitMask[j] = v.rows * v.cols * taps === 1 ? 1 : 0;
+    for (let i = 0; i < v.rows; i++, ro++) { rowIdx[ro] = i * S + j; rowSeg[ro] = j; }
+    const tOff = taps > 1 ? tapOffset.get(`${v.kH}x${v.kW}`)! : -1;
+    for (let c = 0; c < v.cols; c++) {
+      for (let t = 0; t < taps; t++, co++) {
+        colIdx[co] = c * S + j;
+        tapIdx[co] = taps > 1 ? (tOff + t) * S + j : onesRow;
+      }
+    }
+    const rs = channelPrefixStats(v.rows), cs = channelPrefixStats(v.cols);
+    gramRows.set(rs.gram, j * P * P); meanRows.set(rs.mean, j * P);
+    gramCols.set(cs.gram, j * P * P); meanCols.set(cs.mean, j * P);
+    if (taps > 1) {
+      const ts = tapStats(v.kH, v.kW);
+      gramTaps.set(ts.gram, j * T * T); meanTaps.set(ts.mean, j * T);
+      tapMask[j] = 1;
+    }
+  });
+  return {
+    weights: { slots: wSlots, views, maxRows, maxCols, rowIdx, rowSeg, rowSizes, colIdx, tapIdx, colSizes, tapTable, totalTaps: tapRows,
+      gramRows, meanRows, gramCols, meanCols, gramTaps, meanTaps, tapMask, unitMask, baseStd },
+    vectors: { slots: vSlots, maxN, idx: vIdx, scale: vScale, base: vBase, sizes: vViews.map((v) => v.rows) },
+  };
+}
+
+function planOf(enc: GraphEncoding): DecodePlan {
+  let plan = plans.get(enc);
+  if (!plan) {
+    plan = buildPlan(enc);
+    plans.set(enc, plan);
+  }
+  return plan;
+}
+
+/** [S, K·r] maps → [K, S·r] with column block s holding slot s's K×r matrix. */
+function stackMaps(maps: tf.Tensor, S: number, K: number, r: number): tf.Tensor2D {
+  return tf.reshape(tf.transpose(tf.reshape(maps, [S, K, r]), [1, 0, 2]), [K, S * r]);
+}
+
+/** Xᵀ·G·X for a batch: X [S, K, r], G [S, K, K] → [S, r, r]. */
+function batchedGram(x: tf.Tensor3D, g: tf.Tensor3D): tf.Tensor3D {
+  return tf.matMul(tf.transpose(x, [0, 2, 1]), tf.matMul(g, x));
+}
+
+/** μ·X for a batch: μ [S, K], X [S, K, r] → [S, r]. */
+function batchedMean(mu: tf.Tensor2D, x: tf.Tensor3D): tf.Tensor2D {
+  return tf.sum(tf.mul(tf.expandDims(mu, 2), x), 1);
+}
+
+/**
+ * Every slot's value in its canonical shape, keyed by slot id. Differentiable with respect to the
+ * GHN's variables. Runs inside the caller's tidy. Batched over slots (see the file comment); the
+ * same function as decodeSlotsPerSlot up to float rounding. With `stored`, values come in each
+ * slot's stored shape and layout instead: a transposed 2-D slot is produced as B·Aᵀ directly (a
+ * transpose of the small factors, not of the product: wasm transposes run at memory speed at best).
+ */
+export function decodeSlots(ghn: GhnModel, enc: GraphEncoding, nodes: tf.Tensor2D, options: { stored?: boolean } = {}): Map<string, tf.Tensor> {
+  const out = new Map<string, tf.Tensor>();
+  if (enc.slots.length === 0) return out;
+  const plan = planOf(enc);
+  const r = ghn.config.rank;
+  const P = P_DIM, T = TAP_CODE_DIM;
+  const e = embedSlots(ghn, enc, nodes);
+  const { weights: w, vectors: v } = plan;
+
+  if (v.slots.length) {
+    const Sv = v.slots.length;
+    const ev = gatherRows(e, Int32Array.from(v.slots));
+    const maps = tf.matMul(ev, ghn.v('decoder.vector') as tf.Tensor2D); // [Sv, P]
+    const phi = tf.tensor2d(channelCodes(v.maxN), [v.maxN, P]);
+    const all = tf.reshape(tf.matMul(phi, tf.transpose(maps)), [v.maxN * Sv]); // [i·Sv + j]
+    const raw = tf.reshape(gatherRows(tf.reshape(all, [v.maxN * Sv, 1]) as tf.Tensor2D, v.idx), [v.idx.length]);
+    const values = tf.add(tf.mul(raw, tf.tensor1d(v.scale)), tf.tensor1d(v.base));
+    // Slices, not tf.split: the wasm SplitV copies the whole input out of the heap once per part.
+    let offset = 0;
+    v.slots.forEach((s, j) => {
+      const part = Sv === 1 ? values : tf.slice(values, [offset], [v.sizes[j]!]);
+      offset += v.sizes[j]!;
+      const slot = enc.slots[s]!;
+      out.set(slot.id, tf.reshape(part, (options.stored ? slot.storedShape : slot.shape) as number[]));
+    });
+  }
+
+  if (w.slots.length) {
+    const S = w.slots.length;
+    const ew = gatherRows(e, Int32Array.from(w.slots));
+    const rowMaps = tf.matMul(ew, ghn.v('decoder.rows') as tf.Tensor2D); // [S, P·r]
+    const colMaps = tf.matMul(ew, ghn.v('decoder.cols') as tf.Tensor2D); // [S, P·r]
+    const tapMaps = tf.matMul(ew, ghn.v('decoder.taps') as tf.Tensor2D); // [S, T·r]
+    // Learned per-tensor gain around the fixed He std (see decodeSlotsPerSlot).
+    const gains = tf.reshape(tf.exp(tf.mul(tf.tanh(tf.matMul(ew, ghn.v('decoder.gain') as tf.Tensor2D)), MAX_LOG_GAIN)), [S]);
+
+    // A rows and B rows of every slot, concatenated slot by slot.
+    const phiRows = tf.tensor2d(channelCodes(w.maxRows), [w.maxRows, P]);
+    const aTable = tf.reshape(tf.matMul(phiRows, stackMaps(rowMaps, S, P, r)), [w.maxRows * S, r]);
+    const a = gatherRows(aTable as tf.Tensor2D, w.rowIdx); // [Σrows, r]
+    const phiCols = tf.tensor2d(channelCodes(w.maxCols), [w.maxCols, P]);
+    const cTable = tf.reshape(tf.matMul(phiCols, stackMaps(colMaps, S, P, r)), [w.maxCols * S, r]);
+    const tapCodesT = tf.tensor2d(w.tapTable, [w.totalTaps, T]);
+    const tTable = tf.concat([tf.reshape(tf.matMul(tapCodesT, stackMaps(tapMaps, S, T, r)), [w.totalTaps * S, r]), tf.ones([1, r])], 0);
+    const b = tf.mul(gatherRows(cTable as tf.Tensor2D, w.colIdx), gatherRows(tTable as tf.Tensor2D, w.tapIdx)) as tf.Tensor2D;
+
+    // Mean and second moment of every A·Bᵀ from r×r Grams.
+    const U = tf.reshape(rowMaps, [S, P, r]) as tf.Tensor3D;
+    const Vc = tf.reshape(colMaps, [S, P, r]) as tf.Tensor3D;
+    const Vt = tf.reshape(tapMaps, [S, T, r]) as tf.Tensor3D;
+    const mask2 = tf.tensor2d(w.tapMask, [S, 1]);
+    const inv2 = tf.sub(1, mask2);
+    const meanBt = tf.add(tf.mul(batchedMean(tf.tensor2d(w.meanTaps, [S, T]), Vt), mask2), inv2);
+    const mean = tf.sum(tf.mul(tf.mul(batchedMean(tf.tensor2d(w.meanRows, [S, P]), U), batchedMean(tf.tensor2d(w.meanCols, [S, P]), Vc)), meanBt), 1); // [S]
+    const mask3 = tf.reshape(mask2, [S, 1, 1]);
+    const gramT = tf.add(tf.mul(batchedGram(Vt, tf.tensor3d(w.gramTaps, [S, T, T])), mask3), tf.reshape(inv2, [S, 1, 1]));
+    const second = tf.sum(tf.mul(tf.mul(batchedGram(U, tf.tensor3d(w.gramRows, [S, P, P])), batchedGram(Vc, tf.tensor3d(w.gramCols, [S, P, P]))), gramT), [1, 2]);
+    const variance = tf.relu(tf.sub(second, tf.square(mean)));
+    const std = tf.mul(gains, tf.tensor1d(w.baseStd));
+    const unit = tf.tensor1d(w.unitMask);
+    const notUnit = tf.sub(1, unit);
+    // Single-element weights are only scaled (as in the per-slot form): coef = std, no mean shift.
+    const coef = tf.add(tf.mul(tf.div(std, tf.sqrt(tf.add(variance, 1e-12))), notUnit), tf.mul(std, unit));
+    const shift = tf.mul(tf.neg(tf.mul(mean, notUnit)), coef);
+    const perRow = gatherRows(tf.stack([coef, shift], 1) as tf.Tensor2D, w.rowSeg); // [Σrows, 2]
+    const aAug = tf.concat([tf.mul(a, tf.slice(perRow, [0, 0], [-1, 1])), tf.slice(perRow, [0, 1], [-1, 1])], 1);
+    const bAug = tf.concat([b, tf.ones([b.shape[0], 1])], 1); // [Σcols·taps, r+1]
+    const bAugT = tf.transpose(bAug);
+    let ra = 0, cb = 0;
+    w.slots.forEach((s, j) => {
+      const slot = enc.slots[s]!;
+      const aj = S === 1 ? aAug : tf.slice(aAug, [ra, 0], [w.rowSizes[j]!, r + 1]);
+      if (options.stored && slot.layout === 'transposed') {
+        const bj = S === 1 ? bAug : tf.slice(bAug, [cb, 0], [w.colSizes[j]!, r + 1]);
+        out.set(slot.id, tf.reshape(tf.matMul(bj as tf.Tensor2D, tf.transpose(aj) as tf.Tensor2D), slot.storedShape as number[]));
+      } else {
+        const bj = S === 1 ? bAugT : tf.slice(bAugT, [0, cb], [r + 1, w.colSizes[j]!]);
+        out.set(slot.id, tf.reshape(tf.matMul(aj as tf.Tensor2D, bj as tf.Tensor2D), (options.stored ? slot.storedShape : slot.shape) as number[]));
+      }
+      ra += w.rowSizes[j]!;
+      cb += w.colSizes[j]!;
     });
   }
   return out;

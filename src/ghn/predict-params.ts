@@ -11,7 +11,7 @@ import { encodeGraph, type GraphEncoding, type SlotSpec } from './encoding.js';
 import type { GhnModel } from './model.js';
 
 /** Canonical → stored: transpose 2-D weights stored as [in, out], then reshape to the stored shape. */
-function toStored(slot: SlotSpec, canonical: tf.Tensor): tf.Tensor {
+export function toStored(slot: SlotSpec, canonical: tf.Tensor): tf.Tensor {
   const laidOut = slot.layout === 'transposed' ? tf.transpose(canonical) : canonical;
   return tf.reshape(laidOut, slot.storedShape as number[]);
 }
@@ -22,29 +22,34 @@ export function predictSlotTensors(ghn: GhnModel, enc: GraphEncoding): Map<strin
   return decodeSlots(ghn, enc, nodes);
 }
 
+/** Stored-shape, stored-layout tensors per slot id. Differentiable; call inside tidy / variableGrads. */
+export function predictStoredTensors(ghn: GhnModel, enc: GraphEncoding): Map<string, tf.Tensor> {
+  return decodeSlots(ghn, enc, ghn.embedNodes(enc), { stored: true });
+}
+
 /**
  * Stored-shape tensors keyed by initializer name, ready for `GraphExecutor.run({ params })`.
  * Differentiable. Models whose initializers fill several slots are rejected: one tensor cannot
  * carry two predictions.
  */
 export function predictInitializerTensors(ghn: GhnModel, enc: GraphEncoding): Map<string, tf.Tensor> {
-  const bySlot = predictSlotTensors(ghn, enc);
-  const out = new Map<string, tf.Tensor>();
+  const initializers = new Set<string>();
   for (const slot of enc.slots) {
-    if (out.has(slot.initializer)) {
+    if (initializers.has(slot.initializer)) {
       throw new GhnError('unsupported', `initializer ${slot.initializer} is shared by several slots; differentiable prediction needs one slot per initializer`);
     }
-    out.set(slot.initializer, toStored(slot, bySlot.get(slot.id)!));
+    initializers.add(slot.initializer);
   }
-  return out;
+  const bySlot = predictStoredTensors(ghn, enc);
+  return new Map(enc.slots.map((slot) => [slot.initializer, bySlot.get(slot.id)!]));
 }
 
 /** Every slot's predicted value in its stored shape and layout, keyed by slot id. */
 export function predictParameters(ghn: GhnModel, graph: ComputationGraph | GraphEncoding): Map<string, Float32Array> {
   const enc = 'numOps' in graph ? graph : encodeGraph(graph);
   const tensors = tf.tidy(() => {
-    const bySlot = predictSlotTensors(ghn, enc);
-    return enc.slots.map((slot) => toStored(slot, bySlot.get(slot.id)!));
+    const bySlot = predictStoredTensors(ghn, enc);
+    return enc.slots.map((slot) => bySlot.get(slot.id)!);
   });
   const out = new Map<string, Float32Array>();
   enc.slots.forEach((slot, k) => {

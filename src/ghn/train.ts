@@ -5,7 +5,10 @@
  * gradient-norm clipping, linear warm-up then cosine decay).
  *
  * Deterministic for a seed: the architectures and images of step t depend only on (seed, t), so a
- * resumed run continues exactly where the checkpoint left off. No weight-norm penalty (GHN-3 uses
+ * resumed run continues exactly where the checkpoint left off. A resume asking for more steps than
+ * the saved recipe extends the run with a new schedule tail (recipe.tails; see TrainGhnOptions.extend).
+ * Logged per step: wall-clock and process CPU seconds, so throughput stays honest when the process
+ * is paused (SIGSTOP) for a while. No weight-norm penalty (GHN-3 uses
  * one): predicted weights are standardized to a fixed He norm, so a norm penalty has nothing to act on.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -37,6 +40,21 @@ export interface TrainRecipe {
   /** Base seed of the architecture space. */
   spaceSeed: number;
   ghn: GhnConfig;
+  /**
+   * Schedule extensions of resumed runs, oldest first. A tail starting at step `from` replaces the
+   * schedule from there on: linear warm-up over `warmupSteps` from 0 to `lr`, then cosine to 0 at
+   * `steps` (the recipe's current, extended, step count). `metaBatch`/`images` record what the run
+   * used from that step on.
+   */
+  tails?: ScheduleTail[];
+}
+
+export interface ScheduleTail {
+  from: number;
+  lr: number;
+  warmupSteps: number;
+  metaBatch: number;
+  images: number;
 }
 
 export const DEFAULT_RECIPE: TrainRecipe = {
@@ -62,6 +80,10 @@ export interface TrainProgress {
   gradNorm: number;
   stepsPerMin: number;
   elapsedSec: number;
+  /** Process CPU seconds (user + system) since the run started: does not advance while the process is stopped (SIGSTOP). */
+  cpuSec?: number;
+  /** Wall-clock seconds of this step alone (a paused process shows up as one long step). */
+  stepSec?: number;
   /** Set on validation steps. */
   val?: ValidationResult;
 }
@@ -87,6 +109,14 @@ export interface TrainGhnOptions {
   checkpointEvery?: number;
   /** Continue from checkpointPath if it exists. */
   resume?: boolean;
+  /**
+   * On resume, `recipe.steps` beyond the saved step count extends the run: a new schedule tail
+   * starts at the saved step (peak `lr`, default the recipe's lr; `warmupSteps`, default 20) and
+   * `recipe.metaBatch` / `recipe.images`, when given, apply from there on.
+   */
+  extend?: { lr?: number; warmupSteps?: number };
+  /** Also checkpoint whenever this much wall-clock has passed since the last checkpoint. */
+  checkpointMinutes?: number;
   /** JSON lines, one per step (and per validation). */
   logPath?: string;
   /** Stop (after checkpointing) once this much wall-clock has passed. */
@@ -103,11 +133,14 @@ export interface TrainResult {
   history: TrainProgress[];
 }
 
-/** Linear warm-up, then cosine to 0 at `steps`. */
+/** Linear warm-up, then cosine to 0 at `steps`; from the last tail that has started, that tail's warm-up and cosine. */
 export function scheduledLr(r: TrainRecipe, step: number): number {
-  if (step < r.warmupSteps) return (r.lr * (step + 1)) / r.warmupSteps;
-  const t = Math.min(1, (step - r.warmupSteps) / Math.max(1, r.steps - r.warmupSteps));
-  return 0.5 * r.lr * (1 + Math.cos(Math.PI * t));
+  const tail = [...(r.tails ?? [])].reverse().find((t) => step >= t.from);
+  const [from, lr, warmup] = tail ? [tail.from, tail.lr, tail.warmupSteps] : [0, r.lr, r.warmupSteps];
+  const k = step - from;
+  if (k < warmup) return (lr * (k + 1)) / warmup;
+  const t = Math.min(1, (k - warmup) / Math.max(1, r.steps - from - warmup));
+  return 0.5 * lr * (1 + Math.cos(Math.PI * t));
 }
 
 /** AdamW with state as named variables, so it can be checkpointed. */
@@ -214,6 +247,21 @@ export async function trainGhn(options: TrainGhnOptions): Promise<TrainResult> {
       startStep = saved.stepsDone;
       const { stepsDone: _done, ...savedRecipe } = saved;
       recipe = { ...savedRecipe, ghn: loaded.header.config };
+      const wanted = options.recipe?.steps;
+      if (wanted !== undefined && wanted > recipe.steps) {
+        // A finished schedule (lr ≈ 0) restarts with a warm-up to the recipe's peak lr; an unfinished
+        // one continues from its current lr. Either way a cosine to 0 at the new step count.
+        const finished = startStep >= recipe.steps;
+        const metaBatch = options.recipe?.metaBatch ?? recipe.metaBatch;
+        const images = options.recipe?.images ?? recipe.images;
+        const tail: ScheduleTail = {
+          from: startStep,
+          lr: options.extend?.lr ?? (finished ? recipe.lr : scheduledLr(recipe, startStep)),
+          warmupSteps: options.extend?.warmupSteps ?? (finished ? 20 : 0),
+          metaBatch, images,
+        };
+        recipe = { ...recipe, steps: wanted, metaBatch, images, tails: [...(recipe.tails ?? []), tail] };
+      }
     }
     optState = decodeGhn(new Uint8Array(readFileSync(`${ckpt}.opt`))).values;
   } else {
@@ -225,12 +273,15 @@ export async function trainGhn(options: TrainGhnOptions): Promise<TrainResult> {
   const valEvery = options.valEvery ?? 100;
   const checkpointEvery = options.checkpointEvery ?? 100;
   const started = performance.now();
+  const cpuStarted = process.cpuUsage();
+  let lastCheckpoint = started;
   const history: TrainProgress[] = [];
   let lastVal: ValidationResult | undefined;
   let step = startStep;
   const varList = [...ghn.variables.values()];
 
   try {
+    let stepStarted = performance.now();
     for (; step < recipe.steps; step++) {
       const archs = drawArchitectures(pool, recipe.metaBatch, recipe.seed, step);
       const { x, y } = imageBatch(options.data, recipe.images, recipe.seed, step);
@@ -253,10 +304,13 @@ export async function trainGhn(options: TrainGhnOptions): Promise<TrainResult> {
       }
       tf.dispose([value, x, y, ...Object.values(grads)]);
 
-      const elapsedSec = (performance.now() - started) / 1000;
+      const now = performance.now();
+      const elapsedSec = (now - started) / 1000;
+      const cpu = process.cpuUsage(cpuStarted);
       const progress: TrainProgress = {
         step: step + 1, steps: recipe.steps, loss, acc: correct / (archs.length * recipe.images), lr, gradNorm,
         stepsPerMin: ((step + 1 - startStep) / elapsedSec) * 60, elapsedSec,
+        cpuSec: (cpu.user + cpu.system) / 1e6, stepSec: (now - stepStarted) / 1000,
       };
       if (valEvery > 0 && (step + 1) % valEvery === 0 && options.valData) {
         lastVal = validate(ghn, valPool, options.valData, options.valArchs ?? 16, options.valImages ?? 256);
@@ -266,9 +320,12 @@ export async function trainGhn(options: TrainGhnOptions): Promise<TrainResult> {
       log(options.logPath, progress);
       options.onProgress?.(progress);
       const outOfTime = options.maxMinutes !== undefined && elapsedSec / 60 >= options.maxMinutes;
-      if (ckpt && ((step + 1) % checkpointEvery === 0 || step + 1 === recipe.steps || outOfTime)) {
+      const dueByTime = options.checkpointMinutes !== undefined && (performance.now() - lastCheckpoint) / 60000 >= options.checkpointMinutes;
+      if (ckpt && ((step + 1) % checkpointEvery === 0 || step + 1 === recipe.steps || outOfTime || dueByTime)) {
         saveCheckpoint(ckpt, ghn, opt, recipe, step + 1, { lastVal });
+        lastCheckpoint = performance.now();
       }
+      stepStarted = performance.now();
       if (outOfTime) {
         step++;
         break;
