@@ -380,12 +380,13 @@ export function decodeSlots(ghn: GhnModel, enc: GraphEncoding, nodes: tf.Tensor2
     // A rows and B rows of every slot, concatenated slot by slot.
     const phiRows = tf.tensor2d(channelCodes(w.maxRows), [w.maxRows, P]);
     const aTable = tf.reshape(tf.matMul(phiRows, stackMaps(rowMaps, S, P, r)), [w.maxRows * S, r]);
-    const a = gatherRows(aTable as tf.Tensor2D, w.rowIdx); // [Σrows, r]
+    const a1 = gatherRows(aTable as tf.Tensor2D, w.rowIdx, true); // [Σrows, r+1], last column 1 // [Σrows, r]
     const phiCols = tf.tensor2d(channelCodes(w.maxCols), [w.maxCols, P]);
     const cTable = tf.reshape(tf.matMul(phiCols, stackMaps(colMaps, S, P, r)), [w.maxCols * S, r]);
     const tapCodesT = tf.tensor2d(w.tapTable, [w.totalTaps, T]);
     const tTable = tf.concat([tf.reshape(tf.matMul(tapCodesT, stackMaps(tapMaps, S, T, r)), [w.totalTaps * S, r]), tf.ones([1, r])], 0);
-    const b = tf.mul(gatherRows(cTable as tf.Tensor2D, w.colIdx), gatherRows(tTable as tf.Tensor2D, w.tapIdx)) as tf.Tensor2D;
+    // [Σcols·taps, r+1]: both factors carry a column of ones, so their product does too.
+    const bAug = tf.mul(gatherRows(cTable as tf.Tensor2D, w.colIdx, true), gatherRows(tTable as tf.Tensor2D, w.tapIdx, true)) as tf.Tensor2D;
 
     // Mean and second moment of every A·Bᵀ from r×r Grams.
     const U = tf.reshape(rowMaps, [S, P, r]) as tf.Tensor3D;
@@ -405,9 +406,9 @@ export function decodeSlots(ghn: GhnModel, enc: GraphEncoding, nodes: tf.Tensor2
     // Single-element weights are only scaled (as in the per-slot form): coef = std, no mean shift.
     const coef = tf.add(tf.mul(tf.div(std, tf.sqrt(tf.add(variance, 1e-12))), notUnit), tf.mul(std, unit));
     const shift = tf.mul(tf.neg(tf.mul(mean, notUnit)), coef);
-    const perRow = gatherRows(tf.stack([coef, shift], 1) as tf.Tensor2D, w.rowSeg); // [Σrows, 2]
-    const aAug = tf.concat([tf.mul(a, tf.slice(perRow, [0, 0], [-1, 1])), tf.slice(perRow, [0, 1], [-1, 1])], 1);
-    const bAug = tf.concat([b, tf.ones([b.shape[0], 1])], 1); // [Σcols·taps, r+1]
+    // Per-row multiplier [coef ×r, shift]: aAug = [A·coef, shift] with no concat of the big factor.
+    const multipliers = tf.concat([tf.tile(tf.expandDims(coef, 1), [1, r]), tf.expandDims(shift, 1)], 1) as tf.Tensor2D; // [S, r+1]
+    const aAug = tf.mul(a1, gatherRows(multipliers, w.rowSeg));
     const bAugT = tf.transpose(bAug);
     let ra = 0, cb = 0;
     w.slots.forEach((s, j) => {

@@ -149,22 +149,29 @@ export class GhnModel {
  * Rows `idx` of a 2-D table, differentiable. tf.gather on wasm costs ~30 µs per gathered row
  * (measured: 4,000 rows of 32 floats in 114 ms, a slice of the same size in 1 ms), so the forward
  * copies rows in JS; the backward is the UnsortedSegmentSum kernel (a JS loop on wasm).
+ * `appendOne` adds a constant column of ones (no gradient) to the result.
  */
-export function gatherRows(table: tf.Tensor2D, idx: Int32Array): tf.Tensor2D {
+export function gatherRows(table: tf.Tensor2D, idx: Int32Array, appendOne = false): tf.Tensor2D {
   const [rows, width] = table.shape;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const outWidth = appendOne ? width + 1 : width;
   const f = tf.customGrad(((t: tf.Tensor, save: tf.GradSaveFunc) => {
     const src = t.dataSync() as Float32Array;
-    const out = new Float32Array(idx.length * width);
+    const out = new Float32Array(idx.length * outWidth);
     if (width >= 16) {
-      for (let i = 0; i < idx.length; i++) out.set(src.subarray(idx[i]! * width, (idx[i]! + 1) * width), i * width);
+      for (let i = 0; i < idx.length; i++) {
+        out.set(src.subarray(idx[i]! * width, (idx[i]! + 1) * width), i * outWidth);
+        if (appendOne) out[i * outWidth + width] = 1;
+      }
     } else {
-      for (let i = 0, o = 0; i < idx.length; i++) for (let k = 0, j = idx[i]! * width; k < width; k++) out[o++] = src[j + k]!;
+      for (let i = 0, o = 0; i < idx.length; i++) {
+        for (let k = 0, j = idx[i]! * width; k < width; k++) out[o++] = src[j + k]!;
+        if (appendOne) out[o++] = 1;
+      }
     }
     save([]);
     return {
-      value: tf.tensor2d(out, [idx.length, width]),
-      gradFunc: (dy: tf.Tensor) => tf.unsortedSegmentSum(dy, tf.tensor1d(idx, 'int32'), rows),
+      value: tf.tensor2d(out, [idx.length, outWidth]),
+      gradFunc: (dy: tf.Tensor) => tf.unsortedSegmentSum(appendOne ? tf.slice(dy, [0, 0], [-1, width]) : dy, tf.tensor1d(idx, 'int32'), rows),
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
   return f(table) as tf.Tensor2D;
