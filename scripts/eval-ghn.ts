@@ -28,7 +28,12 @@ const evaluation = await evaluateGhn(model, {
   data: test, trainData: train, archs: Number(values.archs), finetuneArchs: Number(values['finetune-archs']),
   images: Number(values.images), onProgress: (m) => console.log(m),
 });
-const training = (header.metrics as Record<string, unknown> | undefined)?.training ?? { stepsDone: (header.recipe as { stepsDone?: number } | undefined)?.stepsDone };
+const savedMetrics = header.metrics as Record<string, unknown> | undefined;
+const recipe = header.recipe as { stepsDone?: number; metaBatch?: number; images?: number; tails?: unknown } | undefined;
+// A checkpoint's header carries { lastVal }; a finished train-ghn run's carries { training }.
+const training = savedMetrics?.training ?? {
+  stepsDone: recipe?.stepsDone, metaBatch: recipe?.metaBatch, images: recipe?.images, tails: recipe?.tails, lastVal: savedMetrics?.lastVal,
+};
 const metrics = { training, ...evaluation };
 writeFileSync(path.replace(/\.ghn$/, '.metrics.json'), JSON.stringify(metrics, null, 2));
 const newHash = saveGhn(path, model, { recipe: header.recipe, metrics });

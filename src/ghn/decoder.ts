@@ -88,7 +88,7 @@ function embedSlots(ghn: GhnModel, enc: GraphEncoding, nodes: tf.Tensor2D): tf.T
  * Standardized A·Bᵀ scaled to `std`, as one product: the scale is folded into A and the mean
  * subtraction into one extra rank ([A·c, −m·c]·[B, 1]ᵀ), so no pass over the full tensor is added.
  */
-function standardizedProduct(a: tf.Tensor2D, b: tf.Tensor2D, std: tf.Tensor): tf.Tensor2D {
+function standardizedProduct(a: tf.Tensor2D, b: tf.Tensor2D, std: tf.Tensor, transposed = false): tf.Tensor2D {
   const rows = a.shape[0], cols = b.shape[0];
   if (rows * cols === 1) return tf.mul(tf.matMul(a, b, false, true), std);
   const mean = tf.sum(tf.mul(tf.mean(a, 0), tf.mean(b, 0)));
@@ -97,14 +97,17 @@ function standardizedProduct(a: tf.Tensor2D, b: tf.Tensor2D, std: tf.Tensor): tf
   const coef = tf.div(std, tf.sqrt(tf.add(variance, 1e-12)));
   const scaledA = tf.concat([tf.mul(a, coef), tf.mul(tf.fill([rows, 1], -1), tf.mul(mean, coef))], 1);
   const augmentedB = tf.concat([b, tf.ones([cols, 1])], 1);
-  return tf.matMul(scaledA, augmentedB, false, true);
+  // Transposed: (A·Bᵀ)ᵀ = B·Aᵀ, from the small factors rather than a transpose of the product.
+  return transposed ? tf.matMul(augmentedB, scaledA, false, true) : tf.matMul(scaledA, augmentedB, false, true);
 }
 
 /**
- * Reference implementation: the same function as decodeSlots, one small product chain per slot
- * (~25 tfjs ops per weight slot). Kept for the equivalence test; decodeSlots is the batched form.
+ * The same function as decodeSlots, one small product chain per slot (~25 tfjs ops per weight
+ * slot). Under a gradient tape that is slower than the batched form (every op is recorded), but
+ * without one it does fewer FLOPs (no [maxRows, S·r] tables), so forward-only prediction
+ * (predictParameters) uses it. `stored` as in decodeSlots.
  */
-export function decodeSlotsPerSlot(ghn: GhnModel, enc: GraphEncoding, nodes: tf.Tensor2D): Map<string, tf.Tensor> {
+export function decodeSlotsPerSlot(ghn: GhnModel, enc: GraphEncoding, nodes: tf.Tensor2D, options: { stored?: boolean } = {}): Map<string, tf.Tensor> {
   const out = new Map<string, tf.Tensor>();
   if (enc.slots.length === 0) return out;
   const r = ghn.config.rank;
@@ -139,9 +142,9 @@ export function decodeSlotsPerSlot(ghn: GhnModel, enc: GraphEncoding, nodes: tf.
         const bt = tf.matMul(codes.tap(view.kH, view.kW), vt); // [taps, r]
         const b = taps === 1 ? bc : tf.reshape(tf.mul(tf.expandDims(bc, 1), tf.expandDims(bt, 0)), [view.cols * taps, r]);
         const std = tf.mul(tf.reshape(tf.slice(gains, [s, 0], [1, 1]), []), rule.std(slot));
-        value = standardizedProduct(a as tf.Tensor2D, b as tf.Tensor2D, std);
+        value = standardizedProduct(a as tf.Tensor2D, b as tf.Tensor2D, std, options.stored && slot.layout === 'transposed');
       }
-      out.set(slot.id, tf.reshape(value, slot.shape as number[]));
+      out.set(slot.id, tf.reshape(value, (options.stored ? slot.storedShape : slot.shape) as number[]));
     });
   }
   return out;

@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { GhnError } from '../errors.js';
 import type { ComputationGraph } from '../graph/computation-graph.js';
-import { decodeSlots } from './decoder.js';
+import { decodeSlots, decodeSlotsPerSlot } from './decoder.js';
 import { encodeGraph, type GraphEncoding, type SlotSpec } from './encoding.js';
 import type { GhnModel } from './model.js';
 
@@ -47,8 +47,9 @@ export function predictInitializerTensors(ghn: GhnModel, enc: GraphEncoding): Ma
 /** Every slot's predicted value in its stored shape and layout, keyed by slot id. */
 export function predictParameters(ghn: GhnModel, graph: ComputationGraph | GraphEncoding): Map<string, Float32Array> {
   const enc = 'numOps' in graph ? graph : encodeGraph(graph);
+  // Forward only: the per-slot products (no tape to feed, fewer FLOPs than the batched tables).
   const tensors = tf.tidy(() => {
-    const bySlot = predictStoredTensors(ghn, enc);
+    const bySlot = decodeSlotsPerSlot(ghn, enc, ghn.embedNodes(enc), { stored: true });
     return enc.slots.map((slot) => bySlot.get(slot.id)!);
   });
   const out = new Map<string, Float32Array>();
