@@ -109,13 +109,11 @@ export async function predict(source: ModelSource, options: PredictOptions = {})
   const ghn = openGhn(ghnPath);
   const [raw, ghnMs] = timed(() => predictParameters(ghn.model, graph));
   const [processed, postMs] = timed(() => postprocess(graph, raw, opts));
+  const [result, splitMs] = timed(() => writeParameters(graph, processed));
   let calibration: CalibrationReport | undefined;
   let calibrateMs = 0;
-  if (opts.calibrate) {
-    [calibration, calibrateMs] = timed(() => calibrateScales(graph, writeParameters(graph, processed), processed, { seed: opts.seed }));
-  }
-  const [written, writeMs] = timed(() => {
-    const result = writeParameters(graph, processed);
+  if (opts.calibrate) [calibration, calibrateMs] = timed(() => calibrateScales(graph, result, processed, { seed: opts.seed }));
+  const [written, encodeMs] = timed(() => {
     const normalization = readNormalization(model.proto) ?? FASHION_MNIST_NORMALIZATION;
     const proto = recordProvenance(result.model.proto, {
       'ghn.version': VERSION,
@@ -128,6 +126,7 @@ export async function predict(source: ModelSource, options: PredictOptions = {})
     const out: OnnxModel = { ...result.model, proto };
     return { bytes: encodeModel(out), initializerOf: result.initializerOf, added: result.added };
   });
+  const writeMs = splitMs + encodeMs;
   let validation: ValidationReport | undefined;
   let validateMs = 0;
   if (opts.validate) {

@@ -5,7 +5,7 @@
  */
 import type { ComputationGraph } from '../graph/computation-graph.js';
 import { depthFromInputs, forwardDistances } from '../graph/distances.js';
-import type { OpNode, ParamSlot, StorageLayout } from '../graph/types.js';
+import type { OpNode, ParamSlot } from '../graph/types.js';
 import { OP_KINDS, PARAM_ROLES, type OpKind, type ParamRole } from '../graph/vocabulary.js';
 
 /** Hop distances 0..MAX_DISTANCE keep their own bucket; longer ones share MAX_DISTANCE; unreachable gets one more. */
@@ -51,18 +51,11 @@ function log2Fraction(value: number, maxLog2: number): number {
   return Math.min(1, Math.max(0, Math.log2(Math.max(1, value)) / maxLog2));
 }
 
-/** What the decoder must produce for one parameter slot. */
-export interface SlotSpec {
-  readonly id: string;
-  readonly initializer: string;
+/** What the decoder must produce for one parameter slot: the graph's slot plus decoder facts. */
+export interface SlotSpec extends Pick<ParamSlot, 'id' | 'initializer' | 'role' | 'shape' | 'storedShape' | 'layout'> {
   /** Index into the graph's op list (row of the node embeddings). */
   readonly opIndex: number;
-  readonly role: ParamRole;
   readonly roleId: number;
-  /** Canonical shape, e.g. conv [C_out, C_in/g, kH, kW], linear [out, in]. */
-  readonly shape: readonly number[];
-  readonly storedShape: readonly number[];
-  readonly layout: StorageLayout;
   /** Inputs one output unit sums over (C_in/g·kH·kW for conv, in for linear); 1 for vector roles. */
   readonly fanIn: number;
   /** Weight of a head op (feeds the output with no weighted op in between). */

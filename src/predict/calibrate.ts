@@ -12,6 +12,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { GraphExecutor } from '../engine/executor.js';
 import type { ComputationGraph } from '../graph/index.js';
+import { replaceTensorData } from '../onnx/index.js';
 import { createRng, gaussian } from '../util/random.js';
 import { concreteInputShape } from './validate.js';
 import type { WrittenParameters } from './write-parameters.js';
@@ -33,8 +34,8 @@ export interface CalibrationReport {
 }
 
 /**
- * Rescales `tensors` (slot id → values, stored layout) in place. `written` is the model with one
- * initializer per slot (from writeParameters), which the forward pass runs.
+ * Rescales `tensors` (slot id → values, stored layout) and the matching initializers of `written`
+ * (the model with one initializer per slot, from writeParameters, which the forward pass runs).
  */
 export function calibrateScales(
   graph: ComputationGraph, written: WrittenParameters, tensors: Map<string, Float32Array>, options: { batch?: number; seed?: number } = {},
@@ -48,8 +49,8 @@ export function calibrateScales(
     slotsByValue.set(op.outputs[0]!, slots.filter((s) => SCALED_ROLES.has(s.role)).map((s) => s.id));
   }
   const proto = written.model.proto;
-  const initializers = new Set((proto.graph?.initializer ?? []).map((t) => t.name));
-  const input = (proto.graph?.input ?? []).find((v) => !initializers.has(v.name))!;
+  const initializers = new Map((proto.graph?.initializer ?? []).map((t) => [t.name ?? '', t]));
+  const input = (proto.graph?.input ?? []).find((v) => !initializers.has(v.name ?? ''))!;
   const shape = concreteInputShape(input, options.batch ?? 2);
   const rng = createRng(options.seed ?? 0);
   const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
@@ -82,12 +83,14 @@ export function calibrateScales(
     executor.dispose();
   }
 
+  // The factors go into both the slot values and the written model's tensors.
   for (const [value, scale] of scales) {
     for (const slotId of slotsByValue.get(value)!) {
       const values = tensors.get(slotId)!;
       const scaled = new Float32Array(values.length);
       for (let i = 0; i < values.length; i++) scaled[i] = values[i]! * scale;
       tensors.set(slotId, scaled);
+      replaceTensorData(initializers.get(written.initializerOf.get(slotId)!)!, scaled);
     }
   }
   const all = [...scales.values()];
