@@ -114,6 +114,35 @@ test('optimizers: AdamW and SGD steps equal PyTorch formulas; cosine schedule', 
   assert.ok(learningRate(cos, 10) < 1e-12);
 });
 
+test('optimizers: one flat update over all parameters equals per-parameter updates, also when the parameter set changes', () => {
+  const shapes: Record<string, number[]> = { w: [3, 2, 2], b: [5], s: [1] };
+  const init = (name: string, k: number) => tf.tensor(Array.from({ length: shapes[name]!.reduce((a, d) => a * d, 1) }, (_, i) => Math.sin(3 * i + k)), shapes[name]);
+  const grad = (name: string, step: number) => tf.tensor(Array.from({ length: shapes[name]!.reduce((a, d) => a * d, 1) }, (_, i) => Math.cos(i + 7 * step) + 0.1 * step), shapes[name]);
+  // Steps 1–3 update all three (one flat group); step 4 only w and s (per-parameter from then on).
+  const plan = [['w', 'b', 's'], ['w', 'b', 's'], ['w', 'b', 's'], ['w', 's'], ['w', 'b', 's']];
+  for (const kind of ['adamw', 'sgd'] as const) {
+    const config = { kind, lr: 0.05, weightDecay: 0.01, momentum: 0.9 };
+    const together = createOptimizer(config);
+    const params = new Map(Object.keys(shapes).map((n, k) => [n, tf.variable(init(n, k))]));
+    // Reference: one optimizer per parameter, stepping only when that parameter has a gradient.
+    const alone = new Map(Object.keys(shapes).map((n, k) => [n, { opt: createOptimizer(config), p: tf.variable(init(n, k)) }]));
+    plan.forEach((names, step) => {
+      const grads = new Map(names.map((n) => [n, grad(n, step)]));
+      together.step(params, grads);
+      for (const n of names) alone.get(n)!.opt.step(new Map([[n, alone.get(n)!.p]]), new Map([[n, grads.get(n)!]]));
+      tf.dispose([...grads.values()]);
+    });
+    for (const [n, p] of params) {
+      const got = p.dataSync(), want = alone.get(n)!.p.dataSync();
+      assert.deepEqual(p.shape, shapes[n]);
+      got.forEach((v, i) => assert.ok(Math.abs(v - want[i]!) < 1e-6, `${kind} ${n}[${i}]: ${v} vs ${want[i]}`));
+    }
+    together.dispose();
+    for (const { opt, p } of alone.values()) { opt.dispose(); p.dispose(); }
+    for (const p of params.values()) p.dispose();
+  }
+});
+
 test('evaluateWithExecutor and evaluateWithOrt agree on an untrained BN model', async () => {
   const data = loadFashionMnist({ dir: DIR, split: 'test', limit: 200 });
   const model = readModelFile('fixtures/mobilenet_small.preserve13.onnx');

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/engine/backend.js';
 import {
-  batchNormTrain, columnSums, conv2dBackpropFilter, conv2dBackpropInput, convGeometry, depthwiseBackpropFilter,
+  batchNormTrain, channelAffine, columnSums, conv2dBackpropFilter, conv2dBackpropInput, convGeometry, depthwiseBackpropFilter,
   depthwiseBackpropInput, groupedConv2d, layerNorm,
 } from '../src/engine/kernels/index.js';
 
@@ -304,6 +304,12 @@ describe('pooling gradients, gather gradient and tile on wasm match cpu', () => 
       });
     });
   }
+  test('global average pool gradient (window = whole image), odd sizes', () => {
+    agree('global avg pool grad', () => [7, 1, 6].flatMap((hw) => {
+      const x = tensor([3, hw, hw + 2, 5], 44);
+      return tf.grads((a: tf.Tensor) => weightedSum(tf.avgPool(a as tf.Tensor4D, [hw, hw + 2], 1, 'valid')))([x]);
+    }));
+  });
   test('gather gradient (UnsortedSegmentSum) with repeated indices', () => {
     agree('gather grad', () => {
       const table = tensor([11, 6], 15);
@@ -354,6 +360,20 @@ describe('buffer-sharing Identity and Cast on wasm', () => {
   });
 });
 
+describe('channelAffine (x·scale[c] + shift[c]; a 1×1 depthwise convolution on wasm) matches cpu', () => {
+  for (const shape of [[5, 9, 11, 16], [3, 10, 10, 48], [700, 7], [2, 64, 33], [4, 1]]) {
+    test(`${JSON.stringify(shape)}, with and without shift`, () => {
+      const c = shape[shape.length - 1]!;
+      agree('channelAffine', () => {
+        const x = tensor(shape, 31), scale = tensor([c], 32) as tf.Tensor1D;
+        // A shift stored with another shape (the wasm kernel checks the stored bias shape).
+        const shift = tf.reshape(tensor([1, c], 33), [c]) as tf.Tensor1D;
+        return [channelAffine(x, scale, shift), channelAffine(x, scale)];
+      });
+    });
+  }
+});
+
 describe('batchNormTrain', () => {
   /** Reference by autodiff through moments on cpu. */
   function reference(x: tf.Tensor, g: tf.Tensor1D, b: tf.Tensor1D, eps: number) {
@@ -361,7 +381,8 @@ describe('batchNormTrain', () => {
     const { mean, variance } = tf.moments(x, axes);
     return { y: tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, eps))), g), b), mean, variance };
   }
-  for (const shape of [[3, 5, 5, 7], [1, 4, 4, 16], [6, 9]]) {
+  // The last two are big enough for the wasm per-channel broadcast kernels to take over.
+  for (const shape of [[3, 5, 5, 7], [1, 4, 4, 16], [6, 9], [8, 12, 12, 16], [4, 7, 7, 33]]) {
     test(`forward, statistics and gradients on ${JSON.stringify(shape)}`, () => {
       const c = shape[shape.length - 1]!;
       const build = () => ({

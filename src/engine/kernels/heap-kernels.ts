@@ -2,7 +2,7 @@
  * Data-movement kernels the wasm backend lacks or runs slowly, written as plain loops over the
  * wasm heap (no copies in or out). Each matches the cpu backend's semantics exactly.
  *   MaxPoolGrad       gradient goes to the first maximum of each window (as tfjs cpu)
- *   AvgPoolGrad       dy / (kh·kw) spread over each window (tfjs semantics)
+ *   AvgPoolGrad       dy / (kh·kw) spread over each window (tfjs semantics); global pools as block copies
  *   UnsortedSegmentSum  gather/embedding gradient
  *   Tile
  *   Slice             (the backend's copies the whole input out of the heap first)
@@ -152,8 +152,19 @@ const avgPoolGradKernel = heapKernel('AvgPoolGrad', (backend, inputs, attrs) => 
   const scale = 1 / (fh * fw);
   const out = output(backend, input.shape);
   const dx = out.view();
-  dx.fill(0);
   const g = backend.typedArrayFromHeap(dy) as Float32Array;
+  if (oh === 1 && ow === 1 && fh === h && fw === w && top === 0 && left === 0) {
+    // Global pooling (GlobalAveragePool, spatial means): every pixel of image b gets dy[b]/(h·w).
+    // One scaled row, then doubling block copies: memcpy speed instead of h·w·c read-modify-writes.
+    const plane = h * w * c;
+    for (let b = 0; b < nb; b++) {
+      const base = b * plane;
+      for (let ch = 0; ch < c; ch++) dx[base + ch] = g[b * c + ch]! * scale;
+      for (let filled = c; filled < plane; filled *= 2) dx.copyWithin(base + filled, base, base + Math.min(filled, plane - filled));
+    }
+    return out.info;
+  }
+  dx.fill(0);
   for (let b = 0; b < nb; b++) {
     for (let i = 0; i < oh; i++) {
       const y0 = i * sh - top;

@@ -11,6 +11,7 @@
  *
  * Fused ops (any backend; channel/feature axis last):
  *   batchNormTrain(x [..., C], gamma [C], beta [C], eps) → { y, mean [C], variance [C] }
+ *   channelAffine(x [..., C], scale [C], shift? [C]) → x·scale + shift
  *   layerNorm(x [..., D], gamma [D], beta [D], eps) → y
  *   groupedConv2d(x NHWC, w [kh, kw, C_in/groups, C_out], groups, strides, pads, dilations) → NHWC
  */
@@ -41,5 +42,6 @@ export function registerWasmKernels(): void {
 export { conv2dBackpropFilter, conv2dBackpropInput, depthwiseBackpropFilter, depthwiseBackpropInput } from './conv-backprop.js';
 export { convGeometry, type ConvGeometry, type Pads2D, type PadSpec } from './conv-geometry.js';
 export { batchNormTrain, layerNorm, type BatchNormTrainResult } from './normalization.js';
+export { channelAffine } from './channel-affine.js';
 export { columnMeans, columnSums, channelMeans } from './reductions.js';
 export { groupedConv2d, BLOCK_DIAGONAL_MAX_GROUPS, type GroupedConvPads } from './grouped-conv.js';

@@ -5,7 +5,8 @@
  * record one node and do ~5 full-size passes forward and ~6 backward.
  */
 import * as tf from '@tensorflow/tfjs';
-import { columnSums } from './reductions.js';
+import { channelAffine } from './channel-affine.js';
+import { columnMeans, columnSums } from './reductions.js';
 
 export interface BatchNormTrainResult<T extends tf.Tensor> {
   /** Normalized, scaled and shifted x; same shape as x. Differentiable w.r.t. x, gamma, beta. */
@@ -27,11 +28,11 @@ export function batchNormTrain<T extends tf.Tensor>(x: T, gamma: tf.Tensor1D, be
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [xIn, g, b, save] = args as [tf.Tensor, tf.Tensor1D, tf.Tensor1D, tf.GradSaveFunc];
     const x2 = tf.reshape(xIn, [m, c]) as tf.Tensor2D;
-    const mean = tf.div(columnSums(x2), m) as tf.Tensor1D;
+    const mean = columnMeans(x2);
     const centered = tf.sub(x2, mean) as tf.Tensor2D;
-    const variance = tf.div(columnSums(tf.mul(centered, centered) as tf.Tensor2D), m) as tf.Tensor1D;
+    const variance = columnMeans(tf.mul(centered, centered) as tf.Tensor2D);
     const invStd = tf.rsqrt(tf.add(variance, eps)) as tf.Tensor1D;
-    const y = tf.reshape(tf.add(tf.mul(centered, tf.mul(invStd, g)), b), xIn.shape);
+    const y = tf.reshape(channelAffine(centered, tf.mul(invStd, g) as tf.Tensor1D, b), xIn.shape);
     // Forward ops inside customGrad are not taped; keep the statistics past its internal tidy.
     stats = [tf.keep(mean), tf.keep(variance)];
     save([centered, invStd, g]);
@@ -43,11 +44,12 @@ export function batchNormTrain<T extends tf.Tensor>(x: T, gamma: tf.Tensor1D, be
         const dBeta = columnSums(dy2);
         // Σ dy·x̂ = invStd · Σ dy·(x − mean)
         const dGamma = tf.mul(columnSums(tf.mul(dy2, xc) as tf.Tensor2D), inv) as tf.Tensor1D;
-        // dx = γ·invStd·(dy − mean(dy) − x̂·mean(dy·x̂)), with x̂ = (x − mean)·invStd
-        const scale = tf.mul(gm, inv);
-        const xcCoef = tf.mul(scale, tf.mul(tf.mul(inv, dGamma), 1 / m));
-        const shift = tf.mul(scale, tf.div(dBeta, m));
-        const dx = tf.sub(tf.mul(dy2, scale), tf.add(tf.mul(xc, xcCoef), shift));
+        // dx = γ·invStd·(dy − mean(dy) − x̂·mean(dy·x̂)), with x̂ = (x − mean)·invStd:
+        // a per-channel scale-and-shift of dy minus a per-channel multiple of (x − mean).
+        const scale = tf.mul(gm, inv) as tf.Tensor1D;
+        const xcCoef = tf.mul(scale, tf.mul(tf.mul(inv, dGamma), 1 / m)) as tf.Tensor1D;
+        const shift = tf.mul(scale, tf.div(dBeta, -m)) as tf.Tensor1D;
+        const dx = tf.sub(channelAffine(dy2, scale, shift), tf.mul(xc, xcCoef));
         return [tf.reshape(dx, dy.shape), dGamma, dBeta];
       },
     };
