@@ -90,6 +90,11 @@ const convCases: ConvCase[] = [
   { batch: 3, hw: [8, 8], cin: 7, cout: 3, k: [1, 1], stride: 2, pad: 'valid' },
   { batch: 1, hw: [6, 6], cin: 1, cout: 8, k: [3, 2], stride: 1, pad: 'valid' },
   { batch: 3, hw: [7, 7], cin: 16, cout: 9, k: [3, 3], stride: 1, pad: [[0, 0], [1, 1], [1, 1], [0, 0]] },
+  // Stride 1 with C_in < C_out: the filter gradient with dy as the conv input and x as the filter.
+  { batch: 2, hw: [8, 9], cin: 4, cout: 9, k: [3, 3], stride: 1, pad: 'same' },
+  { batch: 3, hw: [7, 6], cin: 5, cout: 8, k: [3, 2], stride: 1, pad: 'valid' },
+  { batch: 2, hw: [9, 9], cin: 6, cout: 10, k: [5, 5], stride: 1, pad: [[0, 0], [2, 1], [0, 2], [0, 0]] },
+  { batch: 2, hw: [5, 5], cin: 30, cout: 40, k: [1, 1], stride: 1, pad: 'valid' },
 ];
 
 describe('conv2d gradients on wasm match cpu', () => {
