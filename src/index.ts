@@ -13,7 +13,7 @@ export { buildGraph, summarize, ComputationGraph, type GraphSummary, type ParamS
 export { GraphExecutor } from './engine/executor.js';
 export { loadGhn, saveGhn } from './ghn/serialize.js';
 export { predictParameters } from './ghn/predict-params.js';
-export { diversify } from './postprocess/diversify.js';
+export { diversify, diversifyAsync } from './postprocess/diversify.js';
 export { writeParameters } from './predict/write-parameters.js';
 export { calibrateScales } from './predict/calibrate.js';
 export { validateWithOrt } from './predict/validate.js';

@@ -5,7 +5,10 @@ import { initBackend } from '../src/engine/backend.js';
 import { GhnError } from '../src/errors.js';
 import { choleskyQrTf, tfQrAvailable } from '../src/postprocess/cholesky-qr-tf.js';
 import { correlationStd, MAX_EXACT_PAIRS } from '../src/postprocess/correlation.js';
-import { diversify, type DiversifySlot } from '../src/postprocess/diversify.js';
+import { choleskyInverse, choleskyQrOrt } from '../src/postprocess/cholesky-qr-ort.js';
+import { diversify, diversifyAsync, type DiversifySlot } from '../src/postprocess/diversify.js';
+import { addGaussianNoise } from '../src/postprocess/gaussian-noise.js';
+import { releaseOrtLinalg } from '../src/postprocess/ort-linalg.js';
 import { thinQr } from '../src/postprocess/qr.js';
 import { createRng, gaussian } from '../src/util/random.js';
 
@@ -376,5 +379,135 @@ describe('tfjs CholeskyQR path', () => {
       const tall = rows >= cols ? q : Float32Array.from(columnMajor(q, rows, cols));
       assert.ok(columnOrthogonalityError(tall, Math.max(rows, cols), Math.min(rows, cols)) < 1e-5, slot.id);
     }
+  });
+});
+
+/** Row-major rows×cols weight like a GHN's low-rank decoder output: rank `rank` plus a little noise. */
+function lowRankPlusNoise(rows: number, cols: number, rank: number, noise: number, seed: number): Float64Array {
+  const u = randomMatrix(rows * rank, seed, 1 / Math.sqrt(rank));
+  const v = randomMatrix(rank * cols, seed + 1, Math.sqrt(2 / cols));
+  const e = randomMatrix(rows * cols, seed + 2, noise);
+  const w = new Float64Array(rows * cols);
+  for (let i = 0; i < rows; i++) {
+    for (let k = 0; k < rank; k++) {
+      const uik = u[i * rank + k];
+      for (let j = 0; j < cols; j++) w[i * cols + j] += uik * v[k * cols + j];
+    }
+  }
+  for (let i = 0; i < w.length; i++) w[i] += e[i];
+  return w;
+}
+
+describe('onnxruntime float64 CholeskyQR path', () => {
+  after(async () => { await releaseOrtLinalg(); });
+
+  it('recursive Cholesky inverse (order above the JS block size): R⁻¹ with (R⁻¹)ᵀ·G·R⁻¹ = I', async () => {
+    const m = 700, n = 300;
+    const a = randomMatrix(m * n, 51);
+    const g = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let k = 0; k < m; k++) s += a[k * n + i] * a[k * n + j];
+      g[i * n + j] = s;
+    }
+    const x = (await choleskyInverse({ data: g, rows: n, cols: n }))!.data;
+    let worst = 0;
+    for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) worst = Math.max(worst, Math.abs(x[i * n + j]));
+    assert.equal(worst, 0); // upper triangular
+    // (XᵀGX)_{ij} = δ_ij
+    const gx = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) for (let k = 0; k < n; k++) {
+      const gik = g[i * n + k];
+      for (let j = k; j < n; j++) gx[i * n + j] += gik * x[k * n + j];
+    }
+    for (let i = 0; i < n; i += 7) for (let j = 0; j < n; j += 5) {
+      let s = 0;
+      for (let k = 0; k < n; k++) s += x[k * n + i] * gx[k * n + j];
+      assert.ok(Math.abs(s - (i === j ? 1 : 0)) < 1e-9, `${i},${j}: ${s}`);
+    }
+  });
+
+  it('GHN-like low-rank + noise input (cond ~1e4, beyond float32): one float64 pass, same Q as Householder', async () => {
+    const m = 1152, n = 256;
+    const a = lowRankPlusNoise(n, m, 32, 2e-5, 52); // row-major n×m = column-major m×n
+    const result = await choleskyQrOrt(a, m, n, 2e-6 * Math.sqrt(n));
+    assert.ok(result !== null);
+    assert.equal(result.passes, 1);
+    const reference = thinQr(a, m, n, { layout: 'column-major', method: 'householder' }).q;
+    assert.ok(maxAbsDiff(result.q, reference) < 1e-8);
+    // The input is not modified (the caller's Householder fallback relies on it).
+    assert.deepEqual(a, lowRankPlusNoise(n, m, 32, 2e-5, 52));
+  });
+
+  it('exactly rank-deficient input returns null (Householder takes over)', async () => {
+    const m = 512, n = 256;
+    const rowMajor = tiled(m, n, 64, 53);
+    const a = new Float64Array(m * n);
+    for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) a[j * m + i] = rowMajor[i * n + j];
+    assert.equal(await choleskyQrOrt(a, m, n, 1e-4), null);
+  });
+
+  it('diversifyAsync equals the float64 JS diversify (same noise; wide, tall, transposed and tiled weights)', async () => {
+    const slots: DiversifySlot[] = [
+      { id: 'wide', role: 'conv.weight', shape: [128, 64, 3, 3], isClassifier: false },
+      { id: 'tall', role: 'conv.weight', shape: [512, 128, 1, 1], isClassifier: false },
+      { id: 'linearT', role: 'linear.weight', shape: [96, 384], layout: 'transposed', isClassifier: false },
+      { id: 'tallT', role: 'linear.weight', shape: [384, 96], layout: 'transposed', isClassifier: false },
+      { id: 'ghn', role: 'conv.weight', shape: [256, 128, 3, 3], isClassifier: false },
+      { id: 'tiled', role: 'conv.weight', shape: [256, 128, 1, 1], isClassifier: false },
+      { id: 'small', role: 'conv.weight', shape: [8, 4, 3, 3], isClassifier: false },
+      { id: 'fc', role: 'linear.weight', shape: [10, 128], isClassifier: true },
+    ];
+    const input = new Map<string, Float32Array>([
+      ['wide', Float32Array.from(randomMatrix(128 * 576, 54, 0.06))],
+      ['tall', Float32Array.from(randomMatrix(512 * 128, 55, 0.1))],
+      ['linearT', Float32Array.from(randomMatrix(96 * 384, 56, 0.05))],
+      ['tallT', Float32Array.from(randomMatrix(384 * 96, 57, 0.05))],
+      ['ghn', Float32Array.from(lowRankPlusNoise(256, 1152, 32, 0, 58))],
+      ['tiled', tiled(256, 128, 64, 59)],
+      ['small', Float32Array.from(randomMatrix(8 * 36, 60, 0.2))],
+      ['fc', Float32Array.from(randomMatrix(10 * 128, 61, 0.1))],
+    ]);
+    await tf.setBackend('cpu'); // no fast tfjs backend: diversify runs its float64 JS path
+    const reference = diversify(input, slots, { seed: 8 });
+    await tf.setBackend('wasm');
+    const fast = await diversifyAsync(input, slots, { seed: 8 });
+    assert.equal(fast.report.processed, reference.report.processed);
+    assert.equal(fast.tensors.get('fc'), input.get('fc'));
+    for (const slot of slots) {
+      assert.ok(maxAbsDiff(fast.tensors.get(slot.id)!, reference.tensors.get(slot.id)!) < 1e-6, slot.id);
+    }
+  });
+});
+
+describe('gaussian noise (ziggurat)', () => {
+  it('is standard normal: moments, tails and quantiles', () => {
+    const n = 400_000;
+    const x = new Float64Array(n);
+    addGaussianNoise(x, 1, createRng(11));
+    let m1 = 0, m2 = 0, m4 = 0, beyond2 = 0, beyond3 = 0, below = 0;
+    for (const v of x) {
+      m1 += v; m2 += v * v; m4 += v ** 4;
+      if (Math.abs(v) > 2) beyond2++;
+      if (Math.abs(v) > 3) beyond3++;
+      if (v < -1) below++;
+    }
+    assert.ok(Math.abs(m1 / n) < 0.01);
+    assert.ok(Math.abs(m2 / n - 1) < 0.01);
+    assert.ok(Math.abs(m4 / n - 3) < 0.06);
+    assert.ok(Math.abs(beyond2 / n - 0.0455) < 0.002);
+    assert.ok(Math.abs(beyond3 / n - 0.0027) < 0.0004);
+    assert.ok(Math.abs(below / n - 0.15866) < 0.003);
+  });
+
+  it('is reproducible from the seed and adds sigma-scaled values', () => {
+    const a = new Float64Array(1000).fill(1);
+    const b = new Float64Array(1000).fill(1);
+    addGaussianNoise(a, 0.5, createRng(3));
+    addGaussianNoise(b, 0.5, createRng(3));
+    assert.deepEqual(a, b);
+    const c = new Float64Array(1000);
+    addGaussianNoise(c, 1, createRng(3));
+    for (let i = 0; i < 1000; i++) assert.ok(Math.abs(a[i] - (1 + 0.5 * c[i])) < 1e-15);
   });
 });

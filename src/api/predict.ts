@@ -13,7 +13,7 @@ import { predictParameters } from '../ghn/predict-params.js';
 import { buildGraph, type ComputationGraph } from '../graph/index.js';
 import { encodeModel } from '../onnx/index.js';
 import type { ModelProto, OnnxModel } from '../onnx/types.js';
-import { diversify } from '../postprocess/diversify.js';
+import { diversifyAsync } from '../postprocess/diversify.js';
 import { calibrateScales, type CalibrationReport } from '../predict/calibrate.js';
 import { validateWithOrt, type ValidationReport } from '../predict/validate.js';
 import { writeParameters } from '../predict/write-parameters.js';
@@ -108,7 +108,9 @@ export async function predict(source: ModelSource, options: PredictOptions = {})
   const ghnPath = opts.ghn ?? DEFAULT_GHN_PATH;
   const ghn = openGhn(ghnPath);
   const [raw, ghnMs] = timed(() => predictParameters(ghn.model, graph));
-  const [processed, postMs] = timed(() => postprocess(graph, raw, opts));
+  const t0 = performance.now();
+  const processed = await postprocess(graph, raw, opts);
+  const postMs = performance.now() - t0;
   const [result, splitMs] = timed(() => writeParameters(graph, processed));
   let calibration: CalibrationReport | undefined;
   let calibrateMs = 0;
@@ -157,11 +159,11 @@ export async function predict(source: ModelSource, options: PredictOptions = {})
   };
 }
 
-function postprocess(graph: ComputationGraph, raw: Map<string, Float32Array>, opts: ResolvedOptions) {
+async function postprocess(graph: ComputationGraph, raw: Map<string, Float32Array>, opts: ResolvedOptions) {
   if (!opts.noise && !opts.orthogonalize) return raw;
   const heads = new Set(graph.headOps().map((op) => op.id));
   const slots = [...graph.slots.values()].map((slot) => ({
     id: slot.id, role: slot.role, shape: slot.shape, layout: slot.layout, isClassifier: heads.has(slot.op),
   }));
-  return diversify(raw, slots, { noise: opts.noise, orthogonalize: opts.orthogonalize, fromLayer: opts.fromLayer, seed: opts.seed }).tensors;
+  return (await diversifyAsync(raw, slots, { noise: opts.noise, orthogonalize: opts.orthogonalize, fromLayer: opts.fromLayer, seed: opts.seed })).tensors;
 }

@@ -11,8 +11,10 @@ import { GhnError } from '../errors.js';
 import type { ParamRole, StorageLayout } from '../graph/index.js';
 import { ROLE_INFO } from '../graph/vocabulary.js';
 import { createRng, deriveSeed, type Rng } from '../util/random.js';
+import { choleskyQrOrt } from './cholesky-qr-ort.js';
 import { choleskyQrTf, tfQrAvailable } from './cholesky-qr-tf.js';
 import { correlationStd } from './correlation.js';
+import { addGaussianNoise } from './gaussian-noise.js';
 import { thinQrColumnMajor } from './qr.js';
 
 /**
@@ -30,6 +32,14 @@ const FLOAT32_ORTHOGONALITY = 1e-6;
 const tfOrthogonality = (n: number): number => 2e-5 * Math.sqrt(n);
 /** Below this m·n² the float64 JS loops beat the tfjs round trip (tensor upload, transposes, download). */
 const TF_MIN_WORK = 1 << 20;
+/** Below this m·n² the float64 JS loops beat the onnxruntime calls (~0.2 ms each, several per QR). */
+const ORT_MIN_WORK = 1 << 18;
+/**
+ * Accepted probe estimate of ‖QᵀQ − I‖_F for the float64 onnxruntime path: a tenth of what the
+ * float32 rounding of the stored result puts there anyway (see tfOrthogonality), so one pass
+ * suffices up to cond(A) ≈ 1e5.
+ */
+const ortOrthogonality = (n: number): number => 2e-6 * Math.sqrt(n);
 
 /** What diversify needs to know of a parameter slot; give them in topological order. */
 export interface DiversifySlot {
@@ -89,15 +99,18 @@ export function isDiversifiable(slot: Pick<DiversifySlot, 'role' | 'shape'>): bo
   return (ROLE_INFO[slot.role]?.isWeight ?? false) && slot.shape.length >= 2;
 }
 
-export function diversify(
-  tensors: Map<string, Float32Array>,
-  slots: readonly DiversifySlot[],
-  options: Partial<DiversifyOptions> = {},
-): DiversifyResult {
-  const start = performance.now();
-  const opts = resolveOptions(options);
-  const out = new Map(tensors);
-  let processed = 0;
+/** One weight to process: its values, W_mat's shape and its own random stream. */
+interface WeightJob {
+  slot: DiversifySlot;
+  values: Float32Array;
+  rows: number;
+  cols: number;
+  rng: Rng;
+}
+
+/** The weights diversify changes, validated, in order. */
+function weightJobs(tensors: Map<string, Float32Array>, slots: readonly DiversifySlot[], opts: DiversifyOptions): WeightJob[] {
+  const jobs: WeightJob[] = [];
   let weightIndex = -1;
   for (const slot of slots) {
     if (!isDiversifiable(slot)) continue;
@@ -116,11 +129,49 @@ export function diversify(
       throw new GhnError('bad-input', `diversify: ${slot.id} is stored transposed but is not 2-D`);
     }
     // Per-weight stream: a weight's noise does not depend on which other weights are processed.
-    const rng = createRng(deriveSeed(opts.seed, weightIndex));
-    out.set(slot.id, diversifyWeight(values, rows, cols, slot.layout === 'transposed', opts, rng));
-    processed++;
+    jobs.push({ slot, values, rows, cols, rng: createRng(deriveSeed(opts.seed, weightIndex)) });
   }
-  return { tensors: out, report: { processed, skipped: slots.length - processed, ms: performance.now() - start } };
+  return jobs;
+}
+
+/** Synchronous diversify: QR in float64 JS, or float32 tfjs products when a fast tfjs backend is set. */
+export function diversify(
+  tensors: Map<string, Float32Array>,
+  slots: readonly DiversifySlot[],
+  options: Partial<DiversifyOptions> = {},
+): DiversifyResult {
+  const start = performance.now();
+  const opts = resolveOptions(options);
+  const out = new Map(tensors);
+  const jobs = weightJobs(tensors, slots, opts);
+  for (const { slot, values, rows, cols, rng } of jobs) {
+    out.set(slot.id, diversifyWeight(values, rows, cols, slot.layout === 'transposed', opts, rng));
+  }
+  return { tensors: out, report: { processed: jobs.length, skipped: slots.length - jobs.length, ms: performance.now() - start } };
+}
+
+/**
+ * diversify with the QR of large weights in float64 on onnxruntime (one CholeskyQR pass is exact
+ * for predicted weights, whose conditioning defeats float32), small ones in float64 JS. Same
+ * semantics and the same noise as `diversify`; the fastest path, used by `predict`.
+ */
+export async function diversifyAsync(
+  tensors: Map<string, Float32Array>,
+  slots: readonly DiversifySlot[],
+  options: Partial<DiversifyOptions> = {},
+): Promise<DiversifyResult> {
+  const start = performance.now();
+  const opts = resolveOptions(options);
+  const out = new Map(tensors);
+  const jobs = weightJobs(tensors, slots, opts);
+  for (const { slot, values, rows, cols, rng } of jobs) {
+    const transposed = slot.layout === 'transposed';
+    const work = Math.max(rows, cols) * Math.min(rows, cols) ** 2;
+    out.set(slot.id, opts.orthogonalize && work >= ORT_MIN_WORK
+      ? await diversifyWeightOrt(values, rows, cols, transposed, opts, rng)
+      : diversifyWeight(values, rows, cols, transposed, opts, rng));
+  }
+  return { tensors: out, report: { processed: jobs.length, skipped: slots.length - jobs.length, ms: performance.now() - start } };
 }
 
 function resolveOptions(options: Partial<DiversifyOptions>): DiversifyOptions {
@@ -138,7 +189,50 @@ function resolveOptions(options: Partial<DiversifyOptions>): DiversifyOptions {
 function diversifyWeight(
   values: Float32Array, rows: number, cols: number, storedTransposed: boolean, opts: DiversifyOptions, rng: Rng,
 ): Float32Array {
-  // W_mat in canonical row-major order (row = output unit), in float64.
+  const w = noisyCanonical(values, rows, cols, storedTransposed, opts, rng);
+  if (opts.orthogonalize) {
+    const tall = tallWork(w, rows, cols);
+    writeBackOrthonormal(w, rows, cols, orthonormalFactor(tall.work, tall.m, tall.n), opts.keepScale);
+  }
+  return toStored(w, rows, cols, storedTransposed);
+}
+
+/**
+ * diversifyWeight with the QR on onnxruntime in float64 (see cholesky-qr-ort.ts), writing the
+ * result straight into the stored layout (no intermediate canonical copy of Q).
+ */
+async function diversifyWeightOrt(
+  values: Float32Array, rows: number, cols: number, storedTransposed: boolean, opts: DiversifyOptions, rng: Rng,
+): Promise<Float32Array> {
+  const w = noisyCanonical(values, rows, cols, storedTransposed, opts, rng);
+  const wide = rows < cols;
+  const m = wide ? cols : rows, n = wide ? rows : cols;
+  // Column-major tall matrix: W_mat itself when wide (no copy; the ORT path does not overwrite it).
+  const work = wide ? w : tallWork(w, rows, cols).work;
+  const fast = await choleskyQrOrt(work, m, n, ortOrthogonality(n));
+  const q = fast !== null ? fast.q : thinQrColumnMajor(work === w ? w.slice() : work, m, n, { tolerance: FLOAT32_ORTHOGONALITY }).q;
+  const factor = opts.keepScale ? scaleFactor(standardDeviation(w), q) : 1;
+  // q is the tall matrix column-major: W_mat row-major when wide, W_matᵀ row-major when tall.
+  const out = new Float32Array(rows * cols);
+  const qIsStored = wide !== storedTransposed; // wide & canonical, or tall & stored as W_matᵀ
+  if (qIsStored) {
+    for (let i = 0; i < out.length; i++) out[i] = q[i]! * factor;
+  } else {
+    // Stored layout is q's transpose: q is p×r row-major.
+    const p = wide ? rows : cols, r = wide ? cols : rows;
+    for (let i = 0; i < p; i++) for (let j = 0; j < r; j++) out[j * p + i] = q[i * r + j]! * factor;
+  }
+  return out;
+}
+
+/** The factor that gives Q the standard deviation `before` (1 when Q is constant). */
+function scaleFactor(before: number, q: Float64Array): number {
+  const after = standardDeviation(q);
+  return after > 0 ? before / after : 1;
+}
+
+/** W_mat in canonical row-major order (row = output unit), in float64, with the noise added. */
+function noisyCanonical(values: Float32Array, rows: number, cols: number, storedTransposed: boolean, opts: DiversifyOptions, rng: Rng): Float64Array {
   const w = new Float64Array(rows * cols);
   if (storedTransposed) {
     for (let c = 0; c < cols; c++) for (let r = 0; r < rows; r++) w[r * cols + c] = values[c * rows + r];
@@ -147,9 +241,12 @@ function diversifyWeight(
   }
   if (opts.noise > 0) {
     const sigma = opts.noise * correlationStd(w, rows, cols, rng);
-    if (sigma > 0) addGaussian(w, sigma, rng);
+    if (sigma > 0) addGaussianNoise(w, sigma, rng);
   }
-  if (opts.orthogonalize) orthogonalizeInPlace(w, rows, cols, opts.keepScale);
+  return w;
+}
+
+function toStored(w: Float64Array, rows: number, cols: number, storedTransposed: boolean): Float32Array {
   const result = new Float32Array(rows * cols);
   if (storedTransposed) {
     for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) result[c * rows + r] = w[r * cols + c];
@@ -159,24 +256,24 @@ function diversifyWeight(
   return result;
 }
 
-/** Replace row-major W_mat (rows×cols) by the sign-corrected Q of its tall orientation. */
-function orthogonalizeInPlace(w: Float64Array, rows: number, cols: number, keepScale: boolean): void {
-  const before = keepScale ? standardDeviation(w) : 0;
+/**
+ * The tall orientation of row-major W_mat (rows×cols) as a column-major m×n work array. For a wide
+ * W_mat the tall matrix is W_matᵀ, whose column-major order is W_mat's row-major order — no
+ * transpose needed for the common fan_in ≥ C_out case.
+ */
+function tallWork(w: Float64Array, rows: number, cols: number): { work: Float64Array; m: number; n: number } {
   const wide = rows < cols;
-  // Column-major tall work array: for a wide W_mat the tall matrix is W_matᵀ, whose column-major
-  // order is W_mat's row-major order — no transpose needed for the common fan_in ≥ C_out case.
-  let work: Float64Array;
-  if (wide) {
-    work = w.slice();
-  } else {
-    work = new Float64Array(rows * cols);
-    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) work[c * rows + r] = w[r * cols + c];
-  }
-  const m = wide ? cols : rows;
-  const n = wide ? rows : cols;
-  const q = orthonormalFactor(work, m, n);
-  if (wide) {
-    w.set(q);
+  if (wide) return { work: w.slice(), m: cols, n: rows };
+  const work = new Float64Array(rows * cols);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) work[c * rows + r] = w[r * cols + c];
+  return { work, m: rows, n: cols };
+}
+
+/** W_mat ← the tall orientation's Q (column-major), optionally rescaled to W_mat's standard deviation before. */
+function writeBackOrthonormal(w: Float64Array, rows: number, cols: number, q: ArrayLike<number>, keepScale: boolean): void {
+  const before = keepScale ? standardDeviation(w) : 0;
+  if (rows < cols) {
+    for (let i = 0; i < w.length; i++) w[i] = q[i];
   } else {
     for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) w[r * cols + c] = q[c * rows + r];
   }
@@ -209,17 +306,4 @@ function standardDeviation(w: Float64Array): number {
     s += d * d;
   }
   return Math.sqrt(s / w.length);
-}
-
-/**
- * w += sigma · N(0, 1). Box–Muller using both outputs of each pair (util/random's `gaussian`
- * discards one): this runs once per element of every weight, tens of millions for a ResNet.
- */
-function addGaussian(w: Float64Array, sigma: number, rng: Rng): void {
-  for (let i = 0; i < w.length; i += 2) {
-    const radius = sigma * Math.sqrt(-2 * Math.log(1 - rng()));
-    const angle = 2 * Math.PI * rng();
-    w[i] += radius * Math.cos(angle);
-    if (i + 1 < w.length) w[i + 1] += radius * Math.sin(angle);
-  }
 }

@@ -5,9 +5,9 @@
  */
 import { createRng, gaussian } from '../util/random.js';
 
-const PROBES = 3;
+export const PROBES = 3;
 /** Safety factor on the probe estimate: three Gaussian probes rarely undershoot ‖·‖_F by more than this. */
-const PROBE_SAFETY = 4;
+export const PROBE_SAFETY = 4;
 
 /** Probe estimate of ‖QᵀQ − I‖_F (times a safety factor) for column-major m×n Q with leading dimension ld. */
 export function orthogonalityError(q: Float32Array | Float64Array, ld: number, m: number, n: number): number {
@@ -35,4 +35,13 @@ export function orthogonalityError(q: Float32Array | Float64Array, ld: number, m
     worst = Math.max(worst, squared);
   }
   return PROBE_SAFETY * Math.sqrt(worst);
+}
+
+
+/** The probes as an n×PROBES row-major matrix (column k = probe k), same fixed seed. */
+export function probeVectors(n: number): Float64Array {
+  const rng = createRng(0x5eed);
+  const p = new Float64Array(n * PROBES);
+  for (let k = 0; k < PROBES; k++) for (let j = 0; j < n; j++) p[j * PROBES + k] = gaussian(rng);
+  return p;
 }

@@ -51,7 +51,9 @@ export function calibrateScales(
   const proto = written.model.proto;
   const initializers = new Map((proto.graph?.initializer ?? []).map((t) => [t.name ?? '', t]));
   const input = (proto.graph?.input ?? []).find((v) => !initializers.has(v.name ?? ''))!;
-  const shape = concreteInputShape(input, options.batch ?? 2);
+  // One sample: each layer's statistic still pools C·H·W (or tokens·width) values, and the pass
+  // costs half of batch 2 (the same factors to 3 digits on ResNet-50).
+  const shape = concreteInputShape(input, options.batch ?? 1);
   const rng = createRng(options.seed ?? 0);
   const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
   for (let i = 0; i < data.length; i++) data[i] = gaussian(rng);
@@ -90,7 +92,8 @@ export function calibrateScales(
       const scaled = new Float32Array(values.length);
       for (let i = 0; i < values.length; i++) scaled[i] = values[i]! * scale;
       tensors.set(slotId, scaled);
-      replaceTensorData(initializers.get(written.initializerOf.get(slotId)!)!, scaled);
+      // `scaled` is ours alone: the initializer adopts it instead of copying 100 MB for ResNet-50.
+      replaceTensorData(initializers.get(written.initializerOf.get(slotId)!)!, scaled, { adopt: true });
     }
   }
   const all = [...scales.values()];
