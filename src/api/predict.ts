@@ -68,6 +68,8 @@ export interface PredictResult {
   report: PredictReport;
   /** Predicted values by initializer name in the written model, in its stored layout. */
   tensors: Map<string, Float32Array>;
+  /** Parameter slot id (as `buildGraph` names slots) → the initializer holding its values in the written model. */
+  initializerOf: Map<string, string>;
 }
 
 const ghnCache = new Map<string, LoadedGhn>();
@@ -142,6 +144,7 @@ export async function predict(source: ModelSource, options: PredictOptions = {})
   return {
     onnx: written.bytes,
     tensors,
+    initializerOf: written.initializerOf,
     report: {
       tensors: processed.size,
       parameters: graph.parameterCount,
