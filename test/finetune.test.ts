@@ -9,7 +9,8 @@ import * as tf from '@tensorflow/tfjs';
 import { loadFashionMnist } from '../src/data/index.js';
 import { GhnError } from '../src/errors.js';
 import { initBackend } from '../src/engine/backend.js';
-import { readModelFile, readFloat32 } from '../src/onnx/index.js';
+import { readModelFile, readFloat32, replaceTensorData } from '../src/onnx/index.js';
+import type { OnnxModel } from '../src/onnx/types.js';
 import { evaluateWithExecutor, evaluateWithOrt } from '../src/train/evaluate.js';
 import { finetune } from '../src/train/finetune.js';
 import { createOptimizer, learningRate } from '../src/train/optimizers.js';
@@ -61,6 +62,33 @@ test('resnet_small (BN, shared initializers): running stats written, ORT matches
     assert.ok(variance.some((v) => Math.abs(v - 1) > 1e-4), `${bn.name}: running var unchanged`);
   }
   assert.ok(!graph.node!.some((n) => n.opType === 'Identity' && inits.has(n.input![0])));
+});
+
+test('BN recalibration: running statistics re-estimated for the final weights (stem conv ×10 → mean ×10, variance ×100)', async () => {
+  const train = loadFashionMnist({ dir: DIR, split: 'train', limit: 1000 });
+  const model = readModelFile('fixtures/resnet_small.preserve13.onnx');
+  const graph = model.proto.graph!;
+  const stem = graph.node!.find((n) => n.opType === 'Conv')!;
+  const bn = graph.node!.find((n) => n.opType === 'BatchNormalization' && n.input![0] === stem.output![0])!;
+  const scaled = readModelFile('fixtures/resnet_small.preserve13.onnx');
+  const w = scaled.proto.graph!.initializer!.find((t) => t.name === stem.input![1])!;
+  replaceTensorData(w, readFloat32(w, scaled).map((v) => v * 10));
+  // A negligible learning rate: the weights stay as given, so only the statistics differ between the runs.
+  const common = { data: train, steps: 3, batch: 32, lr: 1e-12, optimizer: 'sgd' as const, seed: 2 };
+  const stats = (m: OnnxModel) => {
+    const inits = new Map(m.proto.graph!.initializer!.map((t) => [t.name!, t]));
+    return { mean: readFloat32(inits.get(bn.input![3])!, m), variance: readFloat32(inits.get(bn.input![4])!, m) };
+  };
+  const base = stats((await finetune(model, common)).model);
+  const recal = stats((await finetune(scaled, common)).model);
+  const kept = stats((await finetune(scaled, { ...common, bnRecalibrationBatches: 0 })).model);
+  for (let c = 0; c < base.mean.length; c++) {
+    assert.ok(Math.abs(recal.mean[c]! - 10 * base.mean[c]!) <= 1e-3 * (1 + Math.abs(10 * base.mean[c]!)), `mean[${c}] ${recal.mean[c]} vs 10 × ${base.mean[c]}`);
+    assert.ok(Math.abs(recal.variance[c]! / (100 * base.variance[c]!) - 1) < 1e-3, `var[${c}] ${recal.variance[c]} vs 100 × ${base.variance[c]}`);
+  }
+  // Without recalibration the running average still holds 0.9³ of the file's variance of 1.
+  const ratio = kept.variance.map((v, c) => v / (100 * base.variance[c]!));
+  assert.ok(ratio.some((r) => Math.abs(r - 1) > 0.05), `running average unexpectedly equals the recalibrated statistics`);
 });
 
 test('untie: Identity-fed copies of one initializer become separate initializers', () => {

@@ -8,6 +8,8 @@ import { buildGraph } from '../graph/index.js';
 import { encodeModel } from '../onnx/index.js';
 import { evaluateWithOrt } from '../train/evaluate.js';
 import { finetune as trainModel, type FinetuneProgress } from '../train/finetune.js';
+
+export { DEFAULT_BN_RECALIBRATION_BATCHES } from '../train/finetune.js';
 import type { OptimizerKind } from '../train/optimizers.js';
 import { loadModel, type ModelSource } from './inspect.js';
 
@@ -19,6 +21,8 @@ export interface FinetuneModelOptions {
   lr?: number;
   optimizer?: OptimizerKind;
   seed?: number;
+  /** Batches that re-estimate BatchNorm running statistics after training (0: off). Default 10. */
+  bnRecalibrationBatches?: number;
   onProgress?: (p: FinetuneProgress) => void;
 }
 
@@ -42,7 +46,8 @@ export async function finetuneModel(source: ModelSource, options: FinetuneModelO
   const trainable = [...new Set([...graph.slots.values()].map((s) => s.initializer))];
   const result = await trainModel(model, {
     data: options.train, evalData: options.test, steps: options.steps, batch: options.batch, lr: options.lr,
-    optimizer: options.optimizer, seed: options.seed, trainable, onProgress: options.onProgress,
+    optimizer: options.optimizer, seed: options.seed, trainable,
+    bnRecalibrationBatches: options.bnRecalibrationBatches, onProgress: options.onProgress,
   });
   const proto = withNormalization(result.model.proto, readNormalization(model.proto) ?? options.train.normalization);
   const onnx = encodeModel({ ...result.model, proto });

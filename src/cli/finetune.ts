@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { DATASET_NAMES, loadDataset } from '../api/datasets.js';
-import { finetuneModel } from '../api/finetune.js';
+import { DEFAULT_BN_RECALIBRATION_BATCHES, finetuneModel } from '../api/finetune.js';
 import { GhnError } from '../errors.js';
 import { writeFileAtomic } from '../onnx/index.js';
 import { parseNumber } from './options.js';
@@ -16,6 +16,7 @@ interface FinetuneCliOptions {
   optimizer: string;
   seed: string;
   testLimit?: string;
+  bnRecalibration: string;
   output?: string;
   overwriteInput?: boolean;
   json?: boolean;
@@ -36,6 +37,7 @@ export function registerFinetune(program: Command): void {
     .option('--lr <rate>', 'learning rate', '1e-3')
     .option('--optimizer <name>', 'sgd | adamw', 'adamw')
     .option('--seed <n>', 'seed of the batch order', '0')
+    .option('--bn-recalibration <batches>', 'batches that re-estimate BatchNorm running statistics for the final weights (0: keep the running average)', String(DEFAULT_BN_RECALIBRATION_BATCHES))
     .option('--test-limit <n>', 'evaluate on the first n test images only')
     .option('--overwrite-input', 'allow the output to replace the input file')
     .option('--json', 'print the report as JSON')
@@ -59,6 +61,7 @@ export function registerFinetune(program: Command): void {
           lr: parseNumber(o.lr, '--lr', { min: 0 }),
           optimizer: o.optimizer as (typeof OPTIMIZERS)[number],
           seed: parseNumber(o.seed, '--seed', { integer: true, min: 0 }),
+          bnRecalibrationBatches: parseNumber(o.bnRecalibration, '--bn-recalibration', { integer: true, min: 0 }),
           onProgress: (p) => bar.update(p.step, { loss: p.loss.toFixed(3), acc: p.acc.toFixed(2), speed: p.stepsPerSec.toFixed(1) }),
         });
       } finally {

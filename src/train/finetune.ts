@@ -4,7 +4,8 @@
  *
  * Training runs BatchNorm on batch statistics and updates running statistics the way PyTorch does
  * (momentum from the node, 0.9 in ONNX terms = 0.1 in PyTorch's; unbiased batch variance);
- * evaluation and the written model use the running statistics.
+ * after the last step the running statistics are re-estimated for the final weights (a few
+ * forward passes, bn-recalibration.ts); evaluation and the written model use them.
  */
 import * as tf from '@tensorflow/tfjs';
 import { endlessBatches } from '../data/batches.js';
@@ -19,6 +20,10 @@ import { evaluateWithExecutor } from './evaluate.js';
 import { correctCount, crossEntropy } from './loss.js';
 import { createOptimizer, learningRate, type LrSchedule, type OptimizerConfig, type OptimizerKind } from './optimizers.js';
 import { untieSharedInitializers } from './untie.js';
+import { recalibrateBatchNorm } from './bn-recalibration.js';
+
+export const DEFAULT_BN_RECALIBRATION_BATCHES = 10;
+const RECALIBRATION_SEED_OFFSET = 0x5eed;
 
 export interface FinetuneProgress {
   /** Steps done (1-based). */
@@ -54,6 +59,12 @@ export interface FinetuneOptions {
    * initializer except BatchNorm running statistics.
    */
   trainable?: string[];
+  /**
+   * Training batches run forward after the last step to re-estimate BatchNorm running statistics
+   * for the final weights (bn-recalibration.ts); 0 keeps the running average of the steps.
+   * Default 10.
+   */
+  bnRecalibrationBatches?: number;
   /** Test set: if given, accuracy after training (executor, running-statistics BN). */
   evalData?: Dataset;
   /** Called after every step. */
@@ -196,6 +207,19 @@ export async function finetune(model: OnnxModel, options: FinetuneOptions): Prom
       options.onProgress?.({ ...entry, steps, stepsPerSec: step / elapsed });
     }
     const msPerStep = steps > 1 ? (performance.now() - firstDone) / (steps - 1) : firstDone - started;
+    const recalibration = options.bnRecalibrationBatches ?? DEFAULT_BN_RECALIBRATION_BATCHES;
+    if (recalibration > 0 && running.length > 0) {
+      // Its own batch stream, so the training batches do not depend on this option.
+      const stream = endlessBatches(data, { batchSize: batch, seed: (options.seed ?? 0) + RECALIBRATION_SEED_OFFSET });
+      const fresh = recalibrateBatchNorm(executor, variables, stream, recalibration, data.shape);
+      for (const r of running) {
+        const s = fresh.get(r.slot.node);
+        if (!s) continue;
+        tf.dispose([r.mean, r.variance]);
+        r.mean = s.mean;
+        r.variance = s.variance;
+      }
+    }
 
     // Write trained weights and running statistics into the copy.
     const inits = new Map((out.proto.graph!.initializer ?? []).map((t) => [t.name ?? '', t]));
