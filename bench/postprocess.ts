@@ -1,19 +1,23 @@
 /**
  * Diversity post-processing benchmark on ResNet-50's weight shapes (torchvision: 53 convs + fc
  * classifier + BN vectors), filled with random He-scaled values. Prints the median of 3 runs of
- * `diversify` over the whole model, the median time of the largest tensor alone, and the slowest
- * shapes, first on the float64 JS path (no tfjs backend yet), then on the tfjs path (wasm backend).
- * Usage: npx tsx bench/postprocess.ts [--tiled] [--tf-only]  (--tiled: GHN-2 style tiled 64×64
- * blocks, which are rank-deficient and need the second CholeskyQR pass; --tf-only: skip the JS path).
+ * the whole model, the median time of the largest tensor alone, and the slowest shapes, for
+ * `diversifyAsync` (float64 CholeskyQR on onnxruntime: what `ghn predict` runs), then `diversify` on
+ * the float64 JS path (no tfjs backend yet) and on the tfjs path (wasm backend).
+ * Usage: npx tsx bench/postprocess.ts [--tiled | --low-rank] [--ort-only] [--tf-only]
+ * (--tiled: GHN-2 style tiled 64×64 blocks, rank-deficient; --low-rank: rank 32, like this project's
+ * GHN decoder, cond ~1e4 after the noise; --ort-only / --tf-only: only that path).
  */
 import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/engine/backend.js';
-import { diversify, type DiversifySlot } from '../src/postprocess/diversify.js';
+import { diversify, diversifyAsync, type DiversifySlot } from '../src/postprocess/diversify.js';
 import { createRng, gaussian } from '../src/util/random.js';
 
 const tiledValues = process.argv.includes('--tiled');
-const skipJs = process.argv.includes('--tf-only');
+const lowRankValues = process.argv.includes('--low-rank');
+const ortOnly = process.argv.includes('--ort-only');
+const skipJs = process.argv.includes('--tf-only') || ortOnly;
 const RUNS = 3;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
@@ -47,6 +51,17 @@ function fill(slot: DiversifySlot, seed: number): Float32Array {
   const cols = slot.shape.slice(1).reduce((a, b) => a * b, 1);
   const scale = Math.sqrt(2 / Math.max(1, cols));
   const out = new Float32Array(rows * cols);
+  if (lowRankValues && slot.shape.length >= 2) {
+    // Rank-32 product U·V, He-scaled: what a low-rank GHN decoder emits.
+    const rank = 32;
+    const u = Float64Array.from({ length: rows * rank }, () => gaussian(rng) / Math.sqrt(rank));
+    const v = Float64Array.from({ length: rank * cols }, () => scale * gaussian(rng));
+    for (let r = 0; r < rows; r++) for (let k = 0; k < rank; k++) {
+      const urk = u[r * rank + k];
+      for (let c = 0; c < cols; c++) out[r * cols + c] += urk * v[k * cols + c];
+    }
+    return out;
+  }
   if (!tiledValues || slot.shape.length < 2) {
     for (let i = 0; i < out.length; i++) out[i] = scale * gaussian(rng);
     return out;
@@ -69,23 +84,27 @@ const cpuMs = (since: NodeJS.CpuUsage) => {
   return (used.user + used.system) / 1000;
 };
 
-/** Times the whole model, the largest tensor and each distinct shape on whichever path diversify picks now. */
-function measure(path: string): void {
+type Run = (tensors: Map<string, Float32Array>, slots: DiversifySlot[], options: { seed: number }) => Promise<{ report: { ms: number; processed: number } }>;
+const syncRun: Run = async (t, s, o) => diversify(t, s, o);
+const ortRun: Run = (t, s, o) => diversifyAsync(t, s, o);
+
+/** Times the whole model, the largest tensor and each distinct shape with `run`. */
+async function measure(path: string, run: Run): Promise<void> {
   const totals: number[] = [];
   const totalsCpu: number[] = [];
   let processed = 0;
-  for (let run = 0; run < RUNS; run++) {
+  for (let r = 0; r < RUNS; r++) {
     const cpu = process.cpuUsage();
-    const { report } = diversify(tensors, slots, { seed: run });
+    const { report } = await run(tensors, slots, { seed: r });
     totalsCpu.push(cpuMs(cpu));
     totals.push(report.ms);
     processed = report.processed;
   }
   const largestTimes: number[] = [];
   const largestCpu: number[] = [];
-  for (let run = 0; run < RUNS; run++) {
+  for (let r = 0; r < RUNS; r++) {
     const cpu = process.cpuUsage();
-    largestTimes.push(diversify(tensors, [largest], { seed: run }).report.ms);
+    largestTimes.push((await run(tensors, [largest], { seed: r })).report.ms);
     largestCpu.push(cpuMs(cpu));
   }
   // Per distinct shape, one timed call each: where the time goes.
@@ -93,7 +112,7 @@ function measure(path: string): void {
   for (const slot of weights) {
     const key = slot.shape.join('×');
     const cpu = process.cpuUsage();
-    const ms = diversify(tensors, [slot], { seed: 1 }).report.ms;
+    const ms = (await run(tensors, [slot], { seed: 1 })).report.ms;
     const entry = byShape.get(key) ?? { count: 0, ms: 0, cpu: 0 };
     entry.count++;
     entry.ms += ms;
@@ -109,8 +128,11 @@ function measure(path: string): void {
   }
 }
 
-console.log(`ResNet-50 weights (${tiledValues ? 'GHN-2 tiled' : 'random'} values): ${weights.length} weights, ${weights.reduce((s, w) => s + elements(w), 0)} values`);
+console.log(`ResNet-50 weights (${tiledValues ? 'GHN-2 tiled' : lowRankValues ? 'rank-32' : 'random'} values): ${weights.length} weights, ${weights.reduce((s, w) => s + elements(w), 0)} values`);
 // Before any backend is initialized diversify runs its float64 JS path; after, the tfjs products.
-if (!skipJs) measure('float64 JS path (no tfjs backend initialized)');
-const info = await initBackend('wasm');
-measure(`tfjs path (backend ${tf.getBackend()}${info.simd ? ', SIMD' : ''})`);
+await measure('onnxruntime float64 path (diversifyAsync, as ghn predict runs it)', ortRun);
+if (!skipJs) await measure('float64 JS path (no tfjs backend initialized)', syncRun);
+if (!ortOnly) {
+  const info = await initBackend('wasm');
+  await measure(`tfjs path (backend ${tf.getBackend()}${info.simd ? ', SIMD' : ''})`, syncRun);
+}

@@ -1,6 +1,8 @@
 /**
  * `ghn predict` on ImageNet-size torchvision exports, as a user runs it: the whole process
- * (node start-up, import, GHN, post-processing, calibration, writing, onnxruntime check), median of 3.
+ * (node start-up, import, GHN, post-processing, calibration, writing, onnxruntime check), median of 3,
+ * with the process's CPU seconds (GNU time) next to wall time: the machine may be shared. Runs the
+ * installed CLI (dist/, `npm run build`) when built, else the sources through tsx (slower start-up).
  * Issue-5 targets for resnet50: ≤ 3 s for the whole process, ≤ 0.5 s for the GHN prediction.
  * Usage: npx tsx bench/predict.ts [model …]   (default: resnet50 convnext_tiny vit_b_16)
  */
@@ -25,28 +27,34 @@ if (!fs.existsSync(DEFAULT_GHN_PATH)) {
   process.exit(0);
 }
 console.log(`ghn predict, whole process, median of ${RUNS} (${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}; ${cli[0]})`);
-console.log('model            total s  GHN s  post s  calib s  write s  check s  peak MiB  params');
+const timeAvailable = fs.existsSync('/usr/bin/time');
+console.log(`load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+console.log('model            total s  CPU s  load+graph s  GHN s  post s  calib s  write s  check s  peak MiB  params');
 for (const name of models) {
   const file = largeFixture(name);
   if (!file) continue;
-  const runs: { wall: number; report: Record<string, any> }[] = [];
+  const runs: { wall: number; cpu: number; report: Record<string, any> }[] = [];
   for (let k = 0; k < RUNS; k++) {
     const t0 = performance.now();
-    const r = spawnSync(process.execPath, [...cli, 'predict', file, '-o', out, '--json'], { encoding: 'utf8', maxBuffer: 1 << 24 });
+    // GNU time reports the child's CPU seconds (user + system) on its last stderr line.
+    const command = timeAvailable ? ['/usr/bin/time', '-f', '%U %S', process.execPath] : [process.execPath];
+    const r = spawnSync(command[0]!, [...command.slice(1), ...cli, 'predict', file, '-o', out, '--json'], { encoding: 'utf8', maxBuffer: 1 << 24 });
     const wall = performance.now() - t0;
     if (r.status !== 0) {
       console.log(`${name}: failed: ${r.stderr.trim()}`);
       break;
     }
-    runs.push({ wall, report: JSON.parse(r.stdout) });
+    const [user, system] = timeAvailable ? r.stderr.trim().split('\n').at(-1)!.split(' ').map(Number) : [NaN, NaN];
+    runs.push({ wall, cpu: 1000 * (user! + system!), report: JSON.parse(r.stdout) });
   }
   if (!runs.length) continue;
   const pick = (f: (r: Record<string, any>) => number) => median(runs.map((r) => f(r.report)));
   const s = (ms: number) => (ms / 1000).toFixed(2).padStart(6);
   console.log(
-    `${name.padEnd(16)} ${s(median(runs.map((r) => r.wall)))}  ${s(pick((r) => r.timings.ghn))} ${s(pick((r) => r.timings.postprocess))}  ` +
+    `${name.padEnd(16)} ${s(median(runs.map((r) => r.wall)))} ${s(median(runs.map((r) => r.cpu)))}        ${s(pick((r) => r.timings.load + r.timings.graph))} ${s(pick((r) => r.timings.ghn))} ${s(pick((r) => r.timings.postprocess))}  ` +
       `${s(pick((r) => r.timings.calibrate))}  ${s(pick((r) => r.timings.write))}  ${s(pick((r) => r.timings.validate))}  ` +
       `${String(pick((r) => r.peakRssMiB)).padStart(8)}  ${runs[0]!.report.parameters}`,
   );
 }
 fs.rmSync(out, { force: true });
+console.log(`load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
