@@ -14,6 +14,6 @@ export { GraphExecutor } from './engine/executor.js';
 export { loadGhn, saveGhn } from './ghn/serialize.js';
 export { predictParameters } from './ghn/predict-params.js';
 export { diversify, diversifyAsync } from './postprocess/diversify.js';
-export { writeParameters } from './predict/write-parameters.js';
+export { writeParameters } from './graph/write-parameters.js';
 export { calibrateScales } from './predict/calibrate.js';
 export { validateWithOrt } from './predict/validate.js';

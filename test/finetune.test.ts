@@ -11,6 +11,9 @@ import { GhnError } from '../src/errors.js';
 import { initBackend } from '../src/engine/backend.js';
 import { readModelFile, readFloat32, replaceTensorData } from '../src/onnx/index.js';
 import type { OnnxModel } from '../src/onnx/types.js';
+import { encodeModel } from '../src/onnx/index.js';
+import { buildGraph } from '../src/graph/index.js';
+import * as ort from 'onnxruntime-node';
 import { evaluateWithExecutor, evaluateWithOrt } from '../src/train/evaluate.js';
 import { finetune } from '../src/train/finetune.js';
 import { createOptimizer, learningRate } from '../src/train/optimizers.js';
@@ -91,17 +94,31 @@ test('BN recalibration: running statistics re-estimated for the final weights (s
   assert.ok(ratio.some((r) => Math.abs(r - 1) > 0.05), `running average unexpectedly equals the recalibrated statistics`);
 });
 
-test('untie: Identity-fed copies of one initializer become separate initializers', () => {
+test('untie: every parameter slot and every BN running statistic gets its own tensor; outputs unchanged', async () => {
   const model = readModelFile('fixtures/resnet_small.preserve13.onnx');
-  const identities = model.proto.graph!.node!.filter((n) => n.opType === 'Identity').length;
-  assert.ok(identities > 0, 'fixture should share initializers');
+  const before = buildGraph(model);
+  const sharedSlots = [...before.slots.values()].filter((s) => [...before.slots.values()].some((o) => o !== s && o.initializer === s.initializer));
+  assert.ok(sharedSlots.length > 0, 'fixture should share initializers between slots');
+  const x = new Float32Array(2 * 28 * 28).map((_, i) => Math.sin(i));
+  const run = async (m: OnnxModel) => {
+    const session = await ort.InferenceSession.create(encodeModel(m));
+    const out = await session.run({ [session.inputNames[0]!]: new ort.Tensor('float32', x, [2, 1, 28, 28]) });
+    return out[session.outputNames[0]!]!.data as Float32Array;
+  };
+  const expected = await run(model);
   const copies = untieSharedInitializers(model);
+  const after = buildGraph(model);
+  assert.equal(after.slots.size, before.slots.size);
+  const initializers = [...after.slots.values()].map((s) => s.initializer);
+  assert.equal(new Set(initializers).size, initializers.length, 'two slots still share a tensor');
+  // Copies carry PyTorch's parameter names (the Identity outputs) and map back to their original.
+  for (const slot of sharedSlots) assert.ok(copies.get(slot.initializer)!.length >= 2, slot.initializer);
   const graph = model.proto.graph!;
-  assert.equal(graph.node!.filter((n) => n.opType === 'Identity').length, 0);
-  const total = [...copies.values()].reduce((a, l) => a + l.length, 0);
-  assert.ok(total >= identities);
+  const runningStats = graph.node!.filter((n) => n.opType === 'BatchNormalization').flatMap((n) => [n.input![3], n.input![4]]);
+  assert.equal(new Set(runningStats).size, runningStats.length, 'two BatchNorms share running statistics');
   const names = graph.initializer!.map((t) => t.name);
   assert.equal(new Set(names).size, names.length);
+  assert.deepEqual(await run(model), expected);
 });
 
 test('optimizers: AdamW and SGD steps equal PyTorch formulas; cosine schedule', () => {

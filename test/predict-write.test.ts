@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { buildGraph } from '../src/graph/index.js';
 import { decodeModel, encodeModel, readFloat32, readModelFile } from '../src/onnx/index.js';
 import { validateWithOrt } from '../src/predict/validate.js';
-import { writeParameters } from '../src/predict/write-parameters.js';
+import { writeParameters } from '../src/graph/write-parameters.js';
 import { createRng, gaussian } from '../src/util/random.js';
 
 function randomTensors(graph: ReturnType<typeof buildGraph>, seed: number) {

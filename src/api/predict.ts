@@ -16,7 +16,7 @@ import type { ModelProto, OnnxModel } from '../onnx/types.js';
 import { diversifyAsync } from '../postprocess/diversify.js';
 import { calibrateScales, type CalibrationReport } from '../predict/calibrate.js';
 import { validateWithOrt, type ValidationReport } from '../predict/validate.js';
-import { writeParameters } from '../predict/write-parameters.js';
+import { writeParameters } from '../graph/write-parameters.js';
 import { VERSION } from '../version.js';
 import { loadModel, type ModelSource } from './inspect.js';
 

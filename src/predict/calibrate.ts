@@ -15,7 +15,7 @@ import type { ComputationGraph } from '../graph/index.js';
 import { replaceTensorData } from '../onnx/index.js';
 import { createRng, gaussian } from '../util/random.js';
 import { concreteInputShape } from './validate.js';
-import type { WrittenParameters } from './write-parameters.js';
+import type { WrittenParameters } from '../graph/write-parameters.js';
 
 /** Roles rescaled together with their op's output. */
 const SCALED_ROLES = new Set(['conv.weight', 'conv.bias', 'linear.weight', 'linear.bias']);

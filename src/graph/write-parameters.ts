@@ -1,11 +1,14 @@
 /**
- * Puts predicted parameter tensors back into the ONNX model: each slot's values go into its
+ * Puts parameter tensors into the ONNX model, one per slot: each slot's values go into its
  * initializer in the file's own layout and name. Initializers shared by several slots are split so
  * that every slot gets its own tensor; everything else (constants, shape tensors, BatchNorm running
- * statistics, nodes, metadata) is left exactly as it was.
+ * statistics, nodes, metadata) is left exactly as it was. The one mechanism for splitting shared
+ * tensors: `ghn predict` writes predictions with it, training unties a model with it before its
+ * slots diverge (train/untie.ts).
  */
 import { GhnError } from '../errors.js';
-import type { ComputationGraph, ParamSlot } from '../graph/index.js';
+import type { ComputationGraph } from './computation-graph.js';
+import type { ParamSlot } from './types.js';
 import { replaceTensorData } from '../onnx/index.js';
 import type { GraphProto, NodeProto, OnnxModel, TensorProto } from '../onnx/types.js';
 
