@@ -51,6 +51,33 @@ const MODELS = {
     nodes: [gemm(['lt', 'at'], 'qt'), gemm(['qt', 'p'], 'qp', { transA: true }), gemm(['qt', 'qp'], 'c')],
   },
   /**
+   * The Gram of A = [A1 A2] from x1 = A1ᵀ [h, m] and x2 = A2ᵀ [k, m]: its three distinct blocks
+   * (the symmetric fourth is not computed, a quarter of the work).
+   */
+  gram2: {
+    inputs: [['x1', 'h', 'm'], ['x2', 'k', 'm']],
+    outputs: [['g11', 'h', 'h'], ['g12', 'h', 'k'], ['g22', 'k', 'k']],
+    nodes: [gemm(['x1', 'x1'], 'g11', { transB: true }), gemm(['x1', 'x2'], 'g12', { transB: true }), gemm(['x2', 'x2'], 'g22', { transB: true })],
+  },
+  /**
+   * Qᵀ = R⁻ᵀ·Aᵀ by blocks of the lower-triangular R⁻ᵀ = [[l11, 0], [l21, l22]] (its zero block is
+   * skipped: a quarter of the work): q1 = l11·x1, q2 = l21·x1 + l22·x2, with the probe
+   * c = Qᵀ(Q·p) for p = [p1; p2].
+   */
+  solve2: {
+    inputs: [['l11', 'h', 'h'], ['l21', 'k', 'h'], ['l22', 'k', 'k'], ['x1', 'h', 'm'], ['x2', 'k', 'm'], ['p1', 'h', 'probes'], ['p2', 'k', 'probes']],
+    outputs: [['q1', 'h', 'm'], ['q2', 'k', 'm'], ['c1', 'h', 'probes'], ['c2', 'k', 'probes']],
+    nodes: [
+      gemm(['l11', 'x1'], 'q1'),
+      gemm(['l21', 'x1'], 't'),
+      gemm(['l22', 'x2', 't'], 'q2', { beta: 1 }),
+      gemm(['q1', 'p1'], 'qp1', { transA: true }),
+      gemm(['q2', 'p2', 'qp1'], 'qp', { transA: true, beta: 1 }),
+      gemm(['q1', 'qp'], 'c1'),
+      gemm(['q2', 'qp'], 'c2'),
+    ],
+  },
+  /**
    * Block step of a Cholesky with inverse: r12 = x11ᵀ·g12 and the Schur complement
    * s = g22 − r12ᵀ·r12, for x11 = R11⁻¹.
    */
