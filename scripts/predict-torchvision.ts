@@ -173,7 +173,9 @@ const index = JSON.parse(fs.readFileSync(path.join(dir, 'index.json'), 'utf8')) 
 const models = opts.models ? new Set(opts.models.split(',')) : undefined;
 const variants = opts.variants ? new Set(opts.variants.split(',')) : undefined;
 const todo = index.exports.filter((e) => e.status === 'ok' && fs.existsSync(path.join(dir, e.file))
-  && (!models || models.has(e.model)) && (!variants || variants.has(e.variant)));
+  && (!models || models.has(e.model)) && (!variants || variants.has(e.variant)))
+  // Smallest files first: most results arrive early; the giant fully-connected models (vgg, alexnet) come last.
+  .sort((a, b) => fs.statSync(path.join(dir, a.file)).size - fs.statSync(path.join(dir, b.file)).size);
 const self = path.resolve(process.argv[1]!);
 const results: ExportResult[] = [];
 console.log(`${todo.length} exports in ${dir}`);
