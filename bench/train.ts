@@ -4,12 +4,14 @@
  * fixtures, on wasm, and on the pure-JS cpu backend when one step fits under a time cap.
  * Effective GFLOP/s counts conv and matmul multiply-adds only, training = 3 × forward.
  *
- *   npx tsx bench/train.ts [--steps 10] [--cpu-cap-seconds 60] [model ...]
+ *   npx tsx bench/train.ts [--steps 10] [--cpu-cap-seconds 60] [--backends wasm,cpu] [model ...]
+ *
+ * GHN_WASM_THREADS=2 (or 3, …) times the opt-in threaded wasm backend.
  */
 import * as tf from '@tensorflow/tfjs';
 import os from 'node:os';
 import { loadFashionMnist } from '../src/data/index.js';
-import { initBackend, type BackendPreference } from '../src/engine/backend.js';
+import { describeBackend, initBackend, type BackendPreference } from '../src/engine/backend.js';
 import { GraphExecutor, type ObservedNode } from '../src/engine/executor.js';
 import { readModelFile } from '../src/onnx/index.js';
 import type { OnnxModel } from '../src/onnx/types.js';
@@ -22,7 +24,12 @@ const flag = (name: string, fallback: number) => {
   const v = Number(args.splice(i, 2)[1]);
   return v;
 };
+const option = (name: string, fallback: string) => {
+  const i = args.indexOf(name);
+  return i < 0 ? fallback : args.splice(i, 2)[1]!;
+};
 const steps = flag('--steps', 10);
+const backends = option('--backends', 'wasm,cpu').split(',') as BackendPreference[];
 const cpuCap = flag('--cpu-cap-seconds', 60);
 const models = args.length ? args : ['cnn_small', 'resnet_small', 'vit_small'];
 const BATCH = 64;
@@ -98,13 +105,15 @@ async function measure(name: string, backend: BackendPreference, data: ReturnTyp
 
 const data = loadFashionMnist({ dir: 'fixtures/fashion-mnist', split: 'train' });
 const rows: Row[] = [];
-for (const backend of ['wasm', 'cpu'] as BackendPreference[]) {
-  await initBackend(backend);
+const described: string[] = [];
+for (const backend of backends) {
+  described.push(describeBackend(await initBackend(backend)));
   for (const name of models) rows.push(await measure(name, backend, data));
 }
 
 console.log(`training step, batch ${BATCH}, AdamW, BN batch statistics; load average ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} cores`);
 console.log('(CPU ms = this process\'s CPU time per step: what the step costs when the machine is shared)');
+for (const line of described) console.log(line);
 console.log('| model | backend | wall ms/step | CPU ms/step | GFLOP/step | effective GFLOP/s (wall) | note |');
 console.log('| --- | --- | --- | --- | --- | --- | --- |');
 for (const r of rows) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { GhnError } from '../errors.js';
+import { parseWasmThreads } from '../engine/wasm-threads.js';
 import { VERSION } from '../version.js';
 import { registerFinetune } from './finetune.js';
 import { registerGhnCommands } from './ghn-commands.js';
@@ -13,7 +14,14 @@ const program = new Command('ghn')
   .description('Graph HyperNetwork parameter predictor for ONNX models')
   .version(VERSION)
   .exitOverride()
-  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+  .option('--threads <n>', 'threads of the wasm backend (default 1, or GHN_WASM_THREADS; 2 helps only on an otherwise idle machine)');
+
+// Through the environment so that the server's worker processes inherit it too.
+program.hook('preAction', () => {
+  const threads = program.opts<{ threads?: string }>().threads;
+  if (threads !== undefined) process.env.GHN_WASM_THREADS = String(parseWasmThreads(threads, '--threads'));
+});
 
 registerInspect(program);
 registerFinetune(program);

@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { GhnError } from '../errors.js';
+import { activateThreadedWasm, requestedWasmThreads } from './wasm-threads.js';
 
 export type BackendPreference = 'tensorflow' | 'wasm' | 'cpu' | 'auto';
 
@@ -39,6 +40,7 @@ let current: { preference: BackendPreference; info: Promise<BackendInfo> } | und
  */
 export function initBackend(preferred?: BackendPreference): Promise<BackendInfo> {
   const preference = resolvePreference(preferred);
+  requestedWasmThreads(); // a malformed GHN_WASM_THREADS is a usage error, whichever backend is chosen
   if (current && (current.preference === preference || preferred === undefined)) return current.info;
   const info = select(preference);
   current = { preference, info };
@@ -126,12 +128,26 @@ async function initWasm(): Promise<BackendInfo> {
   // The .wasm binaries ship next to the package's entry point; loading them by file path works offline.
   const distDir = dirname(require.resolve('@tensorflow/tfjs-backend-wasm'));
   wasm.setWasmPaths(distDir + '/');
-  await activate('wasm');
+  // Under Node the package runs its single-threaded build (its thread check is false there);
+  // GHN_WASM_THREADS=N (N ≥ 2) opts into its threaded build, see wasm-threads.ts.
+  const requested = requestedWasmThreads();
+  let threads = 0;
+  if (requested > 1) {
+    try {
+      threads = await activateThreadedWasm(requested);
+    } catch (err) {
+      const why = String((err as Error)?.message ?? err).split('\n')[0];
+      process.stderr.write(`ghn: warning: GHN_WASM_THREADS=${requested}: the threaded wasm build did not load (${why}); using 1 thread\n`);
+    }
+  }
+  if (threads === 0) {
+    await activate('wasm');
+    threads = 1;
+  }
   const { registerWasmKernels } = await import('./kernels/index.js');
   registerWasmKernels();
   const simd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
-  // Under Node the package runs its single-threaded build (its thread check is false there).
-  return { name: 'wasm', package: '@tensorflow/tfjs-backend-wasm', threads: 1, simd, ghnKernels: true };
+  return { name: 'wasm', package: '@tensorflow/tfjs-backend-wasm', threads, simd, ghnKernels: true };
 }
 
 async function activate(name: string): Promise<void> {

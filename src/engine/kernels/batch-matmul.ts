@@ -9,6 +9,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { internals, heapOffset, makeView, releaseView } from './heap-views.js';
 import { WASM, asTensor } from './kernel-utils.js';
+import { wasmPoolThreads } from '../wasm-threads.js';
+
+/** Multiply-adds per batch entry below which, with a thread pool, the backend's batched loop wins. */
+const POOLED_MIN_PRODUCT = 64 * 64 * 64;
 
 interface MatMulAttrs { transposeA: boolean; transposeB: boolean }
 
@@ -33,6 +37,12 @@ export function makeBatchMatMulKernel(original: tf.KernelConfig): tf.KernelConfi
       // Shapes that broadcast unevenly, or non-float data, keep the backend's implementation.
       const handled = a.dtype === 'float32' && b.dtype === 'float32' && (batchA === 1 || batchB === 1 || sameOuter);
       if (simple || !handled) return original.kernelFunc(args);
+      // With a thread pool (GHN_WASM_THREADS ≥ 2) every XNNPACK call pays a dispatch to the pool's
+      // threads (~1 ms of CPU when the machine is loaded); a batch of small products then costs far
+      // more one call per entry than in the backend's own batched loop (vit_small: 10× the step).
+      const rows = a.shape[a.shape.length - (transposeA ? 1 : 2)]!, inner = a.shape[a.shape.length - (transposeA ? 2 : 1)]!;
+      const cols = b.shape[b.shape.length - (transposeB ? 2 : 1)]!;
+      if (batchA > 1 && batchB > 1 && rows * inner * cols <= POOLED_MIN_PRODUCT && wasmPoolThreads() > 1) return original.kernelFunc(args);
       return tf.tidy(() => {
         if (transposeA && !transposeB && batchA === 1 && batchB === 1 && a.shape.length === 2 && b.shape.length === 2) {
           return transposedLeftProduct(asTensor<tf.Tensor2D>(a), asTensor<tf.Tensor2D>(b));
