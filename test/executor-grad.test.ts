@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/engine/backend.js';
 import { GraphExecutor } from '../src/engine/executor.js';
-import { readModelFile } from '../src/onnx/index.js';
+import { encodeModel, readModelFile } from '../src/onnx/index.js';
+import * as ort from 'onnxruntime-node';
 import { AttributeType, DataType, type AttributeProto, type NodeProto, type OnnxModel, type TensorProto } from '../src/onnx/types.js';
 import { crossEntropy } from '../src/train/loss.js';
 import { createRng, gaussian } from '../src/util/random.js';
@@ -106,6 +107,13 @@ const CASES: Case[] = [
       ax: { shape: [2], data: [1, 3], int64: true }, stp: { shape: [2], data: [1, 2], int64: true }, sp: { shape: [2], data: [2, 3], int64: true },
       pads: { shape: [8], data: [0, 0, 1, 0, 0, 0, 0, 2], int64: true }, rax: { shape: [2], data: [2, 3], int64: true },
       rall: { shape: [1], data: [1], int64: true }, idx: { shape: [3], data: [0, 7, -1], int64: true } }, 'y') },
+  { name: 'Einsum: MaxViT attention products, implicit output, ellipsis broadcast, three operands', input: [2, 2, 3, 4], model: model(
+    [node('Einsum', ['x', 'k'], ['s'], { equation: 'B G I D, B G J D -> B G I J' }),
+      node('Softmax', ['s'], ['p'], { axis: -1 }),
+      node('Einsum', ['p', 'x'], ['a'], { equation: 'bgij,bgjd->bgid' }),
+      node('Einsum', ['a', 'w'], ['l'], { equation: '...d,de' }),
+      node('Einsum', ['l', 'u', 'v'], ['y'], { equation: 'bgie,e,gi->bge' })],
+    { k: { shape: [2, 2, 3, 4] }, w: { shape: [4, 5] }, u: { shape: [5] }, v: { shape: [2, 3] } }, 'y', 13) },
 ];
 
 /** Random fixed projection so the scalar loss depends on every output element differently. */
@@ -167,6 +175,25 @@ for (const c of CASES) {
     executor.dispose();
   });
 }
+
+test('Einsum matches onnxruntime (forward) on the same equations', async () => {
+  const c = CASES.find((k) => k.name.startsWith('Einsum'))!;
+  const rng = createRng(9);
+  const data = Float32Array.from({ length: c.input.reduce((a, b) => a * b, 1) }, () => gaussian(rng));
+  const executor = new GraphExecutor(c.model);
+  const ours = executor.run(tf.tensor(data, c.input)).outputs[0]!;
+  // onnxruntime needs typed graph inputs and outputs.
+  const typed = (dims?: number[]) => ({ tensorType: { elemType: DataType.FLOAT, ...(dims ? { shape: { dim: dims.map((d) => ({ dimValue: d })) } } : {}) } });
+  const g = c.model.proto.graph!;
+  const session = await ort.InferenceSession.create(encodeModel({ proto: { ...c.model.proto, irVersion: 8,
+    graph: { ...g, input: [{ name: 'x', type: typed(c.input) }], output: [{ name: 'y', type: typed() }] } } }));
+  const theirs = (await session.run({ x: new ort.Tensor('float32', data, c.input) })).y!;
+  assert.deepEqual(ours.shape, [...theirs.dims]);
+  const got = ours.dataSync(), want = theirs.data as Float32Array;
+  for (let i = 0; i < want.length; i++) assert.ok(Math.abs(got[i]! - want[i]!) <= 1e-5 * (1 + Math.abs(want[i]!)), `element ${i}: ${got[i]} vs ${want[i]}`);
+  ours.dispose();
+  executor.dispose();
+});
 
 test('tensor count is stable over 20 training steps (resnet_small, BN batch statistics)', () => {
   const executor = new GraphExecutor(readModelFile('fixtures/resnet_small.preserve13.onnx'));

@@ -1,5 +1,6 @@
 /** The executor's op table: ONNX op type → implementation, one family per file. */
 import { convOps } from './conv.js';
+import { einsumOps } from './einsum.js';
 import { elementwiseOps } from './elementwise.js';
 import { linearOps } from './linear.js';
 import { normOps } from './norm.js';
@@ -14,6 +15,7 @@ export const OPS: OpTable = {
   ...normOps,
   ...reduceOps,
   ...linearOps,
+  ...einsumOps,
   ...shapeOps,
   ...resizeOps,
 };
