@@ -168,14 +168,20 @@ if (opts.one) {
   process.exit(0);
 }
 
+/** The model file plus its external-data file (same stem, `.data`, as export_torchvision.py writes it). */
+function exportBytes(dir: string, file: string): number {
+  const data = path.join(dir, file.replace(/\.onnx$/, '.data'));
+  return fs.statSync(path.join(dir, file)).size + (fs.existsSync(data) ? fs.statSync(data).size : 0);
+}
+
 const dir = path.resolve(opts.dir);
 const index = JSON.parse(fs.readFileSync(path.join(dir, 'index.json'), 'utf8')) as { exports: { model: string; variant: string; file: string; status: string }[] };
 const models = opts.models ? new Set(opts.models.split(',')) : undefined;
 const variants = opts.variants ? new Set(opts.variants.split(',')) : undefined;
 const todo = index.exports.filter((e) => e.status === 'ok' && fs.existsSync(path.join(dir, e.file))
   && (!models || models.has(e.model)) && (!variants || variants.has(e.variant)))
-  // Smallest files first: most results arrive early; the giant fully-connected models (vgg, alexnet) come last.
-  .sort((a, b) => fs.statSync(path.join(dir, a.file)).size - fs.statSync(path.join(dir, b.file)).size);
+  // Smallest models first (external data counted): most results arrive early; the giants come last.
+  .sort((a, b) => exportBytes(dir, a.file) - exportBytes(dir, b.file));
 const self = path.resolve(process.argv[1]!);
 const results: ExportResult[] = [];
 console.log(`${todo.length} exports in ${dir}`);
