@@ -14,6 +14,11 @@ import * as tf from '@tensorflow/tfjs';
 import type { Batch } from '../data/batches.js';
 import type { GraphExecutor } from '../engine/executor.js';
 
+/** Bessel's correction: batch statistics store the biased variance, running statistics the unbiased one. */
+export function unbiasedVarianceFactor(count: number): number {
+  return count > 1 ? count / (count - 1) : 1;
+}
+
 export interface RecalibratedStats {
   mean: tf.Tensor;
   variance: tf.Tensor;
@@ -38,7 +43,7 @@ export function recalibrateBatchNorm(
       const { bnStats, outputs } = executor.run(tf.tensor(b.x, [n, ...imageShape]), { params, training: true });
       tf.dispose(outputs);
       for (const [key, s] of bnStats) {
-        const unbias = s.count > 1 ? s.count / (s.count - 1) : 1;
+        const unbias = unbiasedVarianceFactor(s.count);
         const prev = sums.get(key);
         const mean = prev ? tf.add(prev.mean, s.mean) : s.mean;
         const variance = prev ? tf.add(prev.variance, tf.mul(s.variance, unbias)) : tf.mul(s.variance, unbias);

@@ -20,7 +20,7 @@ import { evaluateWithExecutor } from './evaluate.js';
 import { correctCount, crossEntropy } from './loss.js';
 import { createOptimizer, learningRate, type LrSchedule, type OptimizerConfig, type OptimizerKind } from './optimizers.js';
 import { untieSharedInitializers } from './untie.js';
-import { recalibrateBatchNorm } from './bn-recalibration.js';
+import { recalibrateBatchNorm, unbiasedVarianceFactor } from './bn-recalibration.js';
 
 export const DEFAULT_BN_RECALIBRATION_BATCHES = 10;
 const RECALIBRATION_SEED_OFFSET = 0x5eed;
@@ -248,7 +248,7 @@ function updateRunningStats(running: RunningStats[], stats: Map<string, { mean: 
   for (const r of running) {
     const s = stats.get(r.slot.node);
     if (!s) continue;
-    const unbias = s.count > 1 ? s.count / (s.count - 1) : 1;
+    const unbias = unbiasedVarianceFactor(s.count);
     const [mean, variance] = tf.tidy(() => [
       tf.add(tf.mul(r.mean, r.momentum), tf.mul(s.mean, 1 - r.momentum)),
       tf.add(tf.mul(r.variance, r.momentum), tf.mul(s.variance, (1 - r.momentum) * unbias)),
