@@ -11,6 +11,7 @@ import {
   batchNormTrain, channelAffine, columnSums, conv2dBackpropFilter, conv2dBackpropInput, convGeometry, depthwiseBackpropFilter,
   depthwiseBackpropInput, groupedConv2d, layerNorm,
 } from '../src/engine/kernels/index.js';
+import { asMatrixTranspose } from '../src/engine/kernels/transpose-kernel.js';
 
 const TOL = 1e-4;
 
@@ -340,6 +341,30 @@ describe('pooling gradients, gather gradient and tile on wasm match cpu', () => 
       tf.tile(tensor([2, 3], 18), [3, 2]),
       tf.tile(tensor([4], 19), [3]),
       tf.tile(tensor([2, 1, 3], 20), [1, 5, 2]),
+    ]);
+  });
+});
+
+describe('Transpose on wasm matches cpu', () => {
+  test('matrix transposes are recognized through size-1 axes and merged axes', () => {
+    assert.deepEqual(asMatrixTranspose([512, 32], [1, 0]), [512, 32]);
+    assert.deepEqual(asMatrixTranspose([4, 64, 5, 4], [2, 3, 0, 1]), [256, 20]);
+    assert.deepEqual(asMatrixTranspose([256, 1, 20], [1, 2, 0]), [256, 20]);
+    assert.deepEqual(asMatrixTranspose([8, 32, 16], [2, 0, 1]), [256, 16]);
+    assert.equal(asMatrixTranspose([8, 32, 16], [0, 2, 1]), undefined);
+    assert.equal(asMatrixTranspose([8, 32, 16], [2, 1, 0]), undefined);
+    assert.equal(asMatrixTranspose([8, 32], [0, 1]), undefined);
+  });
+  test('re-split matrix transposes (rows a multiple of 256) and others, float32 and int32', () => {
+    agree('transpose', () => [
+      tf.transpose(tensor([1024, 16], 50)),
+      tf.transpose(tensor([512, 33], 51)),
+      tf.transpose(tensor([4, 64, 5, 4], 52), [2, 3, 0, 1]),
+      tf.transpose(tensor([8, 32, 16], 53), [2, 0, 1]),
+      tf.transpose(tensor([256, 9], 54)),
+      tf.transpose(tensor([300, 20], 55)),
+      tf.transpose(tensor([2, 3, 4, 5], 56), [3, 1, 0, 2]),
+      tf.cast(tf.transpose(tf.cast(tf.mul(tensor([768, 16], 57), 1000), 'int32')), 'float32'),
     ]);
   });
 });

@@ -8,6 +8,7 @@
  *   Sum, Mean over leading axes (as a global average pool)
  *   MaxPoolGrad, AvgPoolGrad, UnsortedSegmentSum, Tile, Slice (loops / memcpy over the wasm heap)
  *   Cast to the same dtype, Identity (share the buffer instead of copying)
+ *   Transpose of a matrix whose row count puts the backend's writes in a few cache sets
  *
  * Fused ops (any backend; channel/feature axis last):
  *   batchNormTrain(x [..., C], gamma [C], beta [C], eps) → { y, mean [C], variance [C] }
@@ -21,6 +22,7 @@ import { convKernels } from './conv-kernels.js';
 import { heapKernels, makeCastKernel, makeIdentityKernel, makeSliceKernel } from './heap-kernels.js';
 import { WASM, registerOrReplace } from './kernel-utils.js';
 import { makeLeadingReduceKernel } from './reduce-kernels.js';
+import { makeTransposeKernel } from './transpose-kernel.js';
 
 let registered = false;
 
@@ -34,8 +36,9 @@ export function registerWasmKernels(): void {
   const fusedMatMul = tf.getKernel('_FusedMatMul', WASM);
   const cast = tf.getKernel('Cast', WASM);
   const identity = tf.getKernel('Identity', WASM);
-  if (!matMul || !sum || !mean || !slice || !fusedMatMul || !cast || !identity) throw new Error('registerWasmKernels: the wasm backend is not loaded');
-  for (const k of [...convKernels, ...heapKernels, makeBatchMatMulKernel(matMul), makeFusedMatMulKernel(fusedMatMul), makeLeadingReduceKernel('Sum', sum), makeLeadingReduceKernel('Mean', mean), makeSliceKernel(slice), makeCastKernel(cast), makeIdentityKernel(identity)]) registerOrReplace(k);
+  const transpose = tf.getKernel('Transpose', WASM);
+  if (!matMul || !sum || !mean || !slice || !fusedMatMul || !cast || !identity || !transpose) throw new Error('registerWasmKernels: the wasm backend is not loaded');
+  for (const k of [...convKernels, ...heapKernels, makeBatchMatMulKernel(matMul), makeFusedMatMulKernel(fusedMatMul), makeLeadingReduceKernel('Sum', sum), makeLeadingReduceKernel('Mean', mean), makeSliceKernel(slice), makeCastKernel(cast), makeIdentityKernel(identity), makeTransposeKernel(transpose)]) registerOrReplace(k);
   registered = true;
 }
 
