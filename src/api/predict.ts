@@ -9,7 +9,7 @@ import { readNormalization, withNormalization, FASHION_MNIST_NORMALIZATION, type
 import { initBackend } from '../engine/backend.js';
 import { GhnError } from '../errors.js';
 import { loadGhn, type LoadedGhn } from '../ghn/serialize.js';
-import { predictParameters } from '../ghn/predict-params.js';
+import { predictParametersAsync } from '../ghn/predict-params.js';
 import { buildGraph, type ComputationGraph } from '../graph/index.js';
 import { encodeModel } from '../onnx/index.js';
 import type { ModelProto, OnnxModel } from '../onnx/types.js';
@@ -109,14 +109,20 @@ export async function predict(source: ModelSource, options: PredictOptions = {})
   }
   const ghnPath = opts.ghn ?? DEFAULT_GHN_PATH;
   const ghn = openGhn(ghnPath);
-  const [raw, ghnMs] = timed(() => predictParameters(ghn.model, graph));
+  const tGhn = performance.now();
+  const raw = await predictParametersAsync(ghn.model, graph);
+  const ghnMs = performance.now() - tGhn;
   const t0 = performance.now();
   const processed = await postprocess(graph, raw, opts);
   const postMs = performance.now() - t0;
   const [result, splitMs] = timed(() => writeParameters(graph, processed));
   let calibration: CalibrationReport | undefined;
   let calibrateMs = 0;
-  if (opts.calibrate) [calibration, calibrateMs] = timed(() => calibrateScales(graph, result, processed, { seed: opts.seed }));
+  if (opts.calibrate) {
+    const t0 = performance.now();
+    calibration = await calibrateScales(graph, result, processed, { seed: opts.seed });
+    calibrateMs = performance.now() - t0;
+  }
   const [written, encodeMs] = timed(() => {
     const normalization = readNormalization(model.proto) ?? FASHION_MNIST_NORMALIZATION;
     const proto = recordProvenance(result.model.proto, {

@@ -8,21 +8,25 @@
  * layer with a weight, in topological order, the output is rescaled to unit standard deviation and the
  * layer's weight and bias take the same factor, so later layers see the calibrated activations.
  * Only whole tensors are rescaled: the GHN's predicted directions are kept.
+ *
+ * The pass runs in onnxruntime-node: the model gets, after every weight layer, nodes that compute the
+ * factor from the layer's output and apply it, so the sequential rescaling happens inside one native
+ * forward pass (see calibration-graph.ts); the factors come back as extra outputs.
  */
-import * as tf from '@tensorflow/tfjs';
-import { GraphExecutor } from '../engine/executor.js';
+import * as ort from 'onnxruntime-node';
 import type { ComputationGraph } from '../graph/index.js';
+import type { WrittenParameters } from '../graph/write-parameters.js';
 import { replaceTensorData } from '../onnx/index.js';
 import { createRng, gaussian } from '../util/random.js';
+import { calibrationModel } from './calibration-graph.js';
 import { concreteInputShape } from './validate.js';
-import type { WrittenParameters } from '../graph/write-parameters.js';
 
 /** Roles rescaled together with their op's output. */
 const SCALED_ROLES = new Set(['conv.weight', 'conv.bias', 'linear.weight', 'linear.bias']);
 const WEIGHT_ROLES = new Set(['conv.weight', 'linear.weight']);
 /** Factors are kept in this range so a dead layer (std ≈ 0) is not blown up. */
-const MIN_SCALE = 1e-3;
-const MAX_SCALE = 1e3;
+export const MIN_SCALE = 1e-3;
+export const MAX_SCALE = 1e3;
 
 export interface CalibrationReport {
   layers: number;
@@ -37,9 +41,9 @@ export interface CalibrationReport {
  * Rescales `tensors` (slot id → values, stored layout) and the matching initializers of `written`
  * (the model with one initializer per slot, from writeParameters, which the forward pass runs).
  */
-export function calibrateScales(
+export async function calibrateScales(
   graph: ComputationGraph, written: WrittenParameters, tensors: Map<string, Float32Array>, options: { batch?: number; seed?: number } = {},
-): CalibrationReport {
+): Promise<CalibrationReport> {
   const t0 = performance.now();
   // Which value each weight op writes, and which slots scale with it.
   const slotsByValue = new Map<string, string[]>();
@@ -50,39 +54,31 @@ export function calibrateScales(
   }
   const proto = written.model.proto;
   const initializers = new Map((proto.graph?.initializer ?? []).map((t) => [t.name ?? '', t]));
-  const input = (proto.graph?.input ?? []).find((v) => !initializers.has(v.name ?? ''))!;
+  // The predicted tensors are fed, not encoded into the model: no 100 MB copy for ResNet-50.
+  const weights = new Map<string, ort.Tensor>();
+  for (const [slotId, values] of tensors) {
+    weights.set(written.initializerOf.get(slotId)!, new ort.Tensor('float32', values, [...graph.slots.get(slotId)!.storedShape]));
+  }
+  const model = calibrationModel(written.model, [...slotsByValue.keys()], weights, { min: MIN_SCALE, max: MAX_SCALE });
+
   // One sample: each layer's statistic still pools C·H·W (or tokens·width) values, and the pass
   // costs half of batch 2 (the same factors to 3 digits on ResNet-50).
-  const shape = concreteInputShape(input, options.batch ?? 1);
   const rng = createRng(options.seed ?? 0);
-  const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
-  for (let i = 0; i < data.length; i++) data[i] = gaussian(rng);
-
-  const executor = new GraphExecutor(written.model);
+  const feeds: Record<string, ort.Tensor> = Object.fromEntries(weights);
+  for (const input of model.dataInputs) {
+    const shape = concreteInputShape(input, options.batch ?? 1);
+    const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+    for (let i = 0; i < data.length; i++) data[i] = gaussian(rng);
+    feeds[input.name!] = new ort.Tensor('float32', data, shape);
+  }
+  // Spinning threads would burn the cores of a shared machine between runs.
+  const session = await ort.InferenceSession.create(model.bytes, { extra: { session: { intra_op: { allow_spinning: '0' } } } });
   const scales = new Map<string, number>();
   try {
-    const params = new Map<string, tf.Tensor>();
-    tf.tidy(() => {
-      for (const [slotId, values] of tensors) {
-        const slot = graph.slots.get(slotId)!;
-        params.set(written.initializerOf.get(slotId)!, tf.keep(tf.tensor(values, [...slot.storedShape])));
-      }
-      const x = tf.tensor(data, shape);
-      const { outputs } = executor.run(x, {
-        params,
-        onValue: (name, value) => {
-          if (!slotsByValue.has(name)) return undefined;
-          const std = Math.sqrt(tf.moments(value).variance.dataSync()[0]!);
-          const scale = Math.min(MAX_SCALE, Math.max(MIN_SCALE, std > 0 ? 1 / std : 1));
-          scales.set(name, scale);
-          return tf.mul(value, scale);
-        },
-      });
-      tf.dispose(outputs);
-    });
-    tf.dispose([...params.values()]);
+    const results = await session.run(feeds, [...model.scaleOutputs.values()]);
+    for (const [value, output] of model.scaleOutputs) scales.set(value, (results[output]!.data as Float32Array)[0]!);
   } finally {
-    executor.dispose();
+    await session.release();
   }
 
   // The factors go into both the slot values and the written model's tensors.
