@@ -6,7 +6,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { GhnError } from '../errors.js';
 import type { ComputationGraph } from '../graph/computation-graph.js';
-import { decodeSlots, decodeSlotsPerSlot } from './decoder.js';
+import { lowRankProduct } from '../postprocess/ort-linalg.js';
+import { decodeSlots, decodeSlotsPerSlot, slotFactorsPerSlot } from './decoder.js';
 import { encodeGraph, type GraphEncoding, type SlotSpec } from './encoding.js';
 import type { GhnModel } from './model.js';
 
@@ -57,5 +58,41 @@ export function predictParameters(ghn: GhnModel, graph: ComputationGraph | Graph
     out.set(slot.id, tensors[k]!.dataSync() as Float32Array);
     tensors[k]!.dispose();
   });
+  return out;
+}
+
+/**
+ * predictParameters for a forward-only caller that can wait: the per-slot chain runs in tfjs up to
+ * each weight's low-rank factors; the final A·Bᵀ (nearly all the FLOPs and all the output bytes:
+ * 25M values for ResNet-50) runs in onnxruntime's float32 GEMM, so the values never pass through
+ * the wasm heap. Equal to predictParameters up to float rounding.
+ */
+export async function predictParametersAsync(ghn: GhnModel, graph: ComputationGraph | GraphEncoding): Promise<Map<string, Float32Array>> {
+  const enc = 'numOps' in graph ? graph : encodeGraph(graph);
+  type Read = { value: Float32Array } | { a: Float32Array; b: Float32Array; k: number };
+  // Filled inside the tidy but not returned from it: tidy would walk every element of the arrays.
+  const reads: Read[] = [];
+  tf.tidy(() => {
+    const factors = slotFactorsPerSlot(ghn, enc, ghn.embedNodes(enc));
+    for (const slot of enc.slots) {
+      const f = factors.get(slot.id)!;
+      reads.push(f.kind === 'value'
+        ? { value: f.value.dataSync() as Float32Array }
+        : { a: f.a.dataSync() as Float32Array, b: f.b.dataSync() as Float32Array, k: f.a.shape[1] });
+    }
+  });
+  const out = new Map<string, Float32Array>();
+  for (const [i, slot] of enc.slots.entries()) {
+    const read = reads[i]!;
+    if ('value' in read) {
+      out.set(slot.id, read.value);
+      continue;
+    }
+    const rows = read.a.length / read.k, cols = read.b.length / read.k;
+    // Stored transposed ([in, out]): B·Aᵀ, the transpose of the canonical A·Bᵀ.
+    out.set(slot.id, slot.layout === 'transposed'
+      ? await lowRankProduct(read.b, cols, read.a, rows, read.k)
+      : await lowRankProduct(read.a, rows, read.b, cols, read.k));
+  }
   return out;
 }

@@ -4,7 +4,8 @@
  * float32 tfjs-wasm: fast enough to run CholeskyQR in float64, where one pass is exact to
  * rounding for the ill-conditioned (low-rank + noise) weights a GHN predicts. Each product is a
  * one-node (or two-node) ONNX model with symbolic dimensions, built once per process.
- * Matrices are row-major Float64Arrays.
+ * Matrices are row-major Float64Arrays. One float32 product serves the GHN decoder: its low-rank
+ * weights are A·Bᵀ with 33 columns, tens of millions of outputs that MLAS writes at memory speed.
  */
 import os from 'node:os';
 import * as ort from 'onnxruntime-node';
@@ -18,11 +19,13 @@ interface ModelSpec {
   inputs: readonly Port[];
   outputs: readonly Port[];
   nodes: readonly NodeProto[];
+  /** Element type of every input and output (default float64). */
+  elemType?: DataType;
 }
 
-const valueInfo = ([name, rows, cols]: Port): ValueInfoProto => ({
+const valueInfo = ([name, rows, cols]: Port, elemType: DataType): ValueInfoProto => ({
   name,
-  type: { tensorType: { elemType: DataType.DOUBLE, shape: { dim: [{ dimParam: rows }, { dimParam: cols }] } } },
+  type: { tensorType: { elemType, shape: { dim: [{ dimParam: rows }, { dimParam: cols }] } } },
 });
 
 const intAttr = (name: string, i: number): AttributeProto => ({ name, type: AttributeType.INT, i });
@@ -92,9 +95,14 @@ const MODELS = {
     outputs: [['x12', 'h', 'k']],
     nodes: [gemm(['x11', 'r12'], 't'), gemm(['t', 'x22'], 'x12', { alpha: -1 })],
   },
+  /** w = a·bᵀ in float32: a GHN weight from its low-rank factors (see lowRankProduct). */
+  lowRank: {
+    inputs: [['a', 'm', 'k'], ['b', 'n', 'k']], outputs: [['w', 'm', 'n']], nodes: [gemm(['a', 'b'], 'w', { transB: true })], elemType: DataType.FLOAT,
+  },
 } satisfies Record<string, ModelSpec>;
 
-export type OrtModelName = keyof typeof MODELS;
+export type OrtModelName = Exclude<keyof typeof MODELS, 'lowRank'>;
+type SessionName = keyof typeof MODELS;
 
 /** A row-major float64 matrix. */
 export interface Matrix {
@@ -103,20 +111,21 @@ export interface Matrix {
   cols: number;
 }
 
-const sessions = new Map<OrtModelName, Promise<ort.InferenceSession>>();
+const sessions = new Map<SessionName, Promise<ort.InferenceSession>>();
 
 function modelBytes(spec: ModelSpec): Uint8Array {
+  const elemType = spec.elemType ?? DataType.DOUBLE;
   return encodeModel({
     proto: {
       irVersion: 8,
       producerName: 'ghn',
       opsetImport: [{ domain: '', version: 13 }],
-      graph: { name: 'linalg', node: [...spec.nodes], input: spec.inputs.map(valueInfo), output: spec.outputs.map(valueInfo) },
+      graph: { name: 'linalg', node: [...spec.nodes], input: spec.inputs.map((p) => valueInfo(p, elemType)), output: spec.outputs.map((p) => valueInfo(p, elemType)) },
     },
   } as Parameters<typeof encodeModel>[0]);
 }
 
-function session(name: OrtModelName): Promise<ort.InferenceSession> {
+function session(name: SessionName): Promise<ort.InferenceSession> {
   let s = sessions.get(name);
   if (!s) {
     // One intra-op thread per core: the products are the only work running while they run. No
@@ -145,6 +154,12 @@ export async function runProduct(name: OrtModelName, inputs: readonly Matrix[]):
     const t = results[port]!;
     return { data: t.data as Float64Array, rows: t.dims[0]!, cols: t.dims[1]! };
   });
+}
+
+/** a·bᵀ for row-major float32 a [m, k] and b [n, k], as a row-major [m, n]. */
+export async function lowRankProduct(a: Float32Array, m: number, b: Float32Array, n: number, k: number): Promise<Float32Array> {
+  const feeds = { a: new ort.Tensor('float32', a, [m, k]), b: new ort.Tensor('float32', b, [n, k]) };
+  return (await (await session('lowRank')).run(feeds)).w!.data as Float32Array;
 }
 
 /** Releases the cached sessions (tests; long-lived processes keep them). */
