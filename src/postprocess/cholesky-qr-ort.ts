@@ -10,6 +10,7 @@
 import { choleskyUpper, invertUpper } from './kernels.js';
 import { PROBES, PROBE_SAFETY, probeVectors } from './orthogonality.js';
 import { runProduct, type Matrix } from './ort-linalg.js';
+import { transposeInto } from './transpose.js';
 
 /** Up to this order the Cholesky and inverse run in JS (float64 4×4-blocked loops); above, blocks recurse. */
 const JS_CHOLESKY_MAX = 192;
@@ -69,18 +70,12 @@ async function solve(lt: Matrix, at: Float64Array, m: number, n: number, probes:
     return { qt: qt!.data, check: check!.data };
   }
   const h = half(n), k = n - h;
-  const [q1, q2, c1, c2] = await runProduct('solve2', [
+  const [qt, check] = await runProduct('solve2', [
     block(lt, 0, h, 0, h), block(lt, h, n, 0, h), block(lt, h, n, h, n),
     { data: at.subarray(0, h * m), rows: h, cols: m }, { data: at.subarray(h * m), rows: k, cols: m },
     { data: probes.subarray(0, h * PROBES), rows: h, cols: PROBES }, { data: probes.subarray(h * PROBES), rows: k, cols: PROBES },
   ]);
-  const qt = new Float64Array(n * m);
-  qt.set(q1!.data, 0);
-  qt.set(q2!.data, h * m);
-  const check = new Float64Array(n * PROBES);
-  check.set(c1!.data, 0);
-  check.set(c2!.data, h * PROBES);
-  return { qt, check };
+  return { qt: qt!.data, check: check!.data };
 }
 
 /** The first block's order: about half, a multiple of 4 (the JS Cholesky's block size). */
@@ -140,7 +135,7 @@ function choleskyInverseJs(g: Matrix): Matrix | null {
 
 function transpose(x: Matrix): Matrix {
   const out = new Float64Array(x.data.length);
-  for (let r = 0; r < x.rows; r++) for (let c = 0; c < x.cols; c++) out[c * x.rows + r] = x.data[r * x.cols + c]!;
+  transposeInto(x.data, x.rows, x.cols, out);
   return { data: out, rows: x.cols, cols: x.rows };
 }
 

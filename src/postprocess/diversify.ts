@@ -16,6 +16,7 @@ import { choleskyQrTf, tfQrAvailable } from './cholesky-qr-tf.js';
 import { correlationStd } from './correlation.js';
 import { addGaussianNoise } from './gaussian-noise.js';
 import { thinQrColumnMajor } from './qr.js';
+import { transposeInto } from './transpose.js';
 
 /**
  * The result is stored as float32 (rounding alone leaves ~1e-7·√n in QᵀQ − I), so a float64-exact
@@ -218,9 +219,8 @@ async function diversifyWeightOrt(
   if (qIsStored) {
     for (let i = 0; i < out.length; i++) out[i] = q[i]! * factor;
   } else {
-    // Stored layout is q's transpose: q is p×r row-major.
-    const p = wide ? rows : cols, r = wide ? cols : rows;
-    for (let i = 0; i < p; i++) for (let j = 0; j < r; j++) out[j * p + i] = q[i * r + j]! * factor;
+    // Stored layout is q's transpose: q is n×m row-major.
+    transposeInto(q, n, m, out, factor);
   }
   return out;
 }
@@ -235,7 +235,7 @@ function scaleFactor(before: number, q: Float64Array): number {
 function noisyCanonical(values: Float32Array, rows: number, cols: number, storedTransposed: boolean, opts: DiversifyOptions, rng: Rng): Float64Array {
   const w = new Float64Array(rows * cols);
   if (storedTransposed) {
-    for (let c = 0; c < cols; c++) for (let r = 0; r < rows; r++) w[r * cols + c] = values[c * rows + r];
+    transposeInto(values, cols, rows, w);
   } else {
     for (let i = 0; i < w.length; i++) w[i] = values[i];
   }
@@ -265,7 +265,7 @@ function tallWork(w: Float64Array, rows: number, cols: number): { work: Float64A
   const wide = rows < cols;
   if (wide) return { work: w.slice(), m: cols, n: rows };
   const work = new Float64Array(rows * cols);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) work[c * rows + r] = w[r * cols + c];
+  transposeInto(w, rows, cols, work);
   return { work, m: rows, n: cols };
 }
 

@@ -40,6 +40,11 @@ function gemm(inputs: string[], output: string, attrs: { transA?: boolean; trans
   return { opType: 'Gemm', input: inputs, output: [output], attribute };
 }
 
+/** Concatenation along the first axis. */
+function concat(inputs: string[], output: string): NodeProto {
+  return { opType: 'Concat', input: inputs, output: [output], attribute: [intAttr('axis', 0)] };
+}
+
 /** The products the CholeskyQR needs. Dimension names only document the shapes. */
 const MODELS = {
   /** g = x·xᵀ for x [n, m]: the Gram AᵀA of A = xᵀ. */
@@ -65,11 +70,12 @@ const MODELS = {
   /**
    * Qᵀ = R⁻ᵀ·Aᵀ by blocks of the lower-triangular R⁻ᵀ = [[l11, 0], [l21, l22]] (its zero block is
    * skipped: a quarter of the work): q1 = l11·x1, q2 = l21·x1 + l22·x2, with the probe
-   * c = Qᵀ(Q·p) for p = [p1; p2].
+   * c = Qᵀ(Q·p) for p = [p1; p2]. The halves are joined here (Qᵀ = [q1; q2]): a native copy
+   * instead of one in JS.
    */
   solve2: {
     inputs: [['l11', 'h', 'h'], ['l21', 'k', 'h'], ['l22', 'k', 'k'], ['x1', 'h', 'm'], ['x2', 'k', 'm'], ['p1', 'h', 'probes'], ['p2', 'k', 'probes']],
-    outputs: [['q1', 'h', 'm'], ['q2', 'k', 'm'], ['c1', 'h', 'probes'], ['c2', 'k', 'probes']],
+    outputs: [['qt', 'n', 'm'], ['c', 'n', 'probes']],
     nodes: [
       gemm(['l11', 'x1'], 'q1'),
       gemm(['l21', 'x1'], 't'),
@@ -78,6 +84,8 @@ const MODELS = {
       gemm(['q2', 'p2', 'qp1'], 'qp', { transA: true, beta: 1 }),
       gemm(['q1', 'qp'], 'c1'),
       gemm(['q2', 'qp'], 'c2'),
+      concat(['q1', 'q2'], 'qt'),
+      concat(['c1', 'c2'], 'c'),
     ],
   },
   /**
