@@ -115,7 +115,8 @@ export async function predict(source: ModelSource, options: PredictOptions = {})
   const t0 = performance.now();
   const processed = await postprocess(graph, raw, opts);
   const postMs = performance.now() - t0;
-  const [result, splitMs] = timed(() => writeParameters(graph, processed));
+  // The predicted arrays are this call's own and are not changed again (calibration makes new ones).
+  const [result, splitMs] = timed(() => writeParameters(graph, processed, { adopt: true }));
   let calibration: CalibrationReport | undefined;
   let calibrateMs = 0;
   if (opts.calibrate) {

@@ -23,14 +23,14 @@ export interface WrittenParameters {
   added: string[];
 }
 
-function cloneTensor(t: TensorProto, name: string, data: Float32Array): TensorProto {
+function cloneTensor(t: TensorProto, name: string, data: Float32Array, adopt: boolean): TensorProto {
   const copy: TensorProto = { ...t, name };
   // External tensors written as split copies become inline: they are new and the data file is shared.
   if (name !== t.name && copy.externalData?.length) {
     delete copy.externalData;
     delete copy.dataLocation;
   }
-  replaceTensorData(copy, data);
+  replaceTensorData(copy, data, { adopt });
   return copy;
 }
 
@@ -45,7 +45,9 @@ function uniqueName(taken: Set<string>, wanted: string): string {
  * Returns a new model (the input is not modified) with every slot in `tensors` written. Slots not in
  * `tensors` keep their values. Throws if a tensor has the wrong number of elements.
  */
-export function writeParameters(graph: ComputationGraph, tensors: SlotTensors): WrittenParameters {
+export function writeParameters(graph: ComputationGraph, tensors: SlotTensors, options: { adopt?: boolean } = {}): WrittenParameters {
+  // Adopting float32 arrays the caller will not change again saves a copy of every parameter.
+  const adopt = options.adopt ?? false;
   const source = graph.model.proto;
   const g = source.graph!;
   const nodes: (NodeProto | undefined)[] = (g.node ?? []).map((n) => ({ ...n, input: [...(n.input ?? [])] }));
@@ -76,7 +78,7 @@ export function writeParameters(graph: ComputationGraph, tensors: SlotTensors): 
       }
       if (k === 0) {
         // The first use keeps the original initializer (and its name).
-        replaced.set(name, cloneTensor(original, name, data));
+        replaced.set(name, cloneTensor(original, name, data, adopt));
         initializerOf.set(slot.id, name);
         return;
       }
@@ -92,13 +94,13 @@ export function writeParameters(graph: ComputationGraph, tensors: SlotTensors): 
           }
         }
         const newName = uniqueName(taken, slot.path.length ? slot.value : `${name}.${k}`);
-        added.push(cloneTensor(original, newName, data));
+        added.push(cloneTensor(original, newName, data, adopt));
         nodes[slot.consumer.node]!.input![slot.consumer.input] = newName;
         initializerOf.set(slot.id, newName);
       } else {
         // Reached through Transpose/Reshape…: give this use its own copy of that path.
         const newName = uniqueName(taken, `${name}.${k}`);
-        added.push(cloneTensor(original, newName, data));
+        added.push(cloneTensor(original, newName, data, adopt));
         let previous = newName;
         const copies: NodeProto[] = slot.path.map((n) => {
           const node = nodes[n] ?? graph.index.node(n);

@@ -165,11 +165,15 @@ export async function diversifyAsync(
   const opts = resolveOptions(options);
   const out = new Map(tensors);
   const jobs = weightJobs(tensors, slots, opts);
+  // W_mat and its tall copy live in two buffers reused from weight to weight: fresh 10–40 MB
+  // arrays per weight cost page faults and garbage collections.
+  const largest = Math.max(0, ...jobs.map((j) => j.rows * j.cols));
+  const scratch = { canonical: new Float64Array(largest), tall: new Float64Array(largest) };
   for (const { slot, values, rows, cols, rng } of jobs) {
     const transposed = slot.layout === 'transposed';
     const work = Math.max(rows, cols) * Math.min(rows, cols) ** 2;
     out.set(slot.id, opts.orthogonalize && work >= ORT_MIN_WORK
-      ? await diversifyWeightOrt(values, rows, cols, transposed, opts, rng)
+      ? await diversifyWeightOrt(values, rows, cols, transposed, opts, rng, scratch)
       : diversifyWeight(values, rows, cols, transposed, opts, rng));
   }
   return { tensors: out, report: { processed: jobs.length, skipped: slots.length - jobs.length, ms: performance.now() - start } };
@@ -204,12 +208,13 @@ function diversifyWeight(
  */
 async function diversifyWeightOrt(
   values: Float32Array, rows: number, cols: number, storedTransposed: boolean, opts: DiversifyOptions, rng: Rng,
+  scratch: { canonical: Float64Array<ArrayBuffer>; tall: Float64Array<ArrayBuffer> },
 ): Promise<Float32Array> {
-  const w = noisyCanonical(values, rows, cols, storedTransposed, opts, rng);
+  const w = noisyCanonical(values, rows, cols, storedTransposed, opts, rng, scratch.canonical.subarray(0, rows * cols));
   const wide = rows < cols;
   const m = wide ? cols : rows, n = wide ? rows : cols;
   // Column-major tall matrix: W_mat itself when wide (no copy; the ORT path does not overwrite it).
-  const work = wide ? w : tallWork(w, rows, cols).work;
+  const work = wide ? w : tallWork(w, rows, cols, scratch.tall.subarray(0, rows * cols)).work;
   const fast = await choleskyQrOrt(work, m, n, ortOrthogonality(n));
   const q = fast !== null ? fast.q : thinQrColumnMajor(work === w ? w.slice() : work, m, n, { tolerance: FLOAT32_ORTHOGONALITY }).q;
   const factor = opts.keepScale ? scaleFactor(standardDeviation(w), q) : 1;
@@ -232,13 +237,12 @@ function scaleFactor(before: number, q: Float64Array): number {
 }
 
 /** W_mat in canonical row-major order (row = output unit), in float64, with the noise added. */
-function noisyCanonical(values: Float32Array, rows: number, cols: number, storedTransposed: boolean, opts: DiversifyOptions, rng: Rng): Float64Array {
-  const w = new Float64Array(rows * cols);
-  if (storedTransposed) {
-    transposeInto(values, cols, rows, w);
-  } else {
-    for (let i = 0; i < w.length; i++) w[i] = values[i];
-  }
+function noisyCanonical(
+  values: Float32Array, rows: number, cols: number, storedTransposed: boolean, opts: DiversifyOptions, rng: Rng,
+  w = new Float64Array(rows * cols),
+): Float64Array {
+  if (storedTransposed) transposeInto(values, cols, rows, w);
+  else w.set(values);
   if (opts.noise > 0) {
     const sigma = opts.noise * correlationStd(w, rows, cols, rng);
     if (sigma > 0) addGaussianNoise(w, sigma, rng);
@@ -261,10 +265,12 @@ function toStored(w: Float64Array, rows: number, cols: number, storedTransposed:
  * W_mat the tall matrix is W_matᵀ, whose column-major order is W_mat's row-major order — no
  * transpose needed for the common fan_in ≥ C_out case.
  */
-function tallWork(w: Float64Array, rows: number, cols: number): { work: Float64Array; m: number; n: number } {
+function tallWork(w: Float64Array, rows: number, cols: number, work = new Float64Array(rows * cols)): { work: Float64Array; m: number; n: number } {
   const wide = rows < cols;
-  if (wide) return { work: w.slice(), m: cols, n: rows };
-  const work = new Float64Array(rows * cols);
+  if (wide) {
+    work.set(w);
+    return { work, m: cols, n: rows };
+  }
   transposeInto(w, rows, cols, work);
   return { work, m: rows, n: cols };
 }
