@@ -38,8 +38,9 @@ export interface CalibrationReport {
 }
 
 /**
- * Rescales `tensors` (slot id → values, stored layout) and the matching initializers of `written`
- * (the model with one initializer per slot, from writeParameters, which the forward pass runs).
+ * Rescales `tensors` (slot id → values, stored layout; changed in place) and the matching
+ * initializers of `written` (the model with one initializer per slot, from writeParameters, which
+ * the forward pass runs; they end up holding the same arrays).
  */
 export async function calibrateScales(
   graph: ComputationGraph, written: WrittenParameters, tensors: Map<string, Float32Array>, options: { batch?: number; seed?: number } = {},
@@ -71,8 +72,11 @@ export async function calibrateScales(
     for (let i = 0; i < data.length; i++) data[i] = gaussian(rng);
     feeds[input.name!] = new ort.Tensor('float32', data, shape);
   }
-  // Spinning threads would burn the cores of a shared machine between runs.
-  const session = await ort.InferenceSession.create(model.bytes, { extra: { session: { intra_op: { allow_spinning: '0' } } } });
+  // One run: basic optimizations suffice (see validate.ts). Spinning threads would burn the cores of
+  // a shared machine.
+  const session = await ort.InferenceSession.create(model.bytes, {
+    graphOptimizationLevel: 'basic', extra: { session: { intra_op: { allow_spinning: '0' } } },
+  });
   const scales = new Map<string, number>();
   try {
     const results = await session.run(feeds, [...model.scaleOutputs.values()]);
@@ -81,15 +85,13 @@ export async function calibrateScales(
     await session.release();
   }
 
-  // The factors go into both the slot values and the written model's tensors.
+  // The factors go into both the slot values (in place: no second 100 MB for ResNet-50) and the
+  // written model's tensors, which adopt the same arrays.
   for (const [value, scale] of scales) {
     for (const slotId of slotsByValue.get(value)!) {
       const values = tensors.get(slotId)!;
-      const scaled = new Float32Array(values.length);
-      for (let i = 0; i < values.length; i++) scaled[i] = values[i]! * scale;
-      tensors.set(slotId, scaled);
-      // `scaled` is ours alone: the initializer adopts it instead of copying 100 MB for ResNet-50.
-      replaceTensorData(initializers.get(written.initializerOf.get(slotId)!)!, scaled, { adopt: true });
+      for (let i = 0; i < values.length; i++) values[i]! *= scale;
+      replaceTensorData(initializers.get(written.initializerOf.get(slotId)!)!, values, { adopt: true });
     }
   }
   const all = [...scales.values()];
