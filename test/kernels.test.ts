@@ -11,6 +11,7 @@ import {
   batchNormTrain, channelAffine, columnSums, conv2dBackpropFilter, conv2dBackpropInput, convGeometry, depthwiseBackpropFilter,
   depthwiseBackpropInput, groupedConv2d, layerNorm,
 } from '../src/engine/kernels/index.js';
+import { rowBroadcastPlan } from '../src/engine/kernels/row-broadcast.js';
 import { asMatrixTranspose } from '../src/engine/kernels/transpose-kernel.js';
 
 const TOL = 1e-4;
@@ -366,6 +367,31 @@ describe('Transpose on wasm matches cpu', () => {
       tf.transpose(tensor([2, 3, 4, 5], 56), [3, 1, 0, 2]),
       tf.cast(tf.transpose(tf.cast(tf.mul(tensor([768, 16], 57), 1000), 'int32')), 'float32'),
     ]);
+  });
+});
+
+describe('elementwise ops with a short row broadcast over rows on wasm match cpu', () => {
+  test('widening plans', () => {
+    assert.deepEqual(rowBroadcastPlan([64, 28, 28, 16], [16]), { full: 'a', row: 16, rows: 50176, k: 16 });
+    assert.deepEqual(rowBroadcastPlan([1, 1, 3], [300, 3]), { full: 'b', row: 3, rows: 300, k: 100 });
+    assert.deepEqual(rowBroadcastPlan([26, 5, 4], [5, 4]), { full: 'a', row: 20, rows: 26, k: 13 });
+    assert.equal(rowBroadcastPlan([7, 16], [16]), undefined, 'no divisor of 7 makes the row long enough');
+    assert.equal(rowBroadcastPlan([64, 16], [64, 1]), undefined, 'a column, not a row');
+    assert.equal(rowBroadcastPlan([64, 16], [1]), undefined, 'scalars keep the backend path');
+    assert.equal(rowBroadcastPlan([64, 256], [256]), undefined, 'already long');
+    assert.equal(rowBroadcastPlan([64, 16], [64, 16]), undefined);
+  });
+  test('Add, Sub, Multiply, RealDiv in both operand orders, and their gradients', () => {
+    agree('row broadcast', () => {
+      const x = tensor([32, 5, 2, 16], 60), row = tensor([16], 61), x2 = tensor([90, 3], 62), row2 = tensor([1, 3], 63);
+      const positive = tf.add(tf.abs(tensor([16], 64)), 0.5);
+      const [dx, drow] = tf.grads((a: tf.Tensor, b: tf.Tensor) => weightedSum(tf.mul(tf.sub(a, b), tf.add(b, a))))([x, row]);
+      return [
+        tf.add(x, row), tf.sub(x, row), tf.sub(row, x), tf.mul(row, x), tf.div(x, positive), tf.div(positive, tf.add(tf.abs(x), 0.5)),
+        tf.sub(x2, row2), tf.sub(row2, x2), tf.add(tensor([7, 16], 65), row), dx!, drow!,
+        tf.cast(tf.add(tf.tensor2d([[1, 2], [3, 4], [5, 6]], [3, 2], 'int32'), tf.tensor1d([10, 20], 'int32')), 'float32'),
+      ];
+    });
   });
 });
 

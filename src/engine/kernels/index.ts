@@ -9,6 +9,7 @@
  *   MaxPoolGrad, AvgPoolGrad, UnsortedSegmentSum, Tile, Slice (loops / memcpy over the wasm heap)
  *   Cast to the same dtype, Identity (share the buffer instead of copying)
  *   Transpose of a matrix whose row count puts the backend's writes in a few cache sets
+ *   Add, Sub, Multiply, RealDiv of a short row broadcast over rows (on widened rows)
  *
  * Fused ops (any backend; channel/feature axis last):
  *   batchNormTrain(x [..., C], gamma [C], beta [C], eps) → { y, mean [C], variance [C] }
@@ -22,6 +23,7 @@ import { convKernels } from './conv-kernels.js';
 import { heapKernels, makeCastKernel, makeIdentityKernel, makeSliceKernel } from './heap-kernels.js';
 import { WASM, registerOrReplace } from './kernel-utils.js';
 import { makeLeadingReduceKernel } from './reduce-kernels.js';
+import { ROW_BROADCAST_KERNELS, makeRowBroadcastKernel } from './row-broadcast.js';
 import { makeTransposeKernel } from './transpose-kernel.js';
 
 let registered = false;
@@ -37,7 +39,11 @@ export function registerWasmKernels(): void {
   const cast = tf.getKernel('Cast', WASM);
   const identity = tf.getKernel('Identity', WASM);
   const transpose = tf.getKernel('Transpose', WASM);
-  if (!matMul || !sum || !mean || !slice || !fusedMatMul || !cast || !identity || !transpose) throw new Error('registerWasmKernels: the wasm backend is not loaded');
+  const elementwise = ROW_BROADCAST_KERNELS.map((name) => tf.getKernel(name, WASM));
+  if (!matMul || !sum || !mean || !slice || !fusedMatMul || !cast || !identity || !transpose || elementwise.some((k) => !k)) {
+    throw new Error('registerWasmKernels: the wasm backend is not loaded');
+  }
+  for (const k of elementwise) registerOrReplace(makeRowBroadcastKernel(k!));
   for (const k of [...convKernels, ...heapKernels, makeBatchMatMulKernel(matMul), makeFusedMatMulKernel(fusedMatMul), makeLeadingReduceKernel('Sum', sum), makeLeadingReduceKernel('Mean', mean), makeSliceKernel(slice), makeCastKernel(cast), makeIdentityKernel(identity), makeTransposeKernel(transpose)]) registerOrReplace(k);
   registered = true;
 }
