@@ -243,6 +243,13 @@ describe('BatchMatMul on wasm matches cpu', () => {
     { a: [1, 5, 7], b: [1, 7, 3], ta: false, tb: false },
     { a: [5, 7], b: [4, 7, 3], ta: false, tb: false, forwardOnly: true },
     { a: [7, 5], b: [2, 2, 3, 7], ta: true, tb: true, forwardOnly: true },
+    { a: [1, 1, 7, 5], b: [3, 5, 4], ta: false, tb: false, forwardOnly: true },
+    { a: [3, 7, 5], b: [1, 1, 5, 4], ta: false, tb: false, forwardOnly: true },
+    // Small entries run in the backend's batched loop, larger ones as one XNNPACK product per entry.
+    { a: [4, 6, 7], b: [4, 5, 7], ta: false, tb: true },
+    { a: [2, 2, 7, 6], b: [2, 2, 7, 5], ta: true, tb: false },
+    { a: [3, 40, 30], b: [3, 30, 20], ta: false, tb: false },
+    { a: [2, 30, 40], b: [2, 20, 30], ta: true, tb: true },
   ];
   for (const c of cases) {
     test(`${JSON.stringify(c.a)}${c.ta ? 'ᵀ' : ''} × ${JSON.stringify(c.b)}${c.tb ? 'ᵀ' : ''} and its gradient`, () => {

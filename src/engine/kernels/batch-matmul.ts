@@ -11,8 +11,13 @@ import { internals, heapOffset, makeView, releaseView } from './heap-views.js';
 import { WASM, asTensor } from './kernel-utils.js';
 import { wasmPoolThreads } from '../wasm-threads.js';
 
-/** Multiply-adds per batch entry below which, with a thread pool, the backend's batched loop wins. */
-const POOLED_MIN_PRODUCT = 64 * 64 * 64;
+/**
+ * Multiply-adds per batch entry up to which the backend's batched loop beats one XNNPACK product
+ * per entry (each costs ~45 µs of operator setup and packing, and with a thread pool a dispatch).
+ * Measured single-threaded, ms per batch: 256 × 17·17·16 1.4 loop vs 1.5–4.5 per entry (2.1–2.6
+ * with a transpose flag); 256 × 24³ 3.3 vs 2.0.
+ */
+const LOOP_MAX_PRODUCT = { singleThread: 17 * 17 * 17, pooled: 64 * 64 * 64 };
 
 interface MatMulAttrs { transposeA: boolean; transposeB: boolean }
 
@@ -37,12 +42,13 @@ export function makeBatchMatMulKernel(original: tf.KernelConfig): tf.KernelConfi
       // Shapes that broadcast unevenly, or non-float data, keep the backend's implementation.
       const handled = a.dtype === 'float32' && b.dtype === 'float32' && (batchA === 1 || batchB === 1 || sameOuter);
       if (simple || !handled) return original.kernelFunc(args);
-      // With a thread pool (GHN_WASM_THREADS ≥ 2) every XNNPACK call pays a dispatch to the pool's
-      // threads (~1 ms of CPU when the machine is loaded); a batch of small products then costs far
-      // more one call per entry than in the backend's own batched loop (vit_small: 10× the step).
+      // Small products (attention heads) run in the backend's batched loop. With a thread pool
+      // (GHN_WASM_THREADS ≥ 2) every XNNPACK call also pays a dispatch to the pool's threads (~1 ms
+      // of CPU when the machine is loaded), so far larger products stay in the loop (vit_small: 10× the step).
       const rows = a.shape[a.shape.length - (transposeA ? 1 : 2)]!, inner = a.shape[a.shape.length - (transposeA ? 2 : 1)]!;
       const cols = b.shape[b.shape.length - (transposeB ? 2 : 1)]!;
-      if (batchA > 1 && batchB > 1 && rows * inner * cols <= POOLED_MIN_PRODUCT && wasmPoolThreads() > 1) return original.kernelFunc(args);
+      const loopMax = wasmPoolThreads() > 1 ? LOOP_MAX_PRODUCT.pooled : LOOP_MAX_PRODUCT.singleThread;
+      if (batchA > 1 && batchB > 1 && rows * inner * cols <= loopMax) return original.kernelFunc(args);
       return tf.tidy(() => {
         if (transposeA && !transposeB && batchA === 1 && batchB === 1 && a.shape.length === 2 && b.shape.length === 2) {
           return transposedLeftProduct(asTensor<tf.Tensor2D>(a), asTensor<tf.Tensor2D>(b));
@@ -54,10 +60,10 @@ export function makeBatchMatMulKernel(original: tf.KernelConfig): tf.KernelConfi
         if (batchB === 1) {
           // [..., M, K] × [K, N] = one [(…·M), K] × [K, N] product.
           const prod = tf.matMul(tf.reshape(at, [batchA * m, k]), tf.reshape(bt, [k, n]));
-          return tf.reshape(prod, [...outerA, m, n]);
+          return tf.reshape(prod, [...tf.backend_util.assertAndGetBroadcastShape(outerA, outerB), m, n]);
         }
         // A shared left matrix ([M, K] × [..., K, N]) or equal batches: one product per entry.
-        const outer = batchA === 1 ? outerB : outerA;
+        const outer = tf.backend_util.assertAndGetBroadcastShape(outerA, outerB);
         return batchedProduct(args.backend, original, tf.reshape(at, [batchA, m, k]), tf.reshape(bt, [batchB, k, n]), [...outer, m, n]);
       }) as unknown as tf.TensorInfo;
     },
