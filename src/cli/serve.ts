@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { DEFAULT_GHN_PATH } from '../api/predict.js';
-import { createServer } from '../server/app.js';
 import { DEFAULT_SERVER_OPTIONS, parseDuration, parseSize } from '../server/options.js';
 import { parseNumber } from './options.js';
 
@@ -30,6 +29,8 @@ export function registerServe(program: Command): void {
     .option('--no-validate', 'skip the onnxruntime check of each predicted model')
     .option('--log', 'log every request (JSON lines on stdout)')
     .action(async (o: ServeCliOptions) => {
+      // Loaded here, not at start-up: the web server's modules cost every other command ~0.2 s.
+      const { createServer } = await import('../server/app.js');
       const server = await createServer({
         ghnFiles: o.ghn?.length ? o.ghn : [DEFAULT_GHN_PATH],
         maxBodyBytes: parseSize(o.maxBody, '--max-body'),
