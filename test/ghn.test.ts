@@ -9,7 +9,7 @@ import { initBackend } from '../src/engine/backend.js';
 import { encodeGraph, DISTANCE_BUCKETS, FEATURE_DIM, type GraphEncoding } from '../src/ghn/encoding.js';
 import { DEFAULT_GHN_CONFIG, GhnModel } from '../src/ghn/model.js';
 import { targetVariance } from '../src/ghn/output-scale.js';
-import { predictInitializerTensors, predictParameters, predictSlotTensors } from '../src/ghn/predict-params.js';
+import { predictInitializerTensors, predictParameters, predictParametersAsync, predictSlotTensors } from '../src/ghn/predict-params.js';
 import { loadGhn, saveGhn } from '../src/ghn/serialize.js';
 import { scheduledLr, trainGhn, DEFAULT_RECIPE } from '../src/ghn/train.js';
 import { decodeSlots, decodeSlotsPerSlot } from '../src/ghn/decoder.js';
@@ -169,6 +169,27 @@ describe('ghn', () => {
           assert.ok(tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]! / scale < 1e-4, `${file}: ${slot.id} differs from the reference`);
         }
       });
+    }
+    ghn.dispose();
+  });
+
+  it('predictParametersAsync (onnxruntime products, batched vectors) equals predictParameters on every fixture', async () => {
+    const ghn = new GhnModel({ ...DEFAULT_GHN_CONFIG, seed: 12 });
+    ghn.variables.get('decoder.gain')!.assign(tf.randomNormal([DEFAULT_GHN_CONFIG.hidden, 1], 0, 0.3, 'float32', 5));
+    for (const file of FIXTURES) {
+      const enc = await fixtureEncoding(file);
+      const reference = predictParameters(ghn, enc), fast = await predictParametersAsync(ghn, enc);
+      assert.deepEqual([...fast.keys()], [...reference.keys()], `${file}: slots`);
+      for (const [id, values] of reference) {
+        const got = fast.get(id)!;
+        assert.equal(got.length, values.length, `${file}: ${id} length`);
+        let scale = 1e-12, worst = 0;
+        for (let i = 0; i < values.length; i++) {
+          scale = Math.max(scale, Math.abs(values[i]!));
+          worst = Math.max(worst, Math.abs(values[i]! - got[i]!));
+        }
+        assert.ok(worst / scale < 1e-5, `${file}: ${id} differs by ${worst / scale}`);
+      }
     }
     ghn.dispose();
   });

@@ -107,13 +107,24 @@ export type SlotFactors =
   /** value = a·bᵀ in canonical layout (rows × cols·taps). */
   | { kind: 'product'; a: tf.Tensor2D; b: tf.Tensor2D };
 
+/** The vector slots' values in one flat tensor: slot enc.slots[slots[j]] has sizes[j] values, in order. */
+export interface BatchedVectors {
+  values: tf.Tensor1D;
+  slots: readonly number[];
+  sizes: readonly number[];
+}
+
 /**
  * The per-slot chain of decodeSlotsPerSlot up to (not including) each weight's final a·bᵀ, so a
  * forward-only caller can run the large products elsewhere. Same tidy rules as decodeSlotsPerSlot.
+ * With `batchedVectors`, the vector slots come as decodeSlots computes them (a handful of ops for
+ * all of them, equal up to float rounding) in `vectors`, and not in `factors`.
  */
-export function slotFactorsPerSlot(ghn: GhnModel, enc: GraphEncoding, nodes: tf.Tensor2D): Map<string, SlotFactors> {
+export function slotFactorsPerSlot(
+  ghn: GhnModel, enc: GraphEncoding, nodes: tf.Tensor2D, options: { batchedVectors?: boolean } = {},
+): { factors: Map<string, SlotFactors>; vectors?: BatchedVectors } {
   const out = new Map<string, SlotFactors>();
-  if (enc.slots.length === 0) return out;
+  if (enc.slots.length === 0) return { factors: out };
   const r = ghn.config.rank;
   const P = CHANNEL_CODE_DIM;
   // Code tensors belong to the caller's tidy/gradient scope: the backward pass still reads them.
@@ -127,10 +138,15 @@ export function slotFactorsPerSlot(ghn: GhnModel, enc: GraphEncoding, nodes: tf.
   // head starts at zero, so an untrained GHN gives exactly the He std. It lets the GHN shrink
   // residual branches of norm-free networks, which a fixed He scale makes explode with depth.
   const gains = tf.exp(tf.mul(tf.tanh(tf.matMul(e, ghn.v('decoder.gain') as tf.Tensor2D)), MAX_LOG_GAIN)); // [S, 1]
+  const vectorPlan = options.batchedVectors ? planOf(enc).vectors : undefined;
+  const vectors = vectorPlan?.slots.length
+    ? { values: batchedVectorValues(ghn, e, vectorPlan), slots: vectorPlan.slots, sizes: vectorPlan.sizes }
+    : undefined;
   enc.slots.forEach((slot, s) => {
     const view = matrixView(slot);
     const rule = OUTPUT_RULES[slot.role];
     if (rule.kind === 'residual') {
+      if (vectorPlan) return;
       const w = tf.reshape(tf.slice(vectorMaps, [s, 0], [1, P]), [P, 1]) as tf.Tensor2D;
       const raw = tf.matMul(codes.channelSlice(view.rows), w as tf.Tensor2D);
       out.set(slot.id, { kind: 'value', value: tf.add(tf.mul(raw, rule.scale), rule.base) });
@@ -147,7 +163,7 @@ export function slotFactorsPerSlot(ghn: GhnModel, enc: GraphEncoding, nodes: tf.
     const std = tf.mul(tf.reshape(tf.slice(gains, [s, 0], [1, 1]), []), rule.std(slot));
     out.set(slot.id, standardizedFactors(a as tf.Tensor2D, b as tf.Tensor2D, std));
   });
-  return out;
+  return { factors: out, vectors };
 }
 
 /**
@@ -158,7 +174,7 @@ export function slotFactorsPerSlot(ghn: GhnModel, enc: GraphEncoding, nodes: tf.
  */
 export function decodeSlotsPerSlot(ghn: GhnModel, enc: GraphEncoding, nodes: tf.Tensor2D, options: { stored?: boolean } = {}): Map<string, tf.Tensor> {
   const out = new Map<string, tf.Tensor>();
-  const factors = slotFactorsPerSlot(ghn, enc, nodes);
+  const { factors } = slotFactorsPerSlot(ghn, enc, nodes);
   for (const slot of enc.slots) {
     const f = factors.get(slot.id)!;
     // Transposed: (A·Bᵀ)ᵀ = B·Aᵀ, from the small factors rather than a transpose of the product.
@@ -341,6 +357,20 @@ function planOf(enc: GraphEncoding): DecodePlan {
   return plan;
 }
 
+/**
+ * Every vector slot's values, concatenated in `v.slots` order (v.sizes each): one matMul
+ * Φ(0..maxN)·[w₁ … w_S], one gather, one affine map. `e` holds the embeddings of all slots.
+ */
+function batchedVectorValues(ghn: GhnModel, e: tf.Tensor2D, v: VectorPlan): tf.Tensor1D {
+  const Sv = v.slots.length, P = P_DIM;
+  const ev = gatherRows(e, Int32Array.from(v.slots));
+  const maps = tf.matMul(ev, ghn.v('decoder.vector') as tf.Tensor2D); // [Sv, P]
+  const phi = tf.tensor2d(channelCodes(v.maxN), [v.maxN, P]);
+  const all = tf.reshape(tf.matMul(phi, tf.transpose(maps)), [v.maxN * Sv]); // [i·Sv + j]
+  const raw = tf.reshape(gatherRows(tf.reshape(all, [v.maxN * Sv, 1]) as tf.Tensor2D, v.idx), [v.idx.length]);
+  return tf.add(tf.mul(raw, tf.tensor1d(v.scale)), tf.tensor1d(v.base)) as tf.Tensor1D;
+}
+
 /** [S, K·r] maps → [K, S·r] with column block s holding slot s's K×r matrix. */
 function stackMaps(maps: tf.Tensor, S: number, K: number, r: number): tf.Tensor2D {
   return tf.reshape(tf.transpose(tf.reshape(maps, [S, K, r]), [1, 0, 2]), [K, S * r]);
@@ -374,12 +404,7 @@ export function decodeSlots(ghn: GhnModel, enc: GraphEncoding, nodes: tf.Tensor2
 
   if (v.slots.length) {
     const Sv = v.slots.length;
-    const ev = gatherRows(e, Int32Array.from(v.slots));
-    const maps = tf.matMul(ev, ghn.v('decoder.vector') as tf.Tensor2D); // [Sv, P]
-    const phi = tf.tensor2d(channelCodes(v.maxN), [v.maxN, P]);
-    const all = tf.reshape(tf.matMul(phi, tf.transpose(maps)), [v.maxN * Sv]); // [i·Sv + j]
-    const raw = tf.reshape(gatherRows(tf.reshape(all, [v.maxN * Sv, 1]) as tf.Tensor2D, v.idx), [v.idx.length]);
-    const values = tf.add(tf.mul(raw, tf.tensor1d(v.scale)), tf.tensor1d(v.base));
+    const values = batchedVectorValues(ghn, e, v);
     // Slices, not tf.split: the wasm SplitV copies the whole input out of the heap once per part.
     let offset = 0;
     v.slots.forEach((s, j) => {

@@ -62,37 +62,36 @@ export function predictParameters(ghn: GhnModel, graph: ComputationGraph | Graph
 }
 
 /**
- * predictParameters for a forward-only caller that can wait: the per-slot chain runs in tfjs up to
- * each weight's low-rank factors; the final A·Bᵀ (nearly all the FLOPs and all the output bytes:
- * 25M values for ResNet-50) runs in onnxruntime's float32 GEMM, so the values never pass through
- * the wasm heap. Equal to predictParameters up to float rounding.
+ * predictParameters for a forward-only caller that can wait: tfjs computes the vector slots in one
+ * batch and each weight's low-rank factors per slot; the final A·Bᵀ (nearly all the FLOPs and all
+ * the output bytes: 25M values for ResNet-50) runs in onnxruntime's float32 GEMM, so the values
+ * never pass through the wasm heap. Equal to predictParameters up to float rounding.
  */
 export async function predictParametersAsync(ghn: GhnModel, graph: ComputationGraph | GraphEncoding): Promise<Map<string, Float32Array>> {
   const enc = 'numOps' in graph ? graph : encodeGraph(graph);
-  type Read = { value: Float32Array } | { a: Float32Array; b: Float32Array; k: number };
+  const products: { slot: SlotSpec; a: Float32Array; b: Float32Array; k: number }[] = [];
+  const values = new Map<string, Float32Array>();
   // Filled inside the tidy but not returned from it: tidy would walk every element of the arrays.
-  const reads: Read[] = [];
   tf.tidy(() => {
-    const factors = slotFactorsPerSlot(ghn, enc, ghn.embedNodes(enc));
+    const { factors, vectors } = slotFactorsPerSlot(ghn, enc, ghn.embedNodes(enc), { batchedVectors: true });
+    if (vectors) {
+      const all = vectors.values.dataSync() as Float32Array;
+      let offset = 0;
+      vectors.slots.forEach((s, j) => {
+        values.set(enc.slots[s]!.id, all.slice(offset, offset + vectors.sizes[j]!));
+        offset += vectors.sizes[j]!;
+      });
+    }
     for (const slot of enc.slots) {
-      const f = factors.get(slot.id)!;
-      reads.push(f.kind === 'value'
-        ? { value: f.value.dataSync() as Float32Array }
-        : { a: f.a.dataSync() as Float32Array, b: f.b.dataSync() as Float32Array, k: f.a.shape[1] });
+      const f = factors.get(slot.id);
+      if (f?.kind === 'value') values.set(slot.id, f.value.dataSync() as Float32Array);
+      else if (f) products.push({ slot, a: f.a.dataSync() as Float32Array, b: f.b.dataSync() as Float32Array, k: f.a.shape[1] });
     }
   });
-  const out = new Map<string, Float32Array>();
-  for (const [i, slot] of enc.slots.entries()) {
-    const read = reads[i]!;
-    if ('value' in read) {
-      out.set(slot.id, read.value);
-      continue;
-    }
-    const rows = read.a.length / read.k, cols = read.b.length / read.k;
+  for (const { slot, a, b, k } of products) {
+    const rows = a.length / k, cols = b.length / k;
     // Stored transposed ([in, out]): B·Aᵀ, the transpose of the canonical A·Bᵀ.
-    out.set(slot.id, slot.layout === 'transposed'
-      ? await lowRankProduct(read.b, cols, read.a, rows, read.k)
-      : await lowRankProduct(read.a, rows, read.b, cols, read.k));
+    values.set(slot.id, slot.layout === 'transposed' ? await lowRankProduct(b, cols, a, rows, k) : await lowRankProduct(a, rows, b, cols, k));
   }
-  return out;
+  return new Map(enc.slots.map((slot) => [slot.id, values.get(slot.id)!]));
 }
