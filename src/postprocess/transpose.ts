@@ -1,9 +1,10 @@
 /**
  * Tiled matrix transposes. A plain double loop over a large matrix reads or writes with a stride
- * of a whole row, one cache miss per element; tiles of TILE×TILE keep both sides in cache
- * (~3–5× faster on the 1024×256 … 4608×512 weights diversify reorients).
+ * of a whole row, one cache miss per element; tiles keep both sides in cache, and writing each
+ * tile column contiguously (reading with the stride) measured best: ~2 ns per element on the
+ * 3072×768 … 512×4608 weights diversify reorients, against 3–7 ns with the reads contiguous.
  */
-const TILE = 32;
+const TILE = 16;
 
 type Numbers = Float32Array | Float64Array;
 
@@ -13,9 +14,9 @@ export function transposeInto(src: Numbers, rows: number, cols: number, dst: Num
     const r1 = Math.min(rows, r0 + TILE);
     for (let c0 = 0; c0 < cols; c0 += TILE) {
       const c1 = Math.min(cols, c0 + TILE);
-      for (let r = r0; r < r1; r++) {
-        const o = r * cols;
-        for (let c = c0; c < c1; c++) dst[c * rows + r] = src[o + c]! * scale;
+      for (let c = c0; c < c1; c++) {
+        const o = c * rows;
+        for (let r = r0; r < r1; r++) dst[o + r] = src[r * cols + c]! * scale;
       }
     }
   }
