@@ -97,6 +97,11 @@ const convCases: ConvCase[] = [
   { batch: 3, hw: [7, 6], cin: 5, cout: 8, k: [3, 2], stride: 1, pad: 'valid' },
   { batch: 2, hw: [9, 9], cin: 6, cout: 10, k: [5, 5], stride: 1, pad: [[0, 0], [2, 1], [0, 2], [0, 0]] },
   { batch: 2, hw: [5, 5], cin: 30, cout: 40, k: [1, 1], stride: 1, pad: 'valid' },
+  // Strided and C_in ≥ C_out: x as the conv input, channels along the width.
+  { batch: 2, hw: [9, 11], cin: 8, cout: 4, k: [3, 3], stride: 2, pad: 'same' },
+  { batch: 2, hw: [8, 8], cin: 7, cout: 7, k: [2, 2], stride: 2, pad: 'valid' },
+  { batch: 2, hw: [7, 7], cin: 30, cout: 12, k: [1, 1], stride: 2, pad: 'valid' },
+  { batch: 1, hw: [6, 9], cin: 9, cout: 3, k: [2, 4], stride: 3, pad: [[0, 0], [2, 0], [1, 3], [0, 0]] },
 ];
 
 describe('conv2d gradients on wasm match cpu', () => {
