@@ -173,7 +173,7 @@ describe('ghn', () => {
     ghn.dispose();
   });
 
-  it('predictParametersAsync (onnxruntime products, batched vectors) equals predictParameters on every fixture', async () => {
+  it('predictParametersAsync (batched factors, onnxruntime products) equals predictParameters on every fixture', async () => {
     const ghn = new GhnModel({ ...DEFAULT_GHN_CONFIG, seed: 12 });
     ghn.variables.get('decoder.gain')!.assign(tf.randomNormal([DEFAULT_GHN_CONFIG.hidden, 1], 0, 0.3, 'float32', 5));
     for (const file of FIXTURES) {

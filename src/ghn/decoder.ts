@@ -85,85 +85,20 @@ function embedSlots(ghn: GhnModel, enc: GraphEncoding, nodes: tf.Tensor2D): tf.T
 }
 
 /**
- * Standardized A·Bᵀ scaled to `std`, as the factors of one product: the scale is folded into A and
- * the mean subtraction into one extra rank ([A·c, −m·c]·[B, 1]ᵀ), so no pass over the full tensor
- * is added. A single element is only scaled, and comes as its value.
+ * Standardized A·Bᵀ scaled to `std`, as one product: the scale is folded into A and the mean
+ * subtraction into one extra rank ([A·c, −m·c]·[B, 1]ᵀ), so no pass over the full tensor is added.
  */
-function standardizedFactors(a: tf.Tensor2D, b: tf.Tensor2D, std: tf.Tensor): SlotFactors {
+function standardizedProduct(a: tf.Tensor2D, b: tf.Tensor2D, std: tf.Tensor, transposed = false): tf.Tensor2D {
   const rows = a.shape[0], cols = b.shape[0];
-  if (rows * cols === 1) return { kind: 'value', value: tf.mul(tf.matMul(a, b, false, true), std) };
+  if (rows * cols === 1) return tf.mul(tf.matMul(a, b, false, true), std);
   const mean = tf.sum(tf.mul(tf.mean(a, 0), tf.mean(b, 0)));
   const second = tf.div(tf.sum(tf.mul(tf.matMul(a, a, true, false), tf.matMul(b, b, true, false))), rows * cols);
   const variance = tf.relu(tf.sub(second, tf.square(mean)));
   const coef = tf.div(std, tf.sqrt(tf.add(variance, 1e-12)));
   const scaledA = tf.concat([tf.mul(a, coef), tf.mul(tf.fill([rows, 1], -1), tf.mul(mean, coef))], 1);
   const augmentedB = tf.concat([b, tf.ones([cols, 1])], 1);
-  return { kind: 'product', a: scaledA as tf.Tensor2D, b: augmentedB as tf.Tensor2D };
-}
-
-/** A slot before its final product: its values (vector roles, single elements), or the factors of a weight. */
-export type SlotFactors =
-  | { kind: 'value'; value: tf.Tensor }
-  /** value = a·bᵀ in canonical layout (rows × cols·taps). */
-  | { kind: 'product'; a: tf.Tensor2D; b: tf.Tensor2D };
-
-/** The vector slots' values in one flat tensor: slot enc.slots[slots[j]] has sizes[j] values, in order. */
-export interface BatchedVectors {
-  values: tf.Tensor1D;
-  slots: readonly number[];
-  sizes: readonly number[];
-}
-
-/**
- * The per-slot chain of decodeSlotsPerSlot up to (not including) each weight's final a·bᵀ, so a
- * forward-only caller can run the large products elsewhere. Same tidy rules as decodeSlotsPerSlot.
- * With `batchedVectors`, the vector slots come as decodeSlots computes them (a handful of ops for
- * all of them, equal up to float rounding) in `vectors`, and not in `factors`.
- */
-export function slotFactorsPerSlot(
-  ghn: GhnModel, enc: GraphEncoding, nodes: tf.Tensor2D, options: { batchedVectors?: boolean } = {},
-): { factors: Map<string, SlotFactors>; vectors?: BatchedVectors } {
-  const out = new Map<string, SlotFactors>();
-  if (enc.slots.length === 0) return { factors: out };
-  const r = ghn.config.rank;
-  const P = CHANNEL_CODE_DIM;
-  // Code tensors belong to the caller's tidy/gradient scope: the backward pass still reads them.
-  const codes = new CodeTensors(maxCodeIndex(enc));
-  const e = embedSlots(ghn, enc, nodes);
-  const rowMaps = tf.matMul(e, ghn.v('decoder.rows') as tf.Tensor2D); // [S, P·r]
-  const colMaps = tf.matMul(e, ghn.v('decoder.cols') as tf.Tensor2D); // [S, P·r]
-  const tapMaps = tf.matMul(e, ghn.v('decoder.taps') as tf.Tensor2D); // [S, T·r]
-  const vectorMaps = tf.matMul(e, ghn.v('decoder.vector') as tf.Tensor2D); // [S, P]
-  // Learned per-tensor gain around the fixed He std, exp(MAX_LOG_GAIN·tanh(·)) ∈ [0.22, 4.5]; its
-  // head starts at zero, so an untrained GHN gives exactly the He std. It lets the GHN shrink
-  // residual branches of norm-free networks, which a fixed He scale makes explode with depth.
-  const gains = tf.exp(tf.mul(tf.tanh(tf.matMul(e, ghn.v('decoder.gain') as tf.Tensor2D)), MAX_LOG_GAIN)); // [S, 1]
-  const vectorPlan = options.batchedVectors ? planOf(enc).vectors : undefined;
-  const vectors = vectorPlan?.slots.length
-    ? { values: batchedVectorValues(ghn, e, vectorPlan), slots: vectorPlan.slots, sizes: vectorPlan.sizes }
-    : undefined;
-  enc.slots.forEach((slot, s) => {
-    const view = matrixView(slot);
-    const rule = OUTPUT_RULES[slot.role];
-    if (rule.kind === 'residual') {
-      if (vectorPlan) return;
-      const w = tf.reshape(tf.slice(vectorMaps, [s, 0], [1, P]), [P, 1]) as tf.Tensor2D;
-      const raw = tf.matMul(codes.channelSlice(view.rows), w as tf.Tensor2D);
-      out.set(slot.id, { kind: 'value', value: tf.add(tf.mul(raw, rule.scale), rule.base) });
-      return;
-    }
-    const u = tf.reshape(tf.slice(rowMaps, [s, 0], [1, P * r]), [P, r]) as tf.Tensor2D;
-    const vc = tf.reshape(tf.slice(colMaps, [s, 0], [1, P * r]), [P, r]) as tf.Tensor2D;
-    const vt = tf.reshape(tf.slice(tapMaps, [s, 0], [1, TAP_CODE_DIM * r]), [TAP_CODE_DIM, r]) as tf.Tensor2D;
-    const taps = view.kH * view.kW;
-    const a = tf.matMul(codes.channelSlice(view.rows), u);
-    const bc = tf.matMul(codes.channelSlice(view.cols), vc); // [cols, r]
-    const bt = tf.matMul(codes.tap(view.kH, view.kW), vt); // [taps, r]
-    const b = taps === 1 ? bc : tf.reshape(tf.mul(tf.expandDims(bc, 1), tf.expandDims(bt, 0)), [view.cols * taps, r]);
-    const std = tf.mul(tf.reshape(tf.slice(gains, [s, 0], [1, 1]), []), rule.std(slot));
-    out.set(slot.id, standardizedFactors(a as tf.Tensor2D, b as tf.Tensor2D, std));
-  });
-  return { factors: out, vectors };
+  // Transposed: (A·Bᵀ)ᵀ = B·Aᵀ, from the small factors rather than a transpose of the product.
+  return transposed ? tf.matMul(augmentedB, scaledA, false, true) : tf.matMul(scaledA, augmentedB, false, true);
 }
 
 /**
@@ -174,15 +109,126 @@ export function slotFactorsPerSlot(
  */
 export function decodeSlotsPerSlot(ghn: GhnModel, enc: GraphEncoding, nodes: tf.Tensor2D, options: { stored?: boolean } = {}): Map<string, tf.Tensor> {
   const out = new Map<string, tf.Tensor>();
-  const { factors } = slotFactorsPerSlot(ghn, enc, nodes);
-  for (const slot of enc.slots) {
-    const f = factors.get(slot.id)!;
-    // Transposed: (A·Bᵀ)ᵀ = B·Aᵀ, from the small factors rather than a transpose of the product.
-    const value = f.kind === 'value' ? f.value
-      : options.stored && slot.layout === 'transposed' ? tf.matMul(f.b, f.a, false, true) : tf.matMul(f.a, f.b, false, true);
-    out.set(slot.id, tf.reshape(value, (options.stored ? slot.storedShape : slot.shape) as number[]));
+  if (enc.slots.length === 0) return out;
+  const r = ghn.config.rank;
+  const P = CHANNEL_CODE_DIM;
+  // Code tensors belong to the caller's tidy/gradient scope: the backward pass still reads them.
+  const codes = new CodeTensors(maxCodeIndex(enc));
+  {
+    const e = embedSlots(ghn, enc, nodes);
+    const rowMaps = tf.matMul(e, ghn.v('decoder.rows') as tf.Tensor2D); // [S, P·r]
+    const colMaps = tf.matMul(e, ghn.v('decoder.cols') as tf.Tensor2D); // [S, P·r]
+    const tapMaps = tf.matMul(e, ghn.v('decoder.taps') as tf.Tensor2D); // [S, T·r]
+    const vectorMaps = tf.matMul(e, ghn.v('decoder.vector') as tf.Tensor2D); // [S, P]
+    // Learned per-tensor gain around the fixed He std, exp(MAX_LOG_GAIN·tanh(·)) ∈ [0.22, 4.5]; its
+    // head starts at zero, so an untrained GHN gives exactly the He std. It lets the GHN shrink
+    // residual branches of norm-free networks, which a fixed He scale makes explode with depth.
+    const gains = tf.exp(tf.mul(tf.tanh(tf.matMul(e, ghn.v('decoder.gain') as tf.Tensor2D)), MAX_LOG_GAIN)); // [S, 1]
+    enc.slots.forEach((slot, s) => {
+      const view = matrixView(slot);
+      const rule = OUTPUT_RULES[slot.role];
+      let value: tf.Tensor;
+      if (rule.kind === 'residual') {
+        const w = tf.reshape(tf.slice(vectorMaps, [s, 0], [1, P]), [P, 1]) as tf.Tensor2D;
+        const raw = tf.matMul(codes.channelSlice(view.rows), w as tf.Tensor2D);
+        value = tf.add(tf.mul(raw, rule.scale), rule.base);
+      } else {
+        const u = tf.reshape(tf.slice(rowMaps, [s, 0], [1, P * r]), [P, r]) as tf.Tensor2D;
+        const vc = tf.reshape(tf.slice(colMaps, [s, 0], [1, P * r]), [P, r]) as tf.Tensor2D;
+        const vt = tf.reshape(tf.slice(tapMaps, [s, 0], [1, TAP_CODE_DIM * r]), [TAP_CODE_DIM, r]) as tf.Tensor2D;
+        const taps = view.kH * view.kW;
+        const a = tf.matMul(codes.channelSlice(view.rows), u);
+        const bc = tf.matMul(codes.channelSlice(view.cols), vc); // [cols, r]
+        const bt = tf.matMul(codes.tap(view.kH, view.kW), vt); // [taps, r]
+        const b = taps === 1 ? bc : tf.reshape(tf.mul(tf.expandDims(bc, 1), tf.expandDims(bt, 0)), [view.cols * taps, r]);
+        const std = tf.mul(tf.reshape(tf.slice(gains, [s, 0], [1, 1]), []), rule.std(slot));
+        value = standardizedProduct(a as tf.Tensor2D, b as tf.Tensor2D, std, options.stored && slot.layout === 'transposed');
+      }
+      out.set(slot.id, tf.reshape(value, (options.stored ? slot.storedShape : slot.shape) as number[]));
+    });
   }
   return out;
+}
+
+/** The vector slots' values in one flat tensor: slot enc.slots[slots[j]] has sizes[j] values, in order. */
+export interface BatchedVectors {
+  values: tf.Tensor1D;
+  slots: readonly number[];
+  sizes: readonly number[];
+}
+
+/** Weight slots with the same matrix view, decoded together: slot slots[g] is a[g]·b[g]ᵀ (canonical). */
+export interface WeightGroup {
+  slots: readonly number[];
+  /** [G, rows, r + 1]: scaled A with the mean-shift column. */
+  a: tf.Tensor3D;
+  /** [G, cols·taps, r + 1]: B with a column of ones. */
+  b: tf.Tensor3D;
+}
+
+/**
+ * The forward-only form of decodeSlotsPerSlot up to each weight's final product, equal to it up to
+ * float rounding with far fewer tfjs ops (each costs ~0.1 ms of dispatch, more in a fresh process):
+ * the vector slots in one batch (as decodeSlots), the weights in one batched chain per distinct
+ * matrix view (ResNet-50: 54 weights, ~20 views; ViT-B/16: 49 weights, 5 views). Single-element
+ * weights (only scaled) come as values. Runs inside the caller's tidy.
+ */
+export function predictionFactors(
+  ghn: GhnModel, enc: GraphEncoding, nodes: tf.Tensor2D,
+): { vectors?: BatchedVectors; groups: WeightGroup[]; values: Map<string, tf.Tensor> } {
+  const groups: WeightGroup[] = [];
+  const values = new Map<string, tf.Tensor>();
+  if (enc.slots.length === 0) return { groups, values };
+  const r = ghn.config.rank, P = CHANNEL_CODE_DIM, T = TAP_CODE_DIM;
+  const codes = new CodeTensors(maxCodeIndex(enc));
+  const e = embedSlots(ghn, enc, nodes);
+  const vectorPlan = planOf(enc).vectors;
+  const vectors = vectorPlan.slots.length
+    ? { values: batchedVectorValues(ghn, e, vectorPlan), slots: vectorPlan.slots, sizes: vectorPlan.sizes }
+    : undefined;
+
+  const byView = new Map<string, number[]>();
+  enc.slots.forEach((slot, s) => {
+    if (OUTPUT_RULES[slot.role].kind === 'residual') return;
+    const v = matrixView(slot);
+    const key = `${v.rows}x${v.cols}x${v.kH}x${v.kW}`;
+    (byView.get(key) ?? byView.set(key, []).get(key)!).push(s);
+  });
+  for (const slots of byView.values()) {
+    const G = slots.length;
+    const view = matrixView(enc.slots[slots[0]!]!);
+    const taps = view.kH * view.kW;
+    const es = gatherRows(e, Int32Array.from(slots));
+    const u = tf.reshape(tf.matMul(es, ghn.v('decoder.rows') as tf.Tensor2D), [G, P, r]) as tf.Tensor3D;
+    const vc = tf.reshape(tf.matMul(es, ghn.v('decoder.cols') as tf.Tensor2D), [G, P, r]) as tf.Tensor3D;
+    const vt = tf.reshape(tf.matMul(es, ghn.v('decoder.taps') as tf.Tensor2D), [G, T, r]) as tf.Tensor3D;
+    // Learned per-tensor gain around the fixed He std (see decodeSlotsPerSlot).
+    const gains = tf.reshape(tf.exp(tf.mul(tf.tanh(tf.matMul(es, ghn.v('decoder.gain') as tf.Tensor2D)), MAX_LOG_GAIN)), [G]);
+    const baseStd = slots.map((s) => {
+      const rule = OUTPUT_RULES[enc.slots[s]!.role];
+      return rule.kind === 'standardized' ? rule.std(enc.slots[s]!) : 1;
+    });
+    const std = tf.mul(gains, tf.tensor1d(baseStd)); // [G]
+    const batched = (codesOf: tf.Tensor2D, maps: tf.Tensor3D) => tf.matMul(tf.tile(tf.expandDims(codesOf, 0), [G, 1, 1]), maps);
+    const a = batched(codes.channelSlice(view.rows), u); // [G, rows, r]
+    const bc = batched(codes.channelSlice(view.cols), vc); // [G, cols, r]
+    const b = taps === 1 ? bc : tf.reshape(tf.mul(tf.expandDims(bc, 2), tf.expandDims(batched(codes.tap(view.kH, view.kW), vt), 1)), [G, view.cols * taps, r]);
+    if (view.rows * view.cols * taps === 1) {
+      const single = tf.mul(tf.reshape(tf.matMul(a, b, false, true), [G]), std);
+      slots.forEach((s, g) => values.set(enc.slots[s]!.id, tf.slice(single, [g], [1])));
+      continue;
+    }
+    // standardizedFactors, per slot of the batch.
+    const mean = tf.sum(tf.mul(tf.mean(a, 1), tf.mean(b, 1)), 1); // [G]
+    const second = tf.div(tf.sum(tf.mul(tf.matMul(a, a, true, false), tf.matMul(b, b, true, false)), [1, 2]), view.rows * view.cols * taps);
+    const variance = tf.relu(tf.sub(second, tf.square(mean)));
+    const coef = tf.div(std, tf.sqrt(tf.add(variance, 1e-12))); // [G]
+    const coef3 = tf.reshape(coef, [G, 1, 1]);
+    const scaledA = tf.concat([tf.mul(a, coef3), tf.mul(tf.fill([G, view.rows, 1], -1), tf.reshape(tf.mul(mean, coef), [G, 1, 1]))], 2);
+    const augmentedB = tf.concat([b, tf.ones([G, view.cols * taps, 1])], 2);
+    groups.push({ slots, a: scaledA as tf.Tensor3D, b: augmentedB as tf.Tensor3D });
+  }
+  return { vectors, groups, values };
 }
 
 const P_DIM = CHANNEL_CODE_DIM;

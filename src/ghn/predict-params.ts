@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { GhnError } from '../errors.js';
 import type { ComputationGraph } from '../graph/computation-graph.js';
 import { lowRankProduct } from '../postprocess/ort-linalg.js';
-import { decodeSlots, decodeSlotsPerSlot, slotFactorsPerSlot } from './decoder.js';
+import { decodeSlots, decodeSlotsPerSlot, predictionFactors } from './decoder.js';
 import { encodeGraph, type GraphEncoding, type SlotSpec } from './encoding.js';
 import type { GhnModel } from './model.js';
 
@@ -62,10 +62,11 @@ export function predictParameters(ghn: GhnModel, graph: ComputationGraph | Graph
 }
 
 /**
- * predictParameters for a forward-only caller that can wait: tfjs computes the vector slots in one
- * batch and each weight's low-rank factors per slot; the final A·Bᵀ (nearly all the FLOPs and all
- * the output bytes: 25M values for ResNet-50) runs in onnxruntime's float32 GEMM, so the values
- * never pass through the wasm heap. Equal to predictParameters up to float rounding.
+ * predictParameters for a forward-only caller that can wait: tfjs computes the vector slots and
+ * every weight's low-rank factors in batches (predictionFactors: tens of ops per distinct weight
+ * shape, not per weight); the final A·Bᵀ (nearly all the FLOPs and all the output bytes: 25M values
+ * for ResNet-50) runs in onnxruntime's float32 GEMM, so the values never pass through the wasm
+ * heap. Equal to predictParameters up to float rounding.
  */
 export async function predictParametersAsync(ghn: GhnModel, graph: ComputationGraph | GraphEncoding): Promise<Map<string, Float32Array>> {
   const enc = 'numOps' in graph ? graph : encodeGraph(graph);
@@ -73,19 +74,23 @@ export async function predictParametersAsync(ghn: GhnModel, graph: ComputationGr
   const values = new Map<string, Float32Array>();
   // Filled inside the tidy but not returned from it: tidy would walk every element of the arrays.
   tf.tidy(() => {
-    const { factors, vectors } = slotFactorsPerSlot(ghn, enc, ghn.embedNodes(enc), { batchedVectors: true });
-    if (vectors) {
-      const all = vectors.values.dataSync() as Float32Array;
+    const f = predictionFactors(ghn, enc, ghn.embedNodes(enc));
+    if (f.vectors) {
+      const all = f.vectors.values.dataSync() as Float32Array;
       let offset = 0;
-      vectors.slots.forEach((s, j) => {
-        values.set(enc.slots[s]!.id, all.slice(offset, offset + vectors.sizes[j]!));
-        offset += vectors.sizes[j]!;
+      f.vectors.slots.forEach((s, j) => {
+        values.set(enc.slots[s]!.id, all.slice(offset, offset + f.vectors!.sizes[j]!));
+        offset += f.vectors!.sizes[j]!;
       });
     }
-    for (const slot of enc.slots) {
-      const f = factors.get(slot.id);
-      if (f?.kind === 'value') values.set(slot.id, f.value.dataSync() as Float32Array);
-      else if (f) products.push({ slot, a: f.a.dataSync() as Float32Array, b: f.b.dataSync() as Float32Array, k: f.a.shape[1] });
+    for (const [id, value] of f.values) values.set(id, value.dataSync() as Float32Array);
+    for (const group of f.groups) {
+      const [, rows, k] = group.a.shape;
+      const cols = group.b.shape[1];
+      const a = group.a.dataSync() as Float32Array, b = group.b.dataSync() as Float32Array;
+      group.slots.forEach((s, g) => products.push({
+        slot: enc.slots[s]!, a: a.subarray(g * rows * k, (g + 1) * rows * k), b: b.subarray(g * cols * k, (g + 1) * cols * k), k,
+      }));
     }
   });
   for (const { slot, a, b, k } of products) {
