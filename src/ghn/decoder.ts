@@ -170,7 +170,7 @@ export interface WeightGroup {
  * The forward-only form of decodeSlotsPerSlot up to each weight's final product, equal to it up to
  * float rounding with far fewer tfjs ops (each costs ~0.1 ms of dispatch, more in a fresh process):
  * the vector slots in one batch (as decodeSlots), the weights in one batched chain per distinct
- * matrix view (ResNet-50: 54 weights, ~20 views; ViT-B/16: 49 weights, 5 views). Single-element
+ * matrix view (ResNet-50: 54 weights, 21 views; ViT-B/16: 51 weights, 7 views). Single-element
  * weights (only scaled) come as values. Runs inside the caller's tidy.
  */
 export function predictionFactors(
