@@ -4,7 +4,7 @@
  * train-split architectures.
  *   npx tsx bench/ghn.ts [filter]        e.g. `resnet50` (prediction only), `meta` (meta-step only)
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { existsSync } from 'node:fs';
 import { initBackend } from '../src/engine/backend.js';
 import { buildGraph } from '../src/graph/index.js';

@@ -4,7 +4,7 @@
  *   --cpu       also time the pure-JS cpu backend (warm-up + one step per model, killed at CPU_CAP_MS)
  *   --profile   print the slowest kernels of one wasm step per model
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describeBackend, initBackend } from '../src/engine/backend.js';

@@ -9,7 +9,7 @@
  * GHN decoder, cond ~1e4 after the noise; --ort-only / --tf-only: only that path).
  */
 import os from 'node:os';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/engine/backend.js';
 import { diversify, diversifyAsync, type DiversifySlot } from '../src/postprocess/diversify.js';
 import { createRng, gaussian } from '../src/util/random.js';

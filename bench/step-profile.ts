@@ -7,7 +7,7 @@
  *
  *   npx tsx bench/step-profile.ts [--steps 10] [--top 25] [--shapes Conv2D,Transpose] [model ...]
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { loadFashionMnist } from '../src/data/index.js';
 import { initBackend } from '../src/engine/backend.js';
 import { readModelFile } from '../src/onnx/index.js';

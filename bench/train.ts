@@ -8,7 +8,7 @@
  *
  * GHN_WASM_THREADS=2 (or 3, …) times the opt-in threaded wasm backend.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import os from 'node:os';
 import { loadFashionMnist } from '../src/data/index.js';
 import { describeBackend, initBackend, type BackendPreference } from '../src/engine/backend.js';

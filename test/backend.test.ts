@@ -12,7 +12,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 /** Runs `body` (an async function body with initBackend/tf in scope) in a fresh Node; returns its JSON output. */
 function inChild(body: string, env: Record<string, string | undefined> = {}): unknown {
   const script = `
-    import * as tf from '@tensorflow/tfjs';
+    import * as tf from '@tensorflow/tfjs-core';
     import { initBackend } from './src/engine/backend.ts';
     const out = await (async () => { ${body} })();
     process.stdout.write('RESULT' + JSON.stringify(out));

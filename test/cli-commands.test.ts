@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
+import { initBackend } from '../src/engine/backend.js';
 import { DEFAULT_GHN_CONFIG, GhnModel } from '../src/ghn/model.js';
 import { saveGhn } from '../src/ghn/serialize.js';
 import { readModelFile } from '../src/onnx/index.js';
@@ -17,7 +18,8 @@ function ghn(...args: string[]) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-before(() => {
+before(async () => {
+  await initBackend();
   const model = new GhnModel(DEFAULT_GHN_CONFIG);
   saveGhn(GHN_FILE, model);
   model.dispose();

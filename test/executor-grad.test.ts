@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/engine/backend.js';
 import { GraphExecutor } from '../src/engine/executor.js';
 import { encodeModel, readModelFile } from '../src/onnx/index.js';

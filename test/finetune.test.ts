@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { loadFashionMnist } from '../src/data/index.js';
 import { GhnError } from '../src/errors.js';
 import { initBackend } from '../src/engine/backend.js';

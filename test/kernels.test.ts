@@ -5,7 +5,7 @@
  */
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/engine/backend.js';
 import {
   batchNormTrain, channelAffine, columnSums, conv2dBackpropFilter, conv2dBackpropInput, convGeometry, depthwiseBackpropFilter,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/engine/backend.js';
 import { GhnError } from '../src/errors.js';
 import { choleskyQrTf, tfQrAvailable } from '../src/postprocess/cholesky-qr-tf.js';

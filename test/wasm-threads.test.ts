@@ -20,7 +20,7 @@ interface ChildRun<T> { status: number | null; signal: NodeJS.Signals | null; st
 /** Runs `body` (an async function body; `tf`, `initBackend`, `describeBackend` in scope) in a fresh Node. */
 function inChild<T>(body: string, env: Record<string, string | undefined> = {}): ChildRun<T> {
   const script = `
-    import * as tf from '@tensorflow/tfjs';
+    import * as tf from '@tensorflow/tfjs-core';
     import { initBackend, describeBackend } from './src/engine/backend.ts';
     const out = await (async () => { ${body} })();
     process.stdout.write('RESULT' + JSON.stringify(out));

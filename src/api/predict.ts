@@ -100,7 +100,7 @@ function timed<T>(fn: () => T): [T, number] {
 /** Predicts every parameter of `source` and returns the written ONNX bytes with a report. */
 export async function predict(source: ModelSource, options: PredictOptions = {}): Promise<PredictResult> {
   const opts: ResolvedOptions = { ...DEFAULT_PREDICT_OPTIONS, ...options };
-  const backend = await initBackend();
+  const backend = await initBackend(undefined, { gradients: false });
   const [model, load] = timed(() => loadModel(source));
   const [graph, graphMs] = timed(() => buildGraph(model));
   if (graph.unsupported.length) {

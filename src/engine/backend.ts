@@ -5,10 +5,11 @@
  * then the wasm backend with ghn's own gradient kernels, then the pure-JS cpu backend (far too
  * slow to train on, kept as a last resort and as the reference in tests).
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { GhnError } from '../errors.js';
+import { registerGradients } from './gradients.js';
 import { activateThreadedWasm, requestedWasmThreads } from './wasm-threads.js';
 
 export type BackendPreference = 'tensorflow' | 'wasm' | 'cpu' | 'auto';
@@ -33,12 +34,25 @@ const require = createRequire(import.meta.url);
 
 let current: { preference: BackendPreference; info: Promise<BackendInfo> } | undefined;
 
+export interface InitOptions {
+  /**
+   * Register tfjs's gradients (default true). Forward-only commands (`predict`) pass false and skip
+   * loading them, see gradients.ts.
+   */
+  gradients?: boolean;
+}
+
 /**
  * Selects and initializes a backend. `preferred` wins over the `GHN_BACKEND` environment variable,
  * which wins over 'auto'. Idempotent: later calls return the first call's result (a later call
  * asking for a different explicit backend switches to it).
  */
-export function initBackend(preferred?: BackendPreference): Promise<BackendInfo> {
+export function initBackend(preferred?: BackendPreference, { gradients = true }: InitOptions = {}): Promise<BackendInfo> {
+  const info = selectOnce(preferred);
+  return gradients ? Promise.all([info, registerGradients()]).then(([selected]) => selected) : info;
+}
+
+function selectOnce(preferred: BackendPreference | undefined): Promise<BackendInfo> {
   const preference = resolvePreference(preferred);
   requestedWasmThreads(); // a malformed GHN_WASM_THREADS is a usage error, whichever backend is chosen
   if (current && (current.preference === preference || preferred === undefined)) return current.info;
@@ -99,6 +113,7 @@ async function select(preference: BackendPreference): Promise<BackendInfo> {
       notes.push(`wasm failed: ${(err as Error).message}`);
     }
   }
+  await import('@tensorflow/tfjs-backend-cpu'); // registers 'cpu'
   await activate('cpu');
   const info: BackendInfo = { name: 'cpu', package: '@tensorflow/tfjs-backend-cpu', threads: 1 };
   if (preference === 'auto') info.reason = `fallback, very slow (${notes.join('; ')})`;

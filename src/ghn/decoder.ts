@@ -23,7 +23,7 @@
  * - Vector roles: one matMul Φ(0..maxN)·[w₁ … w_S], one gather, one affine map, one split.
  * The plan (indices and fixed matrices) is computed once per GraphEncoding and cached.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import type { ParamRole } from '../graph/vocabulary.js';
 import { CHANNEL_CODE_DIM, CodeTensors, TAP_CODE_DIM, channelCodes, tapCodes } from './codes.js';
 import type { GraphEncoding, SlotSpec } from './encoding.js';

@@ -7,7 +7,7 @@
  * Parameters live in named tf.Variables (`variables`), initialized deterministically from
  * `config.seed`; the decoder's weights are part of the same set (see decoder.ts).
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { OP_KINDS, PARAM_ROLES } from '../graph/vocabulary.js';
 import { createRng, gaussian } from '../util/random.js';
 import { CHANNEL_CODE_DIM, TAP_CODE_DIM } from './codes.js';

@@ -3,7 +3,7 @@
  * arrays in the slot's stored shape/layout (for writing ONNX), or as differentiable tensors keyed
  * by initializer name (for the executor during meta-training).
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { GhnError } from '../errors.js';
 import type { ComputationGraph } from '../graph/computation-graph.js';
 import { lowRankProduct } from '../postprocess/ort-linalg.js';

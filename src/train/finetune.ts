@@ -7,7 +7,7 @@
  * after the last step the running statistics are re-estimated for the final weights (a few
  * forward passes, bn-recalibration.ts); evaluation and the written model use them.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { endlessBatches } from '../data/batches.js';
 import type { Dataset } from '../data/dataset.js';
 import { GraphExecutor, type BatchNormSlots } from '../engine/executor.js';

@@ -3,7 +3,7 @@
  * can run on a slice of a larger tensor (e.g. one matrix of a batch). A view shares memory with its
  * parent and must be released with releaseView, never disposed (that would free the parent's memory).
  */
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs-core';
 
 interface WasmInternals {
   makeOutput(shape: number[], dtype: tf.DataType, memoryOffset?: number): tf.TensorInfo;

@@ -3,7 +3,7 @@
  * kernel are not taped, and the engine accepts Tensors as kernel outputs), and direct access to
  * the wasm heap for the few kernels written as plain loops.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 
 export const WASM = 'wasm';
 

@@ -6,7 +6,7 @@
  * [R/128, 128, C] → [C, R/128, 128] has a short write stride and gives the identical result
  * (1.7, 0.9, 5.2 ms). Every other transpose keeps the backend's kernel.
  */
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs-core';
 import { WASM } from './kernel-utils.js';
 
 /** Row counts that are multiples of this put the column writes in a few cache sets. */

@@ -5,7 +5,7 @@
  * operand (a diagonal or trace) is refused. Exporters write it for attention in e.g. MaxViT:
  * 'bghij,bghjd->bghid' and 'bghid,bghjd->bghij'.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { GhnError } from '../../errors.js';
 import { attrString } from './attrs.js';
 import { nchw } from './common.js';

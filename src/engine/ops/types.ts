@@ -5,7 +5,7 @@
  * NHWC (what tfjs convolutions and pools want) while the ONNX graph speaks NCHW. `nhwc: true` means
  * `t` is the NCHW value permuted by [0, 2, 3, 1]. Everything else is held exactly as ONNX defines it.
  */
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs-core';
 import type { AttributeProto } from '../../onnx/types.js';
 
 export interface Value {
