@@ -23,19 +23,7 @@ export function correlationStd(w: Float64Array, rows: number, cols: number, rng:
   let sumSquares = 0;
   let used = 0;
   const addPair = (i: number, j: number): void => {
-    // Σ (w_i − μ_i)(w_j − μ_j) = Σ w_i·w_j − K·μ_i·μ_j: a plain dot product (4 accumulators),
-    // no centred copy. The cancellation costs ~ε₆₄·μ²/σ², nothing for weights.
-    const io = i * cols, jo = j * cols;
-    let d0 = 0, d1 = 0, d2 = 0, d3 = 0;
-    let k = 0;
-    for (; k + 4 <= cols; k += 4) {
-      d0 += w[io + k]! * w[jo + k]!;
-      d1 += w[io + k + 1]! * w[jo + k + 1]!;
-      d2 += w[io + k + 2]! * w[jo + k + 2]!;
-      d3 += w[io + k + 3]! * w[jo + k + 3]!;
-    }
-    for (; k < cols; k++) d0 += w[io + k]! * w[jo + k]!;
-    const dot = d0 + d1 + d2 + d3 - cols * mean[i]! * mean[j]!;
+    const dot = rowDot(w, i * cols, j * cols, cols) - cols * mean[i]! * mean[j]!;
     const c = dot * inverseNorm[i]! * inverseNorm[j]!;
     sum += c;
     sumSquares += c * c;
@@ -57,6 +45,24 @@ export function correlationStd(w: Float64Array, rows: number, cols: number, rng:
   const s2 = rows + offDiagonal * (sumSquares / used);
   const variance = (s2 - (s1 * s1) / n) / (n - 1);
   return Math.sqrt(Math.max(0, variance));
+}
+
+/**
+ * Σ w_i·w_j over two rows starting at io and jo (4 accumulators). Σ (w_i − μ_i)(w_j − μ_j) is this
+ * minus K·μ_i·μ_j: no centred copy; the cancellation costs ~ε₆₄·μ²/σ², nothing for weights. A
+ * top-level function: inside the per-pair closure the loop read w and cols from its context.
+ */
+function rowDot(w: Float64Array, io: number, jo: number, cols: number): number {
+  let d0 = 0, d1 = 0, d2 = 0, d3 = 0;
+  let k = 0;
+  for (; k + 4 <= cols; k += 4) {
+    d0 += w[io + k]! * w[jo + k]!;
+    d1 += w[io + k + 1]! * w[jo + k + 1]!;
+    d2 += w[io + k + 2]! * w[jo + k + 2]!;
+    d3 += w[io + k + 3]! * w[jo + k + 3]!;
+  }
+  for (; k < cols; k++) d0 += w[io + k]! * w[jo + k]!;
+  return d0 + d1 + d2 + d3;
 }
 
 /** Per row: the mean and 1/‖row − mean‖ (0 for a constant row, so its correlations count as 0). */
