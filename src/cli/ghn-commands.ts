@@ -1,9 +1,8 @@
 /** `ghn train` and `ghn eval`: meta-training and evaluation of the GHN, thin over src/api/ghn-training. */
 import type { Command } from 'commander';
 import { DEFAULT_GHN_PATH } from '../api/predict.js';
-import { evaluateSavedGhn, trainAndSave } from '../api/ghn-training.js';
 import type { GhnEvaluation } from '../ghn/evaluate.js';
-import { DEFAULT_RECIPE } from '../ghn/train.js';
+import { DEFAULT_RECIPE } from '../ghn/recipe.js';
 import { table } from './format.js';
 import { parseNumber } from './options.js';
 import { progressBar } from './progress.js';
@@ -40,6 +39,7 @@ export function registerGhnCommands(program: Command): void {
     .option('--eval-archs <n>', 'test-split architectures to evaluate at the end (0: none)', '30')
     .action(async (o: Record<string, string | boolean | undefined>) => {
       const steps = parseNumber(String(o.steps), '--steps', { integer: true, min: 1 });
+      const { trainAndSave } = await import('../api/ghn-training.js'); // the training code loads only for this command
       const bar = progressBar(steps, 'train', 'loss {loss} acc {acc} {speed} steps/min {val}');
       const result = await trainAndSave({
         out: String(o.out),
@@ -72,6 +72,7 @@ export function registerGhnCommands(program: Command): void {
     .option('--data-dir <dir>', 'Fashion-MNIST folder (default /usr/share/datasets/fashion-mnist)')
     .option('--json', 'print the evaluation as JSON')
     .action(async (o: Record<string, string | boolean | undefined>) => {
+      const { evaluateSavedGhn } = await import('../api/ghn-training.js');
       const { hash, evaluation } = await evaluateSavedGhn(String(o.ghn), {
         archs: parseNumber(String(o.archs), '--archs', { integer: true, min: 1 }),
         images: parseNumber(String(o.images), '--images', { integer: true, min: 1 }),

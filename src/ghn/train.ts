@@ -19,57 +19,13 @@ import { GhnError } from '../errors.js';
 import { correctCount, crossEntropy } from '../train/loss.js';
 import { createRng, deriveSeed, randomInt } from '../util/random.js';
 import { ArchitecturePool, type PooledArchitecture } from './arch-pool.js';
-import { DEFAULT_GHN_CONFIG, GhnModel, type GhnConfig } from './model.js';
+import { GhnModel } from './model.js';
+import { DEFAULT_RECIPE, type ScheduleTail, type TrainRecipe } from './recipe.js';
 import { predictInitializerTensors } from './predict-params.js';
 import { decodeGhn, encodeTensors, loadGhn, saveGhn } from './serialize.js';
 import { writeFileSync, renameSync } from 'node:fs';
 
-export interface TrainRecipe {
-  steps: number;
-  /** Architectures per meta-step. */
-  metaBatch: number;
-  /** Images per architecture per step (the same images for every architecture of a step). */
-  images: number;
-  lr: number;
-  weightDecay: number;
-  warmupSteps: number;
-  clipNorm: number;
-  /** Train-split architectures the steps draw from. */
-  poolSize: number;
-  seed: number;
-  /** Base seed of the architecture space. */
-  spaceSeed: number;
-  ghn: GhnConfig;
-  /**
-   * Schedule extensions of resumed runs, oldest first. A tail starting at step `from` replaces the
-   * schedule from there on: linear warm-up over `warmupSteps` from 0 to `lr`, then cosine to 0 at
-   * `steps` (the recipe's current, extended, step count). `metaBatch`/`images` record what the run
-   * used from that step on.
-   */
-  tails?: ScheduleTail[];
-}
-
-export interface ScheduleTail {
-  from: number;
-  lr: number;
-  warmupSteps: number;
-  metaBatch: number;
-  images: number;
-}
-
-export const DEFAULT_RECIPE: TrainRecipe = {
-  steps: 1000,
-  metaBatch: 2,
-  images: 24,
-  lr: 2e-3,
-  weightDecay: 1e-2,
-  warmupSteps: 50,
-  clipNorm: 5,
-  poolSize: 300,
-  seed: 1,
-  spaceSeed: 0,
-  ghn: DEFAULT_GHN_CONFIG,
-};
+export { DEFAULT_RECIPE, type ScheduleTail, type TrainRecipe };
 
 export interface TrainProgress {
   step: number;
