@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Issue-5 acceptance over every torchvision classification model, one model at a time so the disk
+# never holds more than one model's exports (all of them at once take ~63 GB): export the model
+# (scripts/export_torchvision.py), check `predict` on each of its exports
+# (scripts/predict-torchvision.ts), delete the exports, keep index.json, state.json and the result.
+#
+#   bash scripts/sweep-torchvision.sh [work-dir] [model ...]
+#
+# work-dir defaults to /tmp/ghn-torchvision; results go to <work-dir>/results/<model>.json and the
+# merged table to <work-dir>/summary.json. A model whose result file exists is skipped, so an
+# interrupted sweep resumes where it stopped. Runs at low priority (nice 19).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=${1:-/tmp/ghn-torchvision}
+shift || true
+mkdir -p "$work/exports" "$work/results"
+models=("$@")
+if [ ${#models[@]} -eq 0 ]; then
+  mapfile -t models < <(/usr/bin/python3 -c 'import torchvision.models as m; print("\n".join(sorted(m.list_models(module=m))))')
+fi
+for model in "${models[@]}"; do
+  result="$work/results/$model.json"
+  [ -s "$result" ] && continue
+  echo "== $model $(date -u +%H:%M:%S)"
+  nice -n 19 /usr/bin/python3 scripts/export_torchvision.py --models "$model" --out "$work/exports" --force
+  # A failed check is recorded in the result; only a missing result (the checker itself died) stops here.
+  nice -n 19 npx tsx scripts/predict-torchvision.ts --dir "$work/exports" --models "$model" --timeout 3600 --json "$result.tmp" || true
+  mv "$result.tmp" "$result"
+  rm -f "$work/exports/$model".*.onnx "$work/exports/$model".*.data
+done
+/usr/bin/python3 - "$work" <<'EOF'
+import json, os, sys
+work = sys.argv[1]
+index = json.load(open(os.path.join(work, "exports", "index.json")))["exports"]
+results = {}
+for f in sorted(os.listdir(os.path.join(work, "results"))):
+    if f.endswith(".json"):
+        summary = json.load(open(os.path.join(work, "results", f)))
+        for r in summary["results"]:
+            results[r["file"].split("/")[-1]] = r
+exported = [e for e in index if e["status"] == "ok"]
+failed_exports = [e for e in index if e["status"] != "ok"]
+checked = [results.get(e["file"]) for e in exported]
+missing = [e["file"] for e, r in zip(exported, checked) if r is None]
+bad = [r for r in checked if r is not None and not r["ok"]]
+out = {"exports": len(exported), "checked": len(exported) - len(missing), "passed": sum(1 for r in checked if r and r["ok"]),
+       "failedChecks": bad, "notChecked": missing, "exportFailures": failed_exports}
+json.dump(out, open(os.path.join(work, "summary.json"), "w"), indent=1)
+print(f"{out['exports']} exports, {out['checked']} checked, {out['passed']} passed; "
+      f"{len(bad)} failed checks, {len(missing)} not checked, {len(failed_exports)} exports not made")
+EOF
