@@ -478,6 +478,30 @@ describe('onnxruntime float64 CholeskyQR path', () => {
       assert.ok(maxAbsDiff(fast.tensors.get(slot.id)!, reference.tensors.get(slot.id)!) < 1e-6, slot.id);
     }
   });
+
+  it('inPlace: the same values, written into the input arrays of the processed weights', async () => {
+    const slots: DiversifySlot[] = [
+      { id: 'wide', role: 'conv.weight', shape: [128, 64, 3, 3], isClassifier: false },
+      { id: 'tallT', role: 'linear.weight', shape: [384, 96], layout: 'transposed', isClassifier: false },
+      { id: 'small', role: 'conv.weight', shape: [8, 4, 3, 3], isClassifier: false },
+      { id: 'fc', role: 'linear.weight', shape: [10, 128], isClassifier: true },
+    ];
+    const make = () => new Map<string, Float32Array>([
+      ['wide', Float32Array.from(lowRankPlusNoise(128, 576, 32, 0, 63))],
+      ['tallT', Float32Array.from(randomMatrix(384 * 96, 64, 0.05))],
+      ['small', Float32Array.from(randomMatrix(8 * 36, 65, 0.2))],
+      ['fc', Float32Array.from(randomMatrix(10 * 128, 66, 0.1))],
+    ]);
+    const expected = await diversifyAsync(make(), slots, { seed: 9 });
+    const input = make();
+    const fc = Float32Array.from(input.get('fc')!);
+    const result = await diversifyAsync(input, slots, { seed: 9, inPlace: true });
+    for (const slot of slots) {
+      assert.equal(result.tensors.get(slot.id), input.get(slot.id), slot.id); // the caller's arrays
+      assert.deepEqual(result.tensors.get(slot.id), expected.tensors.get(slot.id), slot.id);
+    }
+    assert.deepEqual(input.get('fc'), fc); // the classifier is left as predicted
+  });
 });
 
 describe('gaussian noise (ziggurat)', () => {

@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, it } from 'node:test';
+import { GhnError } from '../src/errors.js';
 import { buildGraph } from '../src/graph/index.js';
 import { decodeModel, encodeModel, readFloat32, readModelFile } from '../src/onnx/index.js';
+import { stageFile } from '../src/predict/staged-file.js';
 import { validateWithOrt } from '../src/predict/validate.js';
 import { writeParameters } from '../src/graph/write-parameters.js';
 import { createRng, gaussian } from '../src/util/random.js';
@@ -65,3 +70,29 @@ for (const fixture of ['resnet_small.preserve13', 'vit_small.preserve13', 'convn
     });
   });
 }
+
+describe('stageFile (the output written while onnxruntime checks it)', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ghn-staged-'));
+  const leftovers = () => fs.readdirSync(dir).filter((f) => f.includes('.tmp-'));
+
+  it('commit() puts the bytes at the destination and leaves no temp file', async () => {
+    const file = path.join(dir, 'a.onnx');
+    const bytes = Uint8Array.from({ length: 3 << 20 }, (_, i) => i % 251);
+    await stageFile(file, bytes).commit();
+    assert.deepEqual(new Uint8Array(fs.readFileSync(file)), bytes);
+    assert.deepEqual(leftovers(), []);
+  });
+
+  it('discard() leaves an existing destination untouched and removes the temp file', async () => {
+    const file = path.join(dir, 'b.onnx');
+    fs.writeFileSync(file, 'before');
+    await stageFile(file, new Uint8Array(1 << 20).fill(7)).discard();
+    assert.equal(fs.readFileSync(file, 'utf8'), 'before');
+    assert.deepEqual(leftovers(), []);
+  });
+
+  it('a destination in a missing directory fails at commit() with a not-found GhnError', async () => {
+    const staged = stageFile(path.join(dir, 'missing', 'c.onnx'), new Uint8Array(16));
+    await assert.rejects(staged.commit(), (err: unknown) => err instanceof GhnError && err.kind === 'not-found');
+  });
+});

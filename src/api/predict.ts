@@ -15,6 +15,7 @@ import { encodeModel } from '../onnx/index.js';
 import type { ModelProto, OnnxModel } from '../onnx/types.js';
 import { diversifyAsync } from '../postprocess/diversify.js';
 import { calibrateScales, type CalibrationReport } from '../predict/calibrate.js';
+import { stageFile } from '../predict/staged-file.js';
 import { validateWithOrt, type ValidationReport } from '../predict/validate.js';
 import { writeParameters } from '../graph/write-parameters.js';
 import { VERSION } from '../version.js';
@@ -41,11 +42,18 @@ export interface PredictOptions {
   calibrate?: boolean;
   /** Run the written model in onnxruntime-node and check its outputs are finite (default true). */
   validate?: boolean;
+  /**
+   * Also write the model to this file: in the background while onnxruntime checks it, renamed into
+   * place only when the check passes (the file is complete or untouched).
+   */
+  output?: string;
 }
 
-type ResolvedOptions = Required<Omit<PredictOptions, 'ghn'>> & Pick<PredictOptions, 'ghn'>;
+/** The options that shape the prediction (recorded in the report and the model's metadata). */
+type PredictionOptions = Required<Omit<PredictOptions, 'ghn' | 'output'>>;
+type ResolvedOptions = PredictionOptions & Pick<PredictOptions, 'ghn' | 'output'>;
 
-export const DEFAULT_PREDICT_OPTIONS: Readonly<Required<Omit<PredictOptions, 'ghn'>>> = {
+export const DEFAULT_PREDICT_OPTIONS: Readonly<PredictionOptions> = {
   seed: 0, noise: 3e-5, orthogonalize: true, fromLayer: 0, calibrate: true, validate: true,
 };
 
@@ -55,7 +63,7 @@ export interface PredictReport {
   /** Initializers added by splitting tensors the exporter shared between parameters. */
   splitTensors: number;
   ghn: { path: string; hash: string };
-  options: Required<Omit<PredictOptions, 'ghn'>>;
+  options: PredictionOptions;
   backend: string;
   /** Milliseconds per stage. */
   timings: { load: number; graph: number; ghn: number; postprocess: number; calibrate: number; write: number; validate: number };
@@ -94,6 +102,12 @@ function recordProvenance(proto: ModelProto, entries: Record<string, string>, no
 function timed<T>(fn: () => T): [T, number] {
   const t0 = performance.now();
   const value = fn();
+  return [value, performance.now() - t0];
+}
+
+async function timedAsync<T>(fn: () => Promise<T>): Promise<[T, number]> {
+  const t0 = performance.now();
+  const value = await fn();
   return [value, performance.now() - t0];
 }
 
@@ -137,15 +151,24 @@ export async function predict(source: ModelSource, options: PredictOptions = {})
     const out: OnnxModel = { ...result.model, proto };
     return { bytes: encodeModel(out), initializerOf: result.initializerOf, added: result.added };
   });
-  const writeMs = splitMs + encodeMs;
+  // The file is written on libuv's threads while onnxruntime checks the model on this one.
+  const staged = opts.output === undefined ? undefined : stageFile(opts.output, written.bytes);
   let validation: ValidationReport | undefined;
   let validateMs = 0;
   if (opts.validate) {
     const t0 = performance.now();
-    validation = await validateWithOrt(written.bytes, { seed: opts.seed });
+    try {
+      validation = await validateWithOrt(written.bytes, { seed: opts.seed });
+      if (!validation.finite) throw new GhnError('bad-input', 'the predicted model gives non-finite outputs in onnxruntime');
+    } catch (err) {
+      await staged?.discard();
+      throw err;
+    }
     validateMs = performance.now() - t0;
-    if (!validation.finite) throw new GhnError('bad-input', 'the predicted model gives non-finite outputs in onnxruntime');
   }
+  // What is left of the file write after the check.
+  const [, commitMs] = await timedAsync(async () => staged?.commit());
+  const writeMs = splitMs + encodeMs + commitMs;
   const tensors = new Map<string, Float32Array>();
   for (const [slotId, data] of processed) tensors.set(written.initializerOf.get(slotId)!, data);
   return {
@@ -175,5 +198,7 @@ async function postprocess(graph: ComputationGraph, raw: Map<string, Float32Arra
   const slots = [...graph.slots.values()].map((slot) => ({
     id: slot.id, role: slot.role, shape: slot.shape, layout: slot.layout, isClassifier: heads.has(slot.op),
   }));
-  return (await diversifyAsync(raw, slots, { noise: opts.noise, orthogonalize: opts.orthogonalize, fromLayer: opts.fromLayer, seed: opts.seed })).tensors;
+  // In place: the raw predictions are this call's own and not needed afterwards.
+  const options = { noise: opts.noise, orthogonalize: opts.orthogonalize, fromLayer: opts.fromLayer, seed: opts.seed, inPlace: true };
+  return (await diversifyAsync(raw, slots, options)).tensors;
 }

@@ -2,7 +2,6 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { DEFAULT_PREDICT_OPTIONS, predict } from '../api/predict.js';
 import { GhnError } from '../errors.js';
-import { writeFileAtomic } from '../onnx/index.js';
 import { formatCount } from './format.js';
 import { parseNumber } from './options.js';
 
@@ -45,7 +44,7 @@ export function registerPredict(program: Command): void {
       if (path.resolve(output) === path.resolve(file) && !o.overwriteInput) {
         throw new GhnError('usage', `refusing to overwrite the input ${file} (pass --overwrite-input to allow it)`);
       }
-      const { onnx, report } = await predict(file, {
+      const { report } = await predict(file, {
         ghn: o.ghn,
         seed: parseNumber(o.seed, '--seed', { integer: true, min: 0 }),
         noise: parseNumber(o.noise, '--noise', { min: 0 }),
@@ -53,8 +52,8 @@ export function registerPredict(program: Command): void {
         fromLayer: parseNumber(o.fromLayer, '--from-layer', { integer: true, min: 0 }),
         calibrate: o.calibrate,
         validate: o.validate,
+        output,
       });
-      writeFileAtomic(output, onnx);
       const peakRssMiB = Math.round(process.resourceUsage().maxRSS / 1024);
       if (o.json) {
         process.stdout.write(JSON.stringify({ output, ...report, peakRssMiB }, null, 2) + '\n');

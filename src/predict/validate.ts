@@ -36,8 +36,12 @@ export async function validateWithOrt(bytes: Uint8Array, options: { batch?: numb
   let session: ort.InferenceSession;
   try {
     // Basic optimizations only: 'all' re-lays out every conv weight (NCHWc), which costs more than
-    // it saves on a single run (ResNet-50: 0.56 s vs 0.14 s to create, about the same run).
-    session = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: 'basic' });
+    // it saves on a single run (ResNet-50: 0.56 s vs 0.14 s to create, about the same run). No
+    // spinning threads: they would burn the cores of a shared machine (and the file being written
+    // meanwhile, see predict).
+    session = await ort.InferenceSession.create(bytes, {
+      graphOptimizationLevel: 'basic', extra: { session: { intra_op: { allow_spinning: '0' } } },
+    });
   } catch (err) {
     throw new GhnError('bad-input', `onnxruntime rejected the written model: ${(err as Error).message.split('\n')[0]}`);
   }
