@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Issue-5 acceptance over every torchvision classification model, one model at a time so the disk
-# never holds more than one model's exports (all of them at once take ~63 GB): export the model
-# (scripts/export_torchvision.py), check `predict` on each of its exports
-# (scripts/predict-torchvision.ts), delete the exports, keep index.json, state.json and the result.
+# Issue-5 acceptance over every torchvision classification model, one export at a time so the
+# disk never holds more than one model's exports (all of them at once take ~63 GB): export the model
+# in one variant (scripts/export_torchvision.py), check `predict` on it
+# (scripts/predict-torchvision.ts), delete the export, keep index.json, state.json and the result.
+# Variants are swept breadth first (every model in eval13, then preserve17, then preserve13), so a
+# partial sweep already covers every model.
 #
 #   bash scripts/sweep-torchvision.sh [work-dir] [model ...]
 #
-# work-dir defaults to /tmp/ghn-torchvision; results go to <work-dir>/results/<model>.json and the
-# merged table to <work-dir>/summary.json. A model whose result file exists is skipped, so an
-# interrupted sweep resumes where it stopped. Runs at low priority (nice 19).
+# work-dir defaults to /tmp/ghn-torchvision; results go to <work-dir>/results/<model>.<variant>.json
+# and the merged table to <work-dir>/summary.json. An export whose result file exists is skipped,
+# so an interrupted sweep resumes where it stopped. Runs at low priority (nice 19).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=${1:-/tmp/ghn-torchvision}
@@ -18,15 +20,18 @@ models=("$@")
 if [ ${#models[@]} -eq 0 ]; then
   mapfile -t models < <(/usr/bin/python3 -c 'import torchvision.models as m; print("\n".join(sorted(m.list_models(module=m))))')
 fi
-for model in "${models[@]}"; do
-  result="$work/results/$model.json"
-  [ -s "$result" ] && continue
-  echo "== $model $(date -u +%H:%M:%S)"
-  nice -n 19 /usr/bin/python3 scripts/export_torchvision.py --models "$model" --out "$work/exports" --force
-  # A failed check is recorded in the result; only a missing result (the checker itself died) stops here.
-  nice -n 19 npx tsx scripts/predict-torchvision.ts --dir "$work/exports" --models "$model" --timeout 3600 --json "$result.tmp" || true
-  mv "$result.tmp" "$result"
-  rm -f "$work/exports/$model".*.onnx "$work/exports/$model".*.data
+for variant in eval13 preserve17 preserve13; do
+  for model in "${models[@]}"; do
+    result="$work/results/$model.$variant.json"
+    [ -s "$result" ] && continue
+    echo "== $model.$variant $(date -u +%H:%M:%S)"
+    nice -n 19 /usr/bin/python3 scripts/export_torchvision.py --models "$model" --variants "$variant" --out "$work/exports" --force
+    # A failed check is recorded in the result; only a missing result (the checker itself died) stops here.
+    nice -n 19 npx tsx scripts/predict-torchvision.ts --dir "$work/exports" --models "$model" --variants "$variant" \
+      --timeout 3600 --json "$result.tmp" || true
+    mv "$result.tmp" "$result"
+    rm -f "$work/exports/$model.$variant".onnx "$work/exports/$model.$variant".data
+  done
 done
 /usr/bin/python3 - "$work" <<'EOF'
 import json, os, sys
