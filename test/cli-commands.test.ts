@@ -7,6 +7,7 @@ import { before, describe, it } from 'node:test';
 import { initBackend } from '../src/engine/backend.js';
 import { DEFAULT_GHN_CONFIG, GhnModel } from '../src/ghn/model.js';
 import { saveGhn } from '../src/ghn/serialize.js';
+import { wantsHugePagesRelaunch } from '../src/cli/huge-pages.js';
 import { readModelFile } from '../src/onnx/index.js';
 
 const CLI = path.resolve('src/cli/main.ts');
@@ -74,5 +75,33 @@ describe('ghn finetune', () => {
     const r = ghn('finetune', 'fixtures/mlp.eval13.onnx', '--data-dir', path.join(tmp, 'nowhere'), '-o', path.join(tmp, 'y.onnx'));
     assert.equal(r.code, 5);
     assert.match(r.stderr, /dataset-fashion-mnist/);
+  });
+});
+
+describe('heavy commands re-run with huge pages for malloc (src/cli/huge-pages.ts)', () => {
+  it('only for heavy commands, on Linux, unless turned off or already set', () => {
+    const argv = (...args: string[]) => ['node', 'ghn', ...args];
+    assert.equal(wantsHugePagesRelaunch(argv('inspect', 'm.onnx'), {}), false);
+    assert.equal(wantsHugePagesRelaunch(argv('--version'), {}), false);
+    assert.equal(wantsHugePagesRelaunch(argv('serve'), {}), false);
+    assert.equal(wantsHugePagesRelaunch(argv('predict', 'm.onnx'), { GHN_HUGE_PAGES: '0' }), false);
+    assert.equal(wantsHugePagesRelaunch(argv('predict', 'm.onnx'), { GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1' }), false);
+    if (process.platform !== 'linux') assert.equal(wantsHugePagesRelaunch(argv('predict', 'm.onnx'), {}), false);
+  });
+
+  it('the re-run is invisible: same output file, summary and exit codes as running in place', () => {
+    const input = path.join(tmp, 'relaunch.onnx');
+    fs.copyFileSync('fixtures/cnn_small.preserve13.onnx', input);
+    const run = (env: NodeJS.ProcessEnv, ...args: string[]) =>
+      spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...env } });
+    const relaunched = run({}, 'predict', input, '--ghn', GHN_FILE, '-o', path.join(tmp, 'a.onnx'));
+    const inPlace = run({ GHN_HUGE_PAGES: '0' }, 'predict', input, '--ghn', GHN_FILE, '-o', path.join(tmp, 'b.onnx'));
+    assert.equal(relaunched.status, 0, relaunched.stderr);
+    assert.equal(inPlace.status, 0, inPlace.stderr);
+    assert.match(relaunched.stdout, /predicted [\d,]+ parameters/);
+    assert.ok(fs.readFileSync(path.join(tmp, 'a.onnx')).equals(fs.readFileSync(path.join(tmp, 'b.onnx'))));
+    const missing = run({}, 'predict', path.join(tmp, 'missing.onnx'));
+    assert.equal(missing.status, 2);
+    assert.match(missing.stderr, /no such file/);
   });
 });

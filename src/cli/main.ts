@@ -1,41 +1,11 @@
 #!/usr/bin/env node
-import { Command, CommanderError } from 'commander';
-import { GhnError } from '../errors.js';
-import { parseWasmThreads } from '../engine/wasm-threads.js';
-import { VERSION } from '../version.js';
-import { registerFinetune } from './finetune.js';
-import { registerGhnCommands } from './ghn-commands.js';
-import { registerInspect } from './inspect.js';
-import { registerPredict } from './predict.js';
-import { registerServe } from './serve.js';
-import { reportError } from './run.js';
+/**
+ * Entry point of the `ghn` command. Heavy commands first re-run themselves with huge pages for
+ * malloc (see huge-pages.ts); the program itself (and its large imports) loads only in the process
+ * that runs the command.
+ */
+import { relaunchWithHugePages, wantsHugePagesRelaunch } from './huge-pages.js';
 
-const program = new Command('ghn')
-  .description('Graph HyperNetwork parameter predictor for ONNX models')
-  .version(VERSION)
-  .exitOverride()
-  .configureOutput({ writeErr: (s) => process.stderr.write(s) })
-  .option('--threads <n>', 'threads of the wasm backend (default 1, or GHN_WASM_THREADS; 2 helps only on an otherwise idle machine)');
-
-// Through the environment so that the server's worker processes inherit it too.
-program.hook('preAction', () => {
-  const threads = program.opts<{ threads?: string }>().threads;
-  if (threads !== undefined) process.env.GHN_WASM_THREADS = String(parseWasmThreads(threads, '--threads'));
-});
-
-registerInspect(program);
-registerFinetune(program);
-registerGhnCommands(program);
-registerPredict(program);
-registerServe(program);
-
-try {
-  await program.parseAsync(process.argv);
-} catch (err) {
-  if (err instanceof CommanderError) {
-    // commander already printed its message (or help/version, which exit 0)
-    process.exitCode = err.exitCode === 0 ? 0 : new GhnError('usage', err.message).exitCode;
-  } else {
-    reportError(err);
-  }
-}
+const exitCode = wantsHugePagesRelaunch(process.argv, process.env) ? await relaunchWithHugePages() : null;
+if (exitCode !== null) process.exitCode = exitCode;
+else await import('./program.js');
