@@ -1,7 +1,8 @@
 /**
  * `ghn predict` on ImageNet-size torchvision exports, as a user runs it: the whole process
  * (node start-up, import, GHN, post-processing, calibration, writing, onnxruntime check), median of 3,
- * with the process's CPU seconds (GNU time) next to wall time: the machine may be shared. Runs the
+ * wall / CPU seconds for the whole process (GNU time, children included) and for every stage (the
+ * report's timings and cpuTimings): the machine may be shared, and CPU time is what the work costs. Runs the
  * installed CLI (dist/, `npm run build`) when built, else the sources through tsx (slower start-up).
  * Issue-5 targets for resnet50: ≤ 3 s for the whole process, ≤ 0.5 s for the GHN prediction.
  * Usage: npx tsx bench/predict.ts [model …]   (default: resnet50 convnext_tiny vit_b_16)
@@ -29,34 +30,37 @@ if (!fs.existsSync(DEFAULT_GHN_PATH)) {
 console.log(`ghn predict, whole process, median of ${RUNS} (${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}; ${cli[0]})`);
 const timeAvailable = fs.existsSync('/usr/bin/time');
 console.log(`load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
-// other = the wall time outside the timed stages: node start-up and module loading, the output file.
-console.log('model            total s  CPU s  load+graph s  GHN s  post s  calib s  write s  check s  other s  peak MiB  params');
+console.log('seconds, wall / CPU; other = the whole process minus the stages (node start-up, imports, backend and GHN loading, exit)');
+console.log('model            total          load+graph     GHN            post           calib          write          check          other          peak MiB  params  faults');
 for (const name of models) {
   const file = largeFixture(name);
   if (!file) continue;
-  const runs: { wall: number; cpu: number; report: Record<string, any> }[] = [];
+  const runs: { wall: number; cpu: number; faults: number; report: Record<string, any> }[] = [];
   for (let k = 0; k < RUNS; k++) {
     const t0 = performance.now();
-    // GNU time reports the child's CPU seconds (user + system) on its last stderr line.
-    const command = timeAvailable ? ['/usr/bin/time', '-f', '%U %S', process.execPath] : [process.execPath];
+    // GNU time reports the child's CPU seconds (user + system, its own children included) and its
+    // minor page faults on its last stderr line.
+    const command = timeAvailable ? ['/usr/bin/time', '-f', '%U %S %R', process.execPath] : [process.execPath];
     const r = spawnSync(command[0]!, [...command.slice(1), ...cli, 'predict', file, '-o', out, '--json'], { encoding: 'utf8', maxBuffer: 1 << 24 });
     const wall = performance.now() - t0;
     if (r.status !== 0) {
       console.log(`${name}: failed: ${r.stderr.trim()}`);
       break;
     }
-    const [user, system] = timeAvailable ? r.stderr.trim().split('\n').at(-1)!.split(' ').map(Number) : [NaN, NaN];
-    runs.push({ wall, cpu: 1000 * (user! + system!), report: JSON.parse(r.stdout) });
+    const [user, system, faults] = timeAvailable ? r.stderr.trim().split('\n').at(-1)!.split(' ').map(Number) : [NaN, NaN, NaN];
+    runs.push({ wall, cpu: 1000 * (user! + system!), faults: faults!, report: JSON.parse(r.stdout) });
   }
   if (!runs.length) continue;
-  const pick = (f: (r: Record<string, any>) => number) => median(runs.map((r) => f(r.report)));
-  const stages = (t: Record<string, number>) => t.load + t.graph + t.ghn + t.postprocess + t.calibrate + t.write + t.validate;
-  const other = median(runs.map((r) => r.wall - stages(r.report.timings)));
-  const s = (ms: number) => (ms / 1000).toFixed(2).padStart(6);
+  const pick = (f: (r: (typeof runs)[number]) => number) => median(runs.map(f));
+  const sum = (t: Record<string, number>) => Object.values(t).reduce((a, b) => a + b, 0);
+  const s = (ms: number) => (ms / 1000).toFixed(2);
+  const pair = (wall: (r: (typeof runs)[number]) => number, cpu: (r: (typeof runs)[number]) => number) => `${s(pick(wall))} / ${s(pick(cpu))}`.padEnd(15);
+  const stage = (...names: string[]) => pair(
+    (r) => names.reduce((a, n) => a + r.report.timings[n], 0), (r) => names.reduce((a, n) => a + r.report.cpuTimings[n], 0));
   console.log(
-    `${name.padEnd(16)} ${s(median(runs.map((r) => r.wall)))} ${s(median(runs.map((r) => r.cpu)))}        ${s(pick((r) => r.timings.load + r.timings.graph))} ${s(pick((r) => r.timings.ghn))} ${s(pick((r) => r.timings.postprocess))}  ` +
-      `${s(pick((r) => r.timings.calibrate))}  ${s(pick((r) => r.timings.write))}  ${s(pick((r) => r.timings.validate))}  ${s(other)}  ` +
-      `${String(pick((r) => r.peakRssMiB)).padStart(8)}  ${runs[0]!.report.parameters}`,
+    `${name.padEnd(16)} ${pair((r) => r.wall, (r) => r.cpu)}${stage('load', 'graph')}${stage('ghn')}${stage('postprocess')}${stage('calibrate')}` +
+      `${stage('write')}${stage('validate')}${pair((r) => r.wall - sum(r.report.timings), (r) => r.cpu - sum(r.report.cpuTimings))}` +
+      `${String(pick((r) => r.report.peakRssMiB)).padStart(8)}  ${runs[0]!.report.parameters}  ${pick((r) => r.faults)}`,
   );
 }
 fs.rmSync(out, { force: true });

@@ -19,6 +19,7 @@ import { stageFile } from '../predict/staged-file.js';
 import { validateWithOrt, type ValidationReport } from '../predict/validate.js';
 import { writeParameters } from '../graph/write-parameters.js';
 import { VERSION } from '../version.js';
+import { StageClock, type StageTimes } from './stage-clock.js';
 import { loadModel, type ModelSource } from './inspect.js';
 
 const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -57,6 +58,9 @@ export const DEFAULT_PREDICT_OPTIONS: Readonly<PredictionOptions> = {
   seed: 0, noise: 3e-5, orthogonalize: true, fromLayer: 0, calibrate: true, validate: true,
 };
 
+export const PREDICT_STAGES = ['load', 'graph', 'ghn', 'postprocess', 'calibrate', 'write', 'validate'] as const;
+export type PredictStage = (typeof PREDICT_STAGES)[number];
+
 export interface PredictReport {
   tensors: number;
   parameters: number;
@@ -65,8 +69,10 @@ export interface PredictReport {
   ghn: { path: string; hash: string };
   options: PredictionOptions;
   backend: string;
-  /** Milliseconds per stage. */
-  timings: { load: number; graph: number; ghn: number; postprocess: number; calibrate: number; write: number; validate: number };
+  /** Wall milliseconds per stage. */
+  timings: StageTimes<PredictStage>;
+  /** CPU milliseconds per stage (every thread of the process; see stage-clock.ts). */
+  cpuTimings: StageTimes<PredictStage>;
   calibration?: CalibrationReport;
   validation?: ValidationReport;
 }
@@ -99,46 +105,27 @@ function recordProvenance(proto: ModelProto, entries: Record<string, string>, no
   return withNormalization(withEntries, normalization);
 }
 
-function timed<T>(fn: () => T): [T, number] {
-  const t0 = performance.now();
-  const value = fn();
-  return [value, performance.now() - t0];
-}
-
-async function timedAsync<T>(fn: () => Promise<T>): Promise<[T, number]> {
-  const t0 = performance.now();
-  const value = await fn();
-  return [value, performance.now() - t0];
-}
-
 /** Predicts every parameter of `source` and returns the written ONNX bytes with a report. */
 export async function predict(source: ModelSource, options: PredictOptions = {}): Promise<PredictResult> {
   const opts: ResolvedOptions = { ...DEFAULT_PREDICT_OPTIONS, ...options };
   const backend = await initBackend(undefined, { gradients: false });
-  const [model, load] = timed(() => loadModel(source));
-  const [graph, graphMs] = timed(() => buildGraph(model));
+  const clock = new StageClock(PREDICT_STAGES);
+  const model = clock.measure('load', () => loadModel(source));
+  const graph = clock.measure('graph', () => buildGraph(model));
   if (graph.unsupported.length) {
     const names = [...new Set(graph.unsupported.map((u) => u.opType))].join(', ');
     throw new GhnError('unsupported', `cannot predict parameters: unsupported operator(s) ${names}`);
   }
   const ghnPath = opts.ghn ?? DEFAULT_GHN_PATH;
   const ghn = openGhn(ghnPath);
-  const tGhn = performance.now();
-  const raw = await predictParametersAsync(ghn.model, graph);
-  const ghnMs = performance.now() - tGhn;
-  const t0 = performance.now();
-  const processed = await postprocess(graph, raw, opts);
-  const postMs = performance.now() - t0;
+  const raw = await clock.measureAsync('ghn', () => predictParametersAsync(ghn.model, graph));
+  const processed = await clock.measureAsync('postprocess', () => postprocess(graph, raw, opts));
   // The predicted arrays are this call's own and are not changed again (calibration makes new ones).
-  const [result, splitMs] = timed(() => writeParameters(graph, processed, { adopt: true }));
-  let calibration: CalibrationReport | undefined;
-  let calibrateMs = 0;
-  if (opts.calibrate) {
-    const t0 = performance.now();
-    calibration = await calibrateScales(graph, result, processed, { seed: opts.seed });
-    calibrateMs = performance.now() - t0;
-  }
-  const [written, encodeMs] = timed(() => {
+  const result = clock.measure('write', () => writeParameters(graph, processed, { adopt: true }));
+  const calibration = opts.calibrate
+    ? await clock.measureAsync('calibrate', () => calibrateScales(graph, result, processed, { seed: opts.seed }))
+    : undefined;
+  const written = clock.measure('write', () => {
     const normalization = readNormalization(model.proto) ?? FASHION_MNIST_NORMALIZATION;
     const proto = recordProvenance(result.model.proto, {
       'ghn.version': VERSION,
@@ -154,21 +141,17 @@ export async function predict(source: ModelSource, options: PredictOptions = {})
   // The file is written on libuv's threads while onnxruntime checks the model on this one.
   const staged = opts.output === undefined ? undefined : stageFile(opts.output, written.bytes);
   let validation: ValidationReport | undefined;
-  let validateMs = 0;
   if (opts.validate) {
-    const t0 = performance.now();
     try {
-      validation = await validateWithOrt(written.bytes, { seed: opts.seed });
+      validation = await clock.measureAsync('validate', () => validateWithOrt(written.bytes, { seed: opts.seed }));
       if (!validation.finite) throw new GhnError('bad-input', 'the predicted model gives non-finite outputs in onnxruntime');
     } catch (err) {
       await staged?.discard();
       throw err;
     }
-    validateMs = performance.now() - t0;
   }
   // What is left of the file write after the check.
-  const [, commitMs] = await timedAsync(async () => staged?.commit());
-  const writeMs = splitMs + encodeMs + commitMs;
+  await clock.measureAsync('write', async () => staged?.commit());
   const tensors = new Map<string, Float32Array>();
   for (const [slotId, data] of processed) tensors.set(written.initializerOf.get(slotId)!, data);
   return {
@@ -185,7 +168,8 @@ export async function predict(source: ModelSource, options: PredictOptions = {})
         calibrate: opts.calibrate, validate: opts.validate,
       },
       backend: backend.name,
-      timings: { load, graph: graphMs, ghn: ghnMs, postprocess: postMs, calibrate: calibrateMs, write: writeMs, validate: validateMs },
+      timings: clock.wall,
+      cpuTimings: clock.cpu,
       calibration,
       validation,
     },

@@ -60,13 +60,14 @@ export function registerPredict(program: Command): void {
         return;
       }
       const t = report.timings;
-      const total = t.load + t.graph + t.ghn + t.postprocess + t.calibrate + t.write + t.validate;
+      const total = Object.values(t).reduce((a, b) => a + b, 0);
+      const cpu = Object.values(report.cpuTimings).reduce((a, b) => a + b, 0);
       process.stdout.write(
         `${output}: predicted ${formatCount(report.parameters)} parameters in ${report.tensors} tensors` +
           (report.splitTensors ? ` (${report.splitTensors} shared tensors split)` : '') + '\n' +
           `  load ${t.load.toFixed(0)} ms, graph ${t.graph.toFixed(0)} ms, GHN ${t.ghn.toFixed(0)} ms, ` +
           `post-processing ${t.postprocess.toFixed(0)} ms, calibration ${t.calibrate.toFixed(0)} ms, write ${t.write.toFixed(0)} ms, ` +
-          `onnxruntime check ${t.validate.toFixed(0)} ms (total ${total.toFixed(0)} ms; backend ${report.backend}; peak memory ${peakRssMiB} MiB)\n` +
+          `onnxruntime check ${t.validate.toFixed(0)} ms (total ${total.toFixed(0)} ms, CPU ${cpu.toFixed(0)} ms; backend ${report.backend}; peak memory ${peakRssMiB} MiB)\n` +
           (report.validation ? `  onnxruntime: output ${JSON.stringify(report.validation.outputShape)}, std ${report.validation.outputStd.toPrecision(3)} on a standard-normal batch\n` : ''),
       );
     });
