@@ -54,42 +54,50 @@ export function addGaussianNoise(target: Float64Array, sigma: number, rng: Rng):
   let state = (rng() * 4294967296) >>> 0;
   for (let i = 0; i < target.length; i++) {
     state = (state + STEP) | 0;
-    let bits = mulberry32(state);
-    let hz = bits >> 7; // signed 25-bit value (the sign comes from the top bit)
-    let iz = bits & (LAYERS - 1);
-    let value: number;
-    if ((hz < 0 ? -hz : hz) < kn[iz]!) {
-      value = hz * wn[iz]!;
-    } else {
-      // Slow path (~1.2%): the wedge of a layer, or the tail beyond R.
-      for (;;) {
-        const x = hz * wn[iz]!;
-        if (iz === 0) {
-          let tx: number, ty: number;
-          do {
-            state = (state + STEP) | 0;
-            tx = -Math.log(unit(mulberry32(state))) / R;
-            state = (state + STEP) | 0;
-            ty = -Math.log(unit(mulberry32(state)));
-          } while (ty + ty < tx * tx);
-          value = hz > 0 ? R + tx : -R - tx;
-          break;
-        }
-        state = (state + STEP) | 0;
-        if (fn[iz]! + unit(mulberry32(state)) * (fn[iz - 1]! - fn[iz]!) < Math.exp(-0.5 * x * x)) {
-          value = x;
-          break;
-        }
-        state = (state + STEP) | 0;
-        bits = mulberry32(state);
-        hz = bits >> 7;
-        iz = bits & (LAYERS - 1);
-        if ((hz < 0 ? -hz : hz) < kn[iz]!) {
-          value = hz * wn[iz]!;
-          break;
-        }
-      }
+    const bits = mulberry32(state);
+    const hz = bits >> 7; // signed 25-bit value (the sign comes from the top bit)
+    const iz = bits & (LAYERS - 1);
+    // The fast path's value, kept unless the draw falls outside its layer's rectangle (~1.2%).
+    // |hz| without a branch: a sign test is mispredicted on every other draw (2× slower overall).
+    let value = hz * wn[iz]!;
+    if (((hz ^ (hz >> 31)) - (hz >> 31)) >= kn[iz]!) {
+      value = slowDraw(hz, iz, state);
+      state = slowState;
     }
     target[i] += sigma * value;
+  }
+}
+
+/** The stream's state after the last slowDraw, whose extra draws advance it. */
+let slowState = 0;
+
+/** The ziggurat's slow path for a rejected first draw (hz, iz): the wedge of a layer, or the tail beyond R. */
+function slowDraw(hz: number, iz: number, state: number): number {
+  for (;;) {
+    const x = hz * wn[iz]!;
+    if (iz === 0) {
+      let tx: number, ty: number;
+      do {
+        state = (state + STEP) | 0;
+        tx = -Math.log(unit(mulberry32(state))) / R;
+        state = (state + STEP) | 0;
+        ty = -Math.log(unit(mulberry32(state)));
+      } while (ty + ty < tx * tx);
+      slowState = state;
+      return hz > 0 ? R + tx : -R - tx;
+    }
+    state = (state + STEP) | 0;
+    if (fn[iz]! + unit(mulberry32(state)) * (fn[iz - 1]! - fn[iz]!) < Math.exp(-0.5 * x * x)) {
+      slowState = state;
+      return x;
+    }
+    state = (state + STEP) | 0;
+    const bits = mulberry32(state);
+    hz = bits >> 7;
+    iz = bits & (LAYERS - 1);
+    if ((hz < 0 ? -hz : hz) < kn[iz]!) {
+      slowState = state;
+      return hz * wn[iz]!;
+    }
   }
 }
