@@ -20,18 +20,28 @@ models=("$@")
 if [ ${#models[@]} -eq 0 ]; then
   mapfile -t models < <(/usr/bin/python3 -c 'import torchvision.models as m; print("\n".join(sorted(m.list_models(module=m))))')
 fi
-for variant in eval13 preserve17 preserve13; do
-  for model in "${models[@]}"; do
-    result="$work/results/$model.$variant.json"
-    [ -s "$result" ] && continue
-    echo "== $model.$variant $(date -u +%H:%M:%S)"
-    nice -n 19 /usr/bin/python3 scripts/export_torchvision.py --models "$model" --variants "$variant" --out "$work/exports" --force
-    # A failed check is recorded in the result; only a missing result (the checker itself died) stops here.
-    nice -n 19 npx tsx scripts/predict-torchvision.ts --dir "$work/exports" --models "$model" --variants "$variant" \
-      --timeout 3600 --json "$result.tmp" || true
-    mv "$result.tmp" "$result"
-    rm -f "$work/exports/$model.$variant".onnx "$work/exports/$model.$variant".data
-  done
+# Every (model, variant) pair in sweep order: breadth first over variants, the four giants
+# (300–650 M parameters) after every other model's three variants.
+giants=" regnet_y_128gf vit_h_14 vit_l_16 vit_l_32 "
+variants=(eval13 preserve17 preserve13)
+pairs=()
+for variant in "${variants[@]}"; do
+  for model in "${models[@]}"; do [[ $giants == *" $model "* ]] || pairs+=("$model $variant"); done
+done
+for model in "${models[@]}"; do
+  if [[ $giants == *" $model "* ]]; then for variant in "${variants[@]}"; do pairs+=("$model $variant"); done; fi
+done
+for pair in "${pairs[@]}"; do
+  read -r model variant <<<"$pair"
+  result="$work/results/$model.$variant.json"
+  [ -s "$result" ] && continue
+  echo "== $model.$variant $(date -u +%H:%M:%S)"
+  nice -n 19 /usr/bin/python3 scripts/export_torchvision.py --models "$model" --variants "$variant" --out "$work/exports" --force
+  # A failed check is recorded in the result; only a missing result (the checker itself died) stops here.
+  nice -n 19 npx tsx scripts/predict-torchvision.ts --dir "$work/exports" --models "$model" --variants "$variant" \
+    --timeout 3600 --json "$result.tmp" || true
+  mv "$result.tmp" "$result"
+  rm -f "$work/exports/$model.$variant".onnx "$work/exports/$model.$variant".data
 done
 /usr/bin/python3 - "$work" <<'EOF'
 import json, os, sys
