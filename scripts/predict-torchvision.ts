@@ -19,7 +19,7 @@ import * as ort from 'onnxruntime-node';
 import { inspect, loadModel } from '../src/api/inspect.js';
 import { predict } from '../src/api/predict.js';
 import { buildGraph } from '../src/graph/index.js';
-import { readModelFile, readTensorData, writeFileAtomic, type OnnxModel, type TensorProto } from '../src/onnx/index.js';
+import { readModelFile, readTensorData, type OnnxModel, type TensorProto } from '../src/onnx/index.js';
 import { concreteInputShape } from '../src/predict/validate.js';
 import { createRng, gaussian } from '../src/util/random.js';
 
@@ -64,14 +64,14 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 }
 
-async function logitStd(bytes: Uint8Array, original: OnnxModel): Promise<{ finite: boolean; std: number }> {
+async function logitStd(file: string, original: OnnxModel): Promise<{ finite: boolean; std: number }> {
   const inits = new Set((original.proto.graph?.initializer ?? []).map((t) => t.name));
   const input = (original.proto.graph?.input ?? []).find((v) => !inits.has(v.name))!;
   const shape = concreteInputShape(input, 1);
   const rng = createRng(1);
   const x = new Float32Array(shape.reduce((a, b) => a * b, 1));
   for (let i = 0; i < x.length; i++) x[i] = gaussian(rng);
-  const session = await ort.InferenceSession.create(bytes);
+  const session = await ort.InferenceSession.create(file);
   try {
     const out = await session.run({ [input.name!]: new ort.Tensor('float32', x, shape) });
     const logits = out[session.outputNames[0]!]!.data as Float32Array;
@@ -98,9 +98,9 @@ async function checkOne(file: string): Promise<ExportResult> {
     const params = inspect(file).params.elements;
     const original = loadModel(file);
     const graph = buildGraph(original);
-    const { onnx, initializerOf } = await predict(original, { validate: false });
+    // Written the way the CLI writes it (models with external data get theirs beside it).
     const outFile = path.join(tmpDir, 'predicted.onnx');
-    writeFileAtomic(outFile, onnx, false);
+    const { initializerOf } = await predict(original, { validate: false, output: outFile });
     const written = readModelFile(outFile);
     const writtenByName = new Map((written.proto.graph?.initializer ?? []).map((t) => [t.name ?? '', t]));
     const originalByName = new Map((original.proto.graph?.initializer ?? []).map((t) => [t.name ?? '', t]));
@@ -138,7 +138,7 @@ async function checkOne(file: string): Promise<ExportResult> {
       });
     }
     const buffers = checked.size;
-    const { finite, std } = await logitStd(fs.readFileSync(outFile), original);
+    const { finite, std } = await logitStd(outFile, original);
     Object.assign(result, {
       params, changedParams: changed, unchangedTensors: unchanged, buffers, changedBuffers: [...changedBuffers], finite, logitStd: std,
     });

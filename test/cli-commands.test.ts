@@ -41,6 +41,23 @@ describe('ghn predict', () => {
     assert.deepEqual(fs.readdirSync(tmp).filter((f) => f.includes('.tmp')), [], 'no temporary files left');
   });
 
+  it('a model with external data gets its predicted tensors in one data file beside the output; the input files are untouched', () => {
+    const dir = fs.mkdtempSync(path.join(tmp, 'external-'));
+    for (const f of fs.readdirSync('fixtures/external')) fs.copyFileSync(path.join('fixtures/external', f), path.join(dir, f));
+    const inputs = Object.fromEntries(fs.readdirSync(dir).map((f) => [f, fs.readFileSync(path.join(dir, f))]));
+    const r = ghn('predict', path.join(dir, 'resnet_small.preserve13.onnx'), '--ghn', GHN_FILE);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /tensors in .*resnet_small\.preserve13\.ghn\.onnx\.data\): predicted 82,426 parameters/);
+    assert.deepEqual(fs.readdirSync(dir).sort(), [
+      'resnet_small.preserve13.data', 'resnet_small.preserve13.ghn.onnx', 'resnet_small.preserve13.ghn.onnx.data', 'resnet_small.preserve13.onnx',
+    ], 'the output pair and nothing half-written (no staging directory) beside the inputs');
+    for (const [f, bytes] of Object.entries(inputs)) assert.ok(bytes.equals(fs.readFileSync(path.join(dir, f))), `${f} untouched`);
+    const written = readModelFile(path.join(dir, 'resnet_small.preserve13.ghn.onnx'));
+    const external = written.proto.graph!.initializer!.filter((t) => t.externalData?.length);
+    assert.ok(external.length > 0);
+    for (const t of external) assert.equal(t.externalData!.find((e) => e.key === 'location')?.value, 'resnet_small.preserve13.ghn.onnx.data');
+  });
+
   it('refuses to overwrite the input', () => {
     const input = path.join(tmp, 'keep.onnx');
     fs.copyFileSync('fixtures/mlp.eval13.onnx', input);

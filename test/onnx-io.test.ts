@@ -18,7 +18,7 @@ import { GhnError, type GhnErrorKind } from '../src/errors.js';
 import {
   allTensors, attrFloat, attrFloats, attrInt, attrInts, attrString, attrStrings, attrTensor, decodeModel,
   encodeModel, externalRef, isExternal, isLazy, numElements, opsetVersion, readFloat32, readModelFile, readTensorData,
-  replaceTensorData, tensorShape, toBigInt, toInt64, toNumber, unknownFieldCount, writeModelFile,
+  replaceTensorData, tensorShape, toBigInt, toInt64, toNumber, unknownFieldCount, writeModelFile, writeModelWithDataFile,
   DataType, type ModelProto, type NodeProto, type OnnxModel, type TensorProto,
 } from '../src/onnx/index.js';
 
@@ -445,6 +445,31 @@ describe('external data', () => {
     assert.deepEqual([...new Set(readFloat32(t, edited))], [0.25]);
     // the in-memory model still refers to its own data file
     assert.equal(externalRef(target).location, 'weights.bin');
+  });
+
+  test('writeModelWithDataFile gathers every external tensor, replaced or not, into <file>.data', async () => {
+    const m = readModelFile(p('external/model.onnx'));
+    const ext = allTensors(m.proto).filter(isExternal);
+    const target = ext[0]!;
+    const fresh = new Float32Array(numElements(target)).fill(0.5);
+    replaceTensorData(target, fresh);
+    const before = new Map(ext.map((t) => [t.name!, readFloat32(t, m)]));
+    fs.mkdirSync(p('bundle'));
+    const data = writeModelWithDataFile(m, p('bundle', 'out.onnx'));
+    assert.equal(data, p('bundle', 'out.onnx.data'));
+    assert.deepEqual(fs.readdirSync(p('bundle')).sort(), ['out.onnx', 'out.onnx.data']);
+    const reread = readModelFile(p('bundle', 'out.onnx'));
+    const again = allTensors(reread.proto).filter(isExternal);
+    assert.equal(again.length, ext.length);
+    for (const t of again) {
+      const ref = externalRef(t);
+      assert.equal(ref.location, 'out.onnx.data');
+      assert.equal(ref.offset % 4096, 0, 'page-aligned');
+      assert.deepEqual(readFloat32(t, reread), before.get(t.name!), t.name);
+    }
+    assert.equal(externalRef(target).location, 'weights.bin', 'the in-memory model still refers to its own data file');
+    const original = await runOrt(p('external/model.onnx'), [2, 1, 16, 16]);
+    assert.ok(!(await runOrt(p('bundle', 'out.onnx'), [2, 1, 16, 16])).equals(original), 'onnxruntime reads the new data file');
   });
 
   test('overwriting the model itself rewrites its data file atomically', () => {

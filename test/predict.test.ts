@@ -73,6 +73,35 @@ describe('predict on every fixture', () => {
   });
 });
 
+describe('predict on a model with external data', () => {
+  const file = 'fixtures/external/resnet_small.preserve13.onnx';
+
+  it('writes the same prediction as for the inline export, its data file checked by onnxruntime from the path', async () => {
+    const out = path.join(fs.mkdtempSync(path.join(tmp, 'ext-')), 'predicted.onnx');
+    const { report, tensors } = await predict(file, { ghn: GHN_FILE, seed: 2, output: out });
+    assert.equal(report.dataFile, `${out}.data`);
+    assert.ok(report.validation?.finite);
+    const inline = await predict('fixtures/resnet_small.preserve13.onnx', { ghn: GHN_FILE, seed: 2, validate: false });
+    assert.deepEqual([...tensors.keys()].sort(), [...inline.tensors.keys()].sort());
+    const written = readModelFile(out);
+    const byName = new Map(written.proto.graph!.initializer!.map((t) => [t.name!, t]));
+    for (const [name, values] of tensors) {
+      assert.deepEqual(values, inline.tensors.get(name), `${name}: same prediction as inline`);
+      assert.deepEqual(readFloat32(byName.get(name)!, written), values, `${name} as written`);
+    }
+    const original = readModelFile(file);
+    const params = new Set([...buildGraph(original).slots.values()].map((s) => s.initializer));
+    for (const t of original.proto.graph!.initializer!) {
+      if (params.has(t.name!)) continue;
+      assert.deepEqual(readFloat32(byName.get(t.name!)!, written), readFloat32(t, original), `non-parameter ${t.name} untouched`);
+    }
+  });
+
+  it('needs an output path: a clear error, nothing written', async () => {
+    await assert.rejects(predict(file, { ghn: GHN_FILE }), /keeps tensors in external data files: give an output path/);
+  });
+});
+
 describe('predicted initializers load into the PyTorch module by name', () => {
   const hasTorch = spawnSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
   for (const model of ['resnet_small', 'vit_small', 'mobilenet_small', 'convnext_small', 'misc_small']) {

@@ -11,11 +11,12 @@ import { GhnError } from '../errors.js';
 import { loadGhn, type LoadedGhn } from '../ghn/serialize.js';
 import { predictParametersAsync } from '../ghn/predict-params.js';
 import { buildGraph, type ComputationGraph } from '../graph/index.js';
-import { encodeModel } from '../onnx/index.js';
+import { allTensors, encodeModel, isExternal } from '../onnx/index.js';
 import type { ModelProto, OnnxModel } from '../onnx/types.js';
 import { diversifyAsync } from '../postprocess/diversify.js';
 import { calibrateScales, type CalibrationReport } from '../predict/calibrate.js';
-import { stageFile } from '../predict/staged-file.js';
+import { stageFile, type StagedFile } from '../predict/staged-file.js';
+import { stageModelWithData } from '../predict/staged-model.js';
 import { validateWithOrt, type ValidationReport } from '../predict/validate.js';
 import { writeParameters } from '../graph/write-parameters.js';
 import { VERSION } from '../version.js';
@@ -45,7 +46,8 @@ export interface PredictOptions {
   validate?: boolean;
   /**
    * Also write the model to this file: in the background while onnxruntime checks it, renamed into
-   * place only when the check passes (the file is complete or untouched).
+   * place only when the check passes (the file is complete or untouched). Required for a model that
+   * keeps tensors in external data: they go to one data file beside it, `<output>.data`.
    */
   output?: string;
 }
@@ -66,6 +68,8 @@ export interface PredictReport {
   parameters: number;
   /** Initializers added by splitting tensors the exporter shared between parameters. */
   splitTensors: number;
+  /** The data file written beside the output when the model keeps tensors in external data. */
+  dataFile?: string;
   ghn: { path: string; hash: string };
   options: PredictionOptions;
   backend: string;
@@ -135,33 +139,32 @@ export async function predict(source: ModelSource, options: PredictOptions = {})
         seed: opts.seed, noise: opts.noise, orthogonalize: opts.orthogonalize, fromLayer: opts.fromLayer, calibrate: opts.calibrate,
       }),
     }, normalization);
-    const out: OnnxModel = { ...result.model, proto };
-    return { bytes: encodeModel(out), initializerOf: result.initializerOf, added: result.added };
+    return { model: { ...result.model, proto } as OnnxModel, initializerOf: result.initializerOf, added: result.added };
   });
-  // The file is written on libuv's threads while onnxruntime checks the model on this one.
-  const staged = opts.output === undefined ? undefined : stageFile(opts.output, written.bytes);
+  const output = clock.measure('write', () => stageOutput(written.model, opts.output, source));
   let validation: ValidationReport | undefined;
   if (opts.validate) {
     try {
-      validation = await clock.measureAsync('validate', () => validateWithOrt(written.bytes, { seed: opts.seed }));
+      validation = await clock.measureAsync('validate', () => validateWithOrt(output.checked, { seed: opts.seed }));
       if (!validation.finite) throw new GhnError('bad-input', 'the predicted model gives non-finite outputs in onnxruntime');
     } catch (err) {
-      await staged?.discard();
+      await output.staged?.discard();
       throw err;
     }
   }
   // What is left of the file write after the check.
-  await clock.measureAsync('write', async () => staged?.commit());
+  await clock.measureAsync('write', async () => output.staged?.commit());
   const tensors = new Map<string, Float32Array>();
   for (const [slotId, data] of processed) tensors.set(written.initializerOf.get(slotId)!, data);
   return {
-    onnx: written.bytes,
+    onnx: output.bytes,
     tensors,
     initializerOf: written.initializerOf,
     report: {
       tensors: processed.size,
       parameters: graph.parameterCount,
       splitTensors: written.added.length,
+      ...(output.dataFile === undefined ? {} : { dataFile: output.dataFile }),
       ghn: { path: ghnPath, hash: ghn.hash },
       options: {
         seed: opts.seed, noise: opts.noise, orthogonalize: opts.orthogonalize, fromLayer: opts.fromLayer,
@@ -174,6 +177,26 @@ export async function predict(source: ModelSource, options: PredictOptions = {})
       validation,
     },
   };
+}
+
+/**
+ * Starts writing the output. A model self-contained in one protobuf is encoded once and its file
+ * written in the background (on libuv's threads while onnxruntime checks the bytes); a model that
+ * keeps tensors in external data (over 2 GiB, or exported that way) is written with one data file
+ * `<output>.data` into a staging directory, and checked there from its path.
+ */
+function stageOutput(model: OnnxModel, output: string | undefined, source: ModelSource):
+  { bytes: Uint8Array; checked: Uint8Array | string; staged?: StagedFile; dataFile?: string } {
+  if (!allTensors(model.proto).some(isExternal)) {
+    const bytes = encodeModel(model);
+    return { bytes, checked: bytes, staged: output === undefined ? undefined : stageFile(output, bytes) };
+  }
+  if (output === undefined) {
+    const name = typeof source === 'string' ? source : 'the model';
+    throw new GhnError('usage', `${name} keeps tensors in external data files: give an output path (the option \`output\`, -o on the command line) to write the predicted model and its data file beside it`);
+  }
+  const staged = stageModelWithData(model, output);
+  return { bytes: staged.bytes, checked: staged.stagedPath, staged, dataFile: staged.dataFile };
 }
 
 async function postprocess(graph: ComputationGraph, raw: Map<string, Float32Array>, opts: ResolvedOptions) {

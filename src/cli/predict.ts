@@ -63,7 +63,7 @@ export function registerPredict(program: Command): void {
       const total = Object.values(t).reduce((a, b) => a + b, 0);
       const cpu = Object.values(report.cpuTimings).reduce((a, b) => a + b, 0);
       process.stdout.write(
-        `${output}: predicted ${formatCount(report.parameters)} parameters in ${report.tensors} tensors` +
+        `${output}${report.dataFile ? ` (tensors in ${report.dataFile})` : ''}: predicted ${formatCount(report.parameters)} parameters in ${report.tensors} tensors` +
           (report.splitTensors ? ` (${report.splitTensors} shared tensors split)` : '') + '\n' +
           `  load ${t.load.toFixed(0)} ms, graph ${t.graph.toFixed(0)} ms, GHN ${t.ghn.toFixed(0)} ms, ` +
           `post-processing ${t.postprocess.toFixed(0)} ms, calibration ${t.calibrate.toFixed(0)} ms, write ${t.write.toFixed(0)} ms, ` +

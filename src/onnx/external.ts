@@ -124,3 +124,13 @@ export function setPendingExternal(t: TensorProto, bytes: Uint8Array): void {
 export function pendingExternal(t: TensorProto): Uint8Array | undefined {
   return pending.get(t);
 }
+
+/**
+ * A copy of an external tensor with its bytes inline (raw_data): the replaced bytes if any, else
+ * those of its data file. For models encoded to one buffer (onnxruntime cannot follow a relative
+ * data path from bytes).
+ */
+export function inlinedCopy(t: TensorProto, baseDir: string | undefined): TensorProto {
+  const { externalData: _entries, dataLocation: _location, ...fields } = t;
+  return { ...fields, rawData: pendingExternal(t) ?? readExternalBytes(t, baseDir) };
+}

@@ -5,12 +5,12 @@ import type { OnnxModel } from './types.js';
 export * from './types.js';
 export { readModelFile, decodeModel, type DecodeOptions, type ReadOptions } from './read.js';
 export { isLazy, LAZY_MIN_BYTES } from './lazy.js';
-export { encodeModel, writeModelFile, writeFileAtomic, type WriteOptions } from './write.js';
+export { encodeModel, writeModelFile, writeModelWithDataFile, writeFileAtomic, type WriteOptions } from './write.js';
 export {
   readTensorData, readFloat32, replaceTensorData, tensorShape, numElements, tensorByteLength,
   dataTypeName, type TensorData, type ReplaceOptions,
 } from './tensor.js';
-export { isExternal, externalRef, type ExternalRef } from './external.js';
+export { isExternal, externalRef, inlinedCopy, type ExternalRef } from './external.js';
 export {
   findAttr, attrInt, attrInts, attrFloat, attrFloats, attrString, attrStrings, attrTensor, attrGraph,
 } from './attributes.js';

@@ -7,7 +7,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { GhnError } from '../errors.js';
-import { externalPath, externalRef, isExternal, pendingExternal, setExternalEntry, type ExternalRef } from './external.js';
+import { externalPath, externalRef, isExternal, pendingExternal, readExternalBytes, setExternalEntry, type ExternalRef } from './external.js';
 import { encodeParts, joinParts, type EncodedParts, type FilePart } from './encode.js';
 import { copyRange, repoint } from './lazy.js';
 import { ModelProtoType } from './schema.js';
@@ -126,6 +126,50 @@ function writeDataFile(group: ExternalGroup, source: string | undefined, dest: s
       fs.closeSync(fd);
     }
   });
+}
+
+/** Data files of writeModelWithDataFile place tensors at multiples of this (the page size: mappable). */
+const DATA_ALIGNMENT = 4096;
+
+/**
+ * Writes the model with the bytes of every external tensor, replaced or not, gathered into one data
+ * file beside it, `<file>.data`, at fresh offsets; inline tensors stay inline. For a model written
+ * elsewhere than its source whose tensors cannot all go inline (over the 2 GiB protobuf limit), and
+ * whatever layout of data files it came with (PyTorch writes one file per tensor). Each of the two
+ * files is written atomically; callers that need them to appear together write into a staging
+ * directory (see predict/staged-model.ts). Returns the data file's path.
+ */
+export function writeModelWithDataFile(model: OnnxModel, file: string, opts: WriteOptions = {}): string {
+  const fsync = opts.fsync ?? true;
+  const target = path.resolve(file);
+  const location = `${path.basename(target)}.data`;
+  const dataFile = path.join(path.dirname(target), location);
+  const external = allTensors(model.proto).filter(isExternal);
+  const entries = external.map((t) => t.externalData);
+  try {
+    withTempFile(dataFile, (tmp) => {
+      const fd = fs.openSync(tmp, 'w');
+      try {
+        let offset = 0;
+        for (const tensor of external) {
+          const bytes = pendingExternal(tensor) ?? readExternalBytes(tensor, model.baseDir);
+          writeAll(fd, bytes, offset);
+          tensor.externalData = [
+            { key: 'location', value: location }, { key: 'offset', value: String(offset) }, { key: 'length', value: String(bytes.length) },
+          ];
+          offset += Math.ceil(bytes.length / DATA_ALIGNMENT) * DATA_ALIGNMENT;
+        }
+        if (fsync) fs.fsyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+    });
+    writePartsAtomic(target, encodeModelParts(model), fsync);
+  } finally {
+    // The in-memory model keeps pointing at its own data files.
+    external.forEach((t, i) => (t.externalData = entries[i]));
+  }
+  return dataFile;
 }
 
 /** Writes `bytes` to `file` via a temp file in the same directory and a rename. */

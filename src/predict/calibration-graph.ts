@@ -5,10 +5,10 @@
  * so every later layer sees the calibrated activation, and s as an extra graph output. std is the
  * population standard deviation over the whole tensor. The fed tensors (the predicted weights)
  * become graph inputs instead of initializers, so the model bytes hold only the graph and the
- * untouched constants. Needs opset ≥ 9 (Where).
+ * untouched constants (inline, also those the model keeps in external data). Needs opset ≥ 9 (Where).
  */
 import type * as ort from 'onnxruntime-node';
-import { encodeModel } from '../onnx/index.js';
+import { encodeModel, inlinedCopy, isExternal } from '../onnx/index.js';
 import { DataType, type NodeProto, type OnnxModel, type TensorProto, type ValueInfoProto } from '../onnx/types.js';
 
 export interface CalibrationModel {
@@ -90,7 +90,8 @@ export function calibrationModel(
       input: [...dataInputs, ...fedInputs],
       output: [...(g.output ?? []), ...[...scaleOutputs.values()].map(scaleInfo)],
       initializer: [
-        ...(g.initializer ?? []).filter((t) => !fed.has(t.name ?? '')),
+        // Encoded to bytes, the model has no directory to resolve data files from: their tensors go inline.
+        ...(g.initializer ?? []).filter((t) => !fed.has(t.name ?? '')).map((t) => (isExternal(t) ? inlinedCopy(t, model.baseDir) : t)),
         scalar(constants.min, range.min), scalar(constants.max, range.max), scalar(constants.zero, 0), scalar(constants.one, 1),
       ],
       // Shapes recorded for the original values may not match renamed ones: let onnxruntime infer.
