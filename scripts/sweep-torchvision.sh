@@ -21,15 +21,15 @@ if [ ${#models[@]} -eq 0 ]; then
   mapfile -t models < <(/usr/bin/python3 -c 'import torchvision.models as m; print("\n".join(sorted(m.list_models(module=m))))')
 fi
 # Every (model, variant) pair in sweep order: breadth first over variants, the four giants
-# (300–650 M parameters) after every other model's three variants.
+# (300–650 M parameters) after every other model's three variants, breadth first among themselves.
 giants=" regnet_y_128gf vit_h_14 vit_l_16 vit_l_32 "
 variants=(eval13 preserve17 preserve13)
 pairs=()
 for variant in "${variants[@]}"; do
   for model in "${models[@]}"; do [[ $giants == *" $model "* ]] || pairs+=("$model $variant"); done
 done
-for model in "${models[@]}"; do
-  if [[ $giants == *" $model "* ]]; then for variant in "${variants[@]}"; do pairs+=("$model $variant"); done; fi
+for variant in "${variants[@]}"; do
+  for model in "${models[@]}"; do [[ $giants == *" $model "* ]] && pairs+=("$model $variant"); done
 done
 for pair in "${pairs[@]}"; do
   read -r model variant <<<"$pair"
