@@ -9,14 +9,20 @@
  * peak, then cosine to 0 at N; an unfinished schedule continues from its current lr instead), and
  * --meta-batch / --images, when given, apply from there on. The tails are recorded in the recipe
  * stored in the .ghn header (`recipe.tails`). Without --steps a resume finishes the saved schedule.
+ *
+ * `--replay models/ghn-fmnist.ghn --out <prefix>` trains that model's recorded run again from nothing:
+ * the base schedule, then every tail, each stopped where the next began (src/ghn/replay.ts);
+ * resumable by running the same command again.
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadFashionMnist } from '../src/data/fashion-mnist.js';
 import { initBackend } from '../src/engine/backend.js';
+import { recordedRecipe } from '../src/api/ghn-training.js';
 import { evaluateGhn } from '../src/ghn/evaluate.js';
+import { replayTraining } from '../src/ghn/replay.js';
 import { saveGhn } from '../src/ghn/serialize.js';
-import { DEFAULT_RECIPE, trainGhn } from '../src/ghn/train.js';
+import { DEFAULT_RECIPE, trainGhn, type TrainProgress } from '../src/ghn/train.js';
 
 const { values } = parseArgs({
   options: {
@@ -30,6 +36,7 @@ const { values } = parseArgs({
     'val-every': { type: 'string', default: '100' },
     out: { type: 'string', default: 'models/ghn-fmnist' },
     resume: { type: 'boolean', default: false },
+    replay: { type: 'string' },
     'eval-archs': { type: 'string', default: '30' },
     'skip-eval': { type: 'boolean', default: false },
   },
@@ -43,28 +50,33 @@ const val = { ...full, count: held, images: full.images.subarray((full.count - h
 const out = values.out!;
 const num = (v: string | undefined): number | undefined => (v === undefined ? undefined : Number(v));
 const given = { steps: num(values.steps), metaBatch: num(values['meta-batch']), images: num(values.images) };
-const result = await trainGhn({
-  recipe: values.resume
-    ? Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined))
-    : { ...given, steps: given.steps ?? DEFAULT_RECIPE.steps, metaBatch: given.metaBatch ?? DEFAULT_RECIPE.metaBatch,
-        images: given.images ?? DEFAULT_RECIPE.images, lr: num(values.lr) ?? DEFAULT_RECIPE.lr,
-        warmupSteps: num(values.warmup) ?? DEFAULT_RECIPE.warmupSteps },
-  extend: { lr: num(values.lr), warmupSteps: num(values.warmup) },
+const run = {
   data: train,
   valData: val,
   valEvery: Number(values['val-every']),
   checkpointPath: `${out}.ghn`,
   checkpointEvery: 1000000,
   checkpointMinutes: Number(values['checkpoint-minutes']),
-  resume: values.resume,
   logPath: `${out}.log.jsonl`,
   maxMinutes: Number(values.minutes),
-  onProgress: (p) => {
+  onProgress: (p: TrainProgress) => {
     if (p.step % 10 === 0 || p.val) {
       console.log(`step ${p.step}/${p.steps} loss ${p.loss.toFixed(3)} acc ${p.acc.toFixed(3)} lr ${p.lr.toExponential(2)} |g| ${p.gradNorm.toFixed(2)} ${p.stepsPerMin.toFixed(1)} steps/min (wall) cpu ${p.cpuSec?.toFixed(0)} s${p.val ? ` val acc ${p.val.acc.toFixed(3)} loss ${p.val.loss.toFixed(3)}` : ''}`);
     }
   },
-});
+};
+const result = values.replay
+  ? await replayTraining(recordedRecipe(values.replay), run)
+  : await trainGhn({
+    ...run,
+    recipe: values.resume
+      ? Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined))
+      : { ...given, steps: given.steps ?? DEFAULT_RECIPE.steps, metaBatch: given.metaBatch ?? DEFAULT_RECIPE.metaBatch,
+          images: given.images ?? DEFAULT_RECIPE.images, lr: num(values.lr) ?? DEFAULT_RECIPE.lr,
+          warmupSteps: num(values.warmup) ?? DEFAULT_RECIPE.warmupSteps },
+    extend: { lr: num(values.lr), warmupSteps: num(values.warmup) },
+    resume: values.resume,
+  });
 console.log(`trained ${result.stepsDone} steps at ${result.stepsPerMin.toFixed(1)} steps/min`);
 if (!values['skip-eval']) {
   const test = loadFashionMnist({ split: 'test' });

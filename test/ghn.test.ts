@@ -12,6 +12,7 @@ import { targetVariance } from '../src/ghn/output-scale.js';
 import { predictInitializerTensors, predictParameters, predictParametersAsync, predictSlotTensors } from '../src/ghn/predict-params.js';
 import { loadGhn, saveGhn } from '../src/ghn/serialize.js';
 import { scheduledLr, trainGhn, DEFAULT_RECIPE } from '../src/ghn/train.js';
+import { replaySegments, replayTraining } from '../src/ghn/replay.js';
 import { decodeSlots, decodeSlotsPerSlot } from '../src/ghn/decoder.js';
 import { buildGraph } from '../src/graph/build.js';
 import { readModelFile } from '../src/onnx/index.js';
@@ -233,6 +234,30 @@ describe('ghn', () => {
     assert.equal(resumed.stepsDone, 3);
     assert.deepEqual([...first.history, ...resumed.history].map((p) => p.loss), straight.history.map((p) => p.loss));
     [straight, first, resumed].forEach((r) => r.model.dispose());
+  });
+
+  it('a recorded chain of extensions, one cut short, replays from nothing to the same weights', async () => {
+    const data = loadFashionMnist({ dir: 'fixtures/fashion-mnist', split: 'train', limit: 256 });
+    const checkpointPath = join(mkdtempSync(join(tmpdir(), 'ghn-chain-')), 'c.ghn');
+    const run = { data, valEvery: 0, checkpointPath };
+    // Base 0→2; a tail to 6 stopped at 4 (as a run out of time would); a continuation from there to 7.
+    const chain = [
+      await trainGhn({ ...run, recipe: { steps: 2, metaBatch: 1, images: 8, poolSize: 2, warmupSteps: 1, lr: 1e-3 } }),
+      await trainGhn({ ...run, recipe: { steps: 6, images: 4 }, extend: { lr: 5e-4, warmupSteps: 1 }, resume: true, stopAtStep: 4 }),
+      await trainGhn({ ...run, recipe: { steps: 7 }, resume: true }),
+    ];
+    const recorded = chain[2]!.recipe;
+    assert.deepEqual(replaySegments(recorded).map((s) => [s.from, s.stopAt, s.scheduleEnd, s.metaBatch, s.images]),
+      [[0, 2, 2, 1, 8], [2, 4, 6, 1, 4], [4, 7, 7, 1, 4]], 'segments, the cut-short one\'s schedule end recovered from the lr it left');
+    const replayPath = join(mkdtempSync(join(tmpdir(), 'ghn-replay-')), 'r.ghn');
+    const replayed = await replayTraining(recorded, { data, valEvery: 0, checkpointPath: replayPath });
+    assert.equal(replayed.stepsDone, 7);
+    assert.deepEqual(replayed.recipe, recorded, 'the same recipe, tails included');
+    const [original, again] = [loadGhn(checkpointPath), loadGhn(replayPath)];
+    for (const [name, v] of original.model.variables) assert.deepEqual(again.model.variables.get(name)!.dataSync(), v.dataSync(), name);
+    assert.equal(again.hash, original.hash, 'bit-identical file');
+    [...chain, replayed].forEach((r) => r.model.dispose());
+    [original, again].forEach((l) => l.model.dispose());
   });
 
   it('a resume with more steps than the saved schedule continues on a new cosine tail', async () => {

@@ -2,11 +2,13 @@
  * Meta-training and evaluation of a GHN on Fashion-MNIST, as the `ghn train` / `ghn eval` commands
  * and the training script run them: the data split and file layout live here, once.
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadFashionMnist, type Dataset } from '../data/index.js';
 import { initBackend } from '../engine/backend.js';
 import { evaluateGhn, type EvaluateGhnOptions, type GhnEvaluation } from '../ghn/evaluate.js';
-import { loadGhn, saveGhn } from '../ghn/serialize.js';
+import { GhnError } from '../errors.js';
+import { replayTraining } from '../ghn/replay.js';
+import { decodeGhn, loadGhn, saveGhn } from '../ghn/serialize.js';
 import { trainGhn, type TrainProgress, type TrainRecipe } from '../ghn/train.js';
 
 /** Training images held out of the train set for validation during meta-training. */
@@ -26,6 +28,11 @@ export interface TrainCommandOptions {
   /** Output prefix: writes <out>.ghn, <out>.log.jsonl, <out>.metrics.json. */
   out: string;
   recipe?: Partial<TrainRecipe>;
+  /**
+   * Train the run recorded in this recipe (from recordedRecipe: its base schedule and every
+   * extension, segment by segment) instead of `recipe`; resumable like --resume.
+   */
+  replay?: TrainRecipe;
   minutes?: number;
   resume?: boolean;
   dataDir?: string;
@@ -38,11 +45,13 @@ export interface TrainCommandOptions {
 export async function trainAndSave(options: TrainCommandOptions) {
   await initBackend();
   const { train, val } = trainValidationSplit(loadFashionMnist({ split: 'train', dir: options.dataDir }));
-  const result = await trainGhn({
-    recipe: options.recipe, data: train, valData: val, valEvery: 100,
-    checkpointPath: `${options.out}.ghn`, checkpointEvery: 50, resume: options.resume,
+  const run = {
+    data: train, valData: val, valEvery: 100, checkpointPath: `${options.out}.ghn`, checkpointEvery: 50,
     logPath: `${options.out}.log.jsonl`, maxMinutes: options.minutes, onProgress: options.onProgress,
-  });
+  };
+  const result = options.replay
+    ? await replayTraining(options.replay, run)
+    : await trainGhn({ ...run, recipe: options.recipe, resume: options.resume });
   const training = { stepsDone: result.stepsDone, stepsPerMin: result.stepsPerMin, lastVal: result.lastVal };
   let evaluation: GhnEvaluation | undefined;
   if (options.evalArchs) {
@@ -56,6 +65,17 @@ export async function trainAndSave(options: TrainCommandOptions) {
     recipe: { ...result.recipe, stepsDone: result.stepsDone }, metrics: { training, ...evaluation },
   });
   return { hash, training, evaluation };
+}
+
+/** The training recipe recorded in a .ghn file's header (what `ghn train --replay` trains again). */
+export function recordedRecipe(file: string): TrainRecipe {
+  if (!existsSync(file)) throw new GhnError('not-found', `no GHN at ${file}`);
+  const { header } = decodeGhn(new Uint8Array(readFileSync(file)), file);
+  const recipe = header.recipe as TrainRecipe | undefined;
+  if (!recipe || typeof recipe.steps !== 'number' || typeof recipe.lr !== 'number') {
+    throw new GhnError('bad-input', `${file}: no training recipe recorded in its header`);
+  }
+  return recipe;
 }
 
 export async function evaluateSavedGhn(file: string, options: Omit<EvaluateGhnOptions, 'data' | 'trainData'> & { dataDir?: string }) {

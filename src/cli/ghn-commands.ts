@@ -35,11 +35,13 @@ export function registerGhnCommands(program: Command): void {
     .option('--images <n>', 'images per architecture per step', String(DEFAULT_RECIPE.images))
     .option('--minutes <m>', 'stop after this many minutes (checkpointed; continue with --resume)')
     .option('--resume', 'continue from <prefix>.ghn and its optimizer state')
+    .option('--replay <ghn>', 'train again, from nothing, the run recorded in <ghn> (base schedule and every extension; resumable: run it again)')
     .option('--data-dir <dir>', 'Fashion-MNIST folder (default /usr/share/datasets/fashion-mnist)')
     .option('--eval-archs <n>', 'test-split architectures to evaluate at the end (0: none)', '30')
     .action(async (o: Record<string, string | boolean | undefined>) => {
-      const steps = parseNumber(String(o.steps), '--steps', { integer: true, min: 1 });
-      const { trainAndSave } = await import('../api/ghn-training.js'); // the training code loads only for this command
+      const { trainAndSave, recordedRecipe } = await import('../api/ghn-training.js'); // the training code loads only for this command
+      const replay = o.replay === undefined ? undefined : recordedRecipe(String(o.replay));
+      const steps = replay?.steps ?? parseNumber(String(o.steps), '--steps', { integer: true, min: 1 });
       const bar = progressBar(steps, 'train', 'loss {loss} acc {acc} {speed} steps/min {val}');
       const result = await trainAndSave({
         out: String(o.out),
@@ -50,6 +52,7 @@ export function registerGhnCommands(program: Command): void {
         },
         minutes: o.minutes === undefined ? undefined : parseNumber(String(o.minutes), '--minutes', { min: 0 }),
         resume: Boolean(o.resume),
+        replay,
         dataDir: o.dataDir as string | undefined,
         evalArchs: parseNumber(String(o.evalArchs), '--eval-archs', { integer: true, min: 0 }),
         onProgress: (p) => bar.update(p.step, {

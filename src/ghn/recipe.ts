@@ -27,6 +27,8 @@ export interface TrainRecipe {
    * used from that step on.
    */
   tails?: ScheduleTail[];
+  /** The base schedule's meta-batch and images, recorded when the first tail replaces them. */
+  base?: { metaBatch: number; images: number };
 }
 
 export interface ScheduleTail {

@@ -77,6 +77,8 @@ export interface TrainGhnOptions {
   logPath?: string;
   /** Stop (after checkpointing) once this much wall-clock has passed. */
   maxMinutes?: number;
+  /** Stop (after checkpointing) after this step, before the schedule's end (replaying a run cut short). */
+  stopAtStep?: number;
   onProgress?: (p: TrainProgress) => void;
 }
 
@@ -216,7 +218,8 @@ export async function trainGhn(options: TrainGhnOptions): Promise<TrainResult> {
           warmupSteps: options.extend?.warmupSteps ?? (finished ? 20 : 0),
           metaBatch, images,
         };
-        recipe = { ...recipe, steps: wanted, metaBatch, images, tails: [...(recipe.tails ?? []), tail] };
+        const base = recipe.base ?? (recipe.tails?.length ? undefined : { metaBatch: recipe.metaBatch, images: recipe.images });
+        recipe = { ...recipe, steps: wanted, metaBatch, images, tails: [...(recipe.tails ?? []), tail], ...(base ? { base } : {}) };
       }
     }
     optState = decodeGhn(new Uint8Array(readFileSync(`${ckpt}.opt`))).values;
@@ -238,7 +241,8 @@ export async function trainGhn(options: TrainGhnOptions): Promise<TrainResult> {
 
   try {
     let stepStarted = performance.now();
-    for (; step < recipe.steps; step++) {
+    const lastStep = Math.min(recipe.steps, options.stopAtStep ?? Infinity);
+    for (; step < lastStep; step++) {
       const archs = drawArchitectures(pool, recipe.metaBatch, recipe.seed, step);
       const { x, y } = imageBatch(options.data, recipe.images, recipe.seed, step);
       let correct = 0;
@@ -277,7 +281,7 @@ export async function trainGhn(options: TrainGhnOptions): Promise<TrainResult> {
       options.onProgress?.(progress);
       const outOfTime = options.maxMinutes !== undefined && elapsedSec / 60 >= options.maxMinutes;
       const dueByTime = options.checkpointMinutes !== undefined && (performance.now() - lastCheckpoint) / 60000 >= options.checkpointMinutes;
-      if (ckpt && ((step + 1) % checkpointEvery === 0 || step + 1 === recipe.steps || outOfTime || dueByTime)) {
+      if (ckpt && ((step + 1) % checkpointEvery === 0 || step + 1 === lastStep || outOfTime || dueByTime)) {
         saveCheckpoint(ckpt, ghn, opt, recipe, step + 1, { lastVal });
         lastCheckpoint = performance.now();
       }
