@@ -13,6 +13,10 @@
  * `--replay models/ghn-fmnist.ghn --out <prefix>` trains that model's recorded run again from nothing:
  * the base schedule, then every tail, each stopped where the next began (src/ghn/replay.ts);
  * resumable by running the same command again.
+ *
+ * `--workers 2` shares each step's architectures between this process and a child (one core each;
+ * src/ghn/gradient-workers.ts): the same run up to float rounding, faster when a core is free
+ * (figures in the README).
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -37,6 +41,7 @@ const { values } = parseArgs({
     out: { type: 'string', default: 'models/ghn-fmnist' },
     resume: { type: 'boolean', default: false },
     replay: { type: 'string' },
+    workers: { type: 'string', default: '1' },
     'eval-archs': { type: 'string', default: '30' },
     'skip-eval': { type: 'boolean', default: false },
   },
@@ -59,6 +64,7 @@ const run = {
   checkpointMinutes: Number(values['checkpoint-minutes']),
   logPath: `${out}.log.jsonl`,
   maxMinutes: Number(values.minutes),
+  workers: Number(values.workers),
   onProgress: (p: TrainProgress) => {
     if (p.step % 10 === 0 || p.val) {
       console.log(`step ${p.step}/${p.steps} loss ${p.loss.toFixed(3)} acc ${p.acc.toFixed(3)} lr ${p.lr.toExponential(2)} |g| ${p.gradNorm.toFixed(2)} ${p.stepsPerMin.toFixed(1)} steps/min (wall) cpu ${p.cpuSec?.toFixed(0)} s${p.val ? ` val acc ${p.val.acc.toFixed(3)} loss ${p.val.loss.toFixed(3)}` : ''}`);

@@ -35,6 +35,8 @@ export interface TrainCommandOptions {
   replay?: TrainRecipe;
   minutes?: number;
   resume?: boolean;
+  /** Processes sharing each meta-step (see TrainGhnOptions.workers); default 1. */
+  workers?: number;
   dataDir?: string;
   /** Test-split architectures evaluated after training (0: no evaluation). */
   evalArchs?: number;
@@ -47,7 +49,7 @@ export async function trainAndSave(options: TrainCommandOptions) {
   const { train, val } = trainValidationSplit(loadFashionMnist({ split: 'train', dir: options.dataDir }));
   const run = {
     data: train, valData: val, valEvery: 100, checkpointPath: `${options.out}.ghn`, checkpointEvery: 50,
-    logPath: `${options.out}.log.jsonl`, maxMinutes: options.minutes, onProgress: options.onProgress,
+    logPath: `${options.out}.log.jsonl`, maxMinutes: options.minutes, onProgress: options.onProgress, workers: options.workers,
   };
   const result = options.replay
     ? await replayTraining(options.replay, run)

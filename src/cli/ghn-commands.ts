@@ -36,6 +36,7 @@ export function registerGhnCommands(program: Command): void {
     .option('--minutes <m>', 'stop after this many minutes (checkpointed; continue with --resume)')
     .option('--resume', 'continue from <prefix>.ghn and its optimizer state')
     .option('--replay <ghn>', 'train again, from nothing, the run recorded in <ghn> (base schedule and every extension; resumable: run it again)')
+    .option('--workers <n>', 'processes sharing each meta-step, one core each (a run differs from the 1-process one by float rounding only)', '1')
     .option('--data-dir <dir>', 'Fashion-MNIST folder (default /usr/share/datasets/fashion-mnist)')
     .option('--eval-archs <n>', 'test-split architectures to evaluate at the end (0: none)', '30')
     .action(async (o: Record<string, string | boolean | undefined>) => {
@@ -53,6 +54,7 @@ export function registerGhnCommands(program: Command): void {
         minutes: o.minutes === undefined ? undefined : parseNumber(String(o.minutes), '--minutes', { min: 0 }),
         resume: Boolean(o.resume),
         replay,
+        workers: parseNumber(String(o.workers), '--workers', { integer: true, min: 1 }),
         dataDir: o.dataDir as string | undefined,
         evalArchs: parseNumber(String(o.evalArchs), '--eval-archs', { integer: true, min: 0 }),
         onProgress: (p) => bar.update(p.step, {

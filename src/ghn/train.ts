@@ -13,12 +13,11 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
-import { gatherBatch } from '../data/batches.js';
 import type { Dataset } from '../data/dataset.js';
-import { GhnError } from '../errors.js';
 import { correctCount, crossEntropy } from '../train/loss.js';
-import { createRng, deriveSeed, randomInt } from '../util/random.js';
-import { ArchitecturePool, type PooledArchitecture } from './arch-pool.js';
+import { ArchitecturePool } from './arch-pool.js';
+import { GradientWorkers } from './gradient-workers.js';
+import { drawArchitectures, imageBatch, metaGradients, type MetaGradients } from './meta-batch.js';
 import { GhnModel } from './model.js';
 import { DEFAULT_RECIPE, type ScheduleTail, type TrainRecipe } from './recipe.js';
 import { predictInitializerTensors } from './predict-params.js';
@@ -77,6 +76,11 @@ export interface TrainGhnOptions {
   logPath?: string;
   /** Stop (after checkpointing) once this much wall-clock has passed. */
   maxMinutes?: number;
+  /**
+   * Processes sharing each step's architectures (default 1): this one plus workers − 1 forked
+   * children, one core each. Deterministic for a seed and a worker count (see gradient-workers.ts).
+   */
+  workers?: number;
   /** Stop (after checkpointing) after this step, before the schedule's end (replaying a run cut short). */
   stopAtStep?: number;
   onProgress?: (p: TrainProgress) => void;
@@ -112,11 +116,12 @@ class AdamW {
     }
   }
 
-  apply(grads: tf.NamedTensorMap, lr: number, t: number, scale: number): void {
+  /** `grads` by the GHN's variable names. */
+  apply(grads: ReadonlyMap<string, tf.Tensor>, lr: number, t: number, scale: number): void {
     const [b1, b2, eps] = [0.9, 0.999, 1e-8];
     tf.tidy(() => {
       for (const [name, p] of this.params) {
-        const g0 = grads[p.name];
+        const g0 = grads.get(name);
         if (!g0) continue;
         const g = tf.mul(g0, scale);
         const m = this.m.get(name)!, v = this.v.get(name)!;
@@ -140,25 +145,6 @@ class AdamW {
   dispose(): void {
     for (const t of [...this.m.values(), ...this.v.values()]) t.dispose();
   }
-}
-
-/** Draws `count` usable architectures from the pool for step `step` (deterministic). */
-function drawArchitectures(pool: ArchitecturePool, count: number, seed: number, step: number): PooledArchitecture[] {
-  const rng = createRng(deriveSeed(seed, 2 * step));
-  const out: PooledArchitecture[] = [];
-  for (let tries = 0; out.length < count && tries < count * 20; tries++) {
-    const arch = pool.get(randomInt(rng, pool.size));
-    if (arch) out.push(arch);
-  }
-  if (out.length === 0) throw new GhnError('unsupported', `no usable architecture in the ${pool.split} pool`);
-  return out;
-}
-
-function imageBatch(data: Dataset, count: number, seed: number, step: number): { x: tf.Tensor; y: tf.Tensor } {
-  const rng = createRng(deriveSeed(seed, 2 * step + 1));
-  const indices = Array.from({ length: count }, () => randomInt(rng, data.count));
-  const b = gatherBatch(data, indices);
-  return { x: tf.tensor(b.x, [count, ...data.shape]), y: tf.tensor1d(b.y, 'int32') };
 }
 
 /** Mean accuracy and loss of predicted parameters (no training) on `count` val-split architectures. */
@@ -237,38 +223,38 @@ export async function trainGhn(options: TrainGhnOptions): Promise<TrainResult> {
   const history: TrainProgress[] = [];
   let lastVal: ValidationResult | undefined;
   let step = startStep;
-  const varList = [...ghn.variables.values()];
+  // Data-parallel: this process and workers − 1 children share each step's architectures.
+  const workers = (options.workers ?? 1) > 1
+    ? await GradientWorkers.start(options.workers! - 1, { config: ghn.config, poolSize: recipe.poolSize, spaceSeed: recipe.spaceSeed, seed: recipe.seed, data: options.data })
+    : undefined;
 
   try {
     let stepStarted = performance.now();
     const lastStep = Math.min(recipe.steps, options.stopAtStep ?? Infinity);
     for (; step < lastStep; step++) {
-      const archs = drawArchitectures(pool, recipe.metaBatch, recipe.seed, step);
+      const indices = drawArchitectures(pool, recipe.metaBatch, recipe.seed, step);
       const { x, y } = imageBatch(options.data, recipe.images, recipe.seed, step);
-      let correct = 0;
-      const { value, grads } = tf.variableGrads(() => {
-        let total: tf.Scalar = tf.scalar(0);
-        for (const arch of archs) {
-          const params = predictInitializerTensors(ghn, arch.encoding);
-          const logits = arch.executor.run(x, { params, training: true }).outputs[0]!;
-          correct += correctCount(logits, y);
-          total = tf.add(total, crossEntropy(logits, y));
-        }
-        return tf.div(total, archs.length) as tf.Scalar;
-      }, varList);
-      const loss = value.dataSync()[0]!;
-      const gradNorm = Math.sqrt(tf.tidy(() => tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g)))).dataSync()[0]!));
+      const gradientsOf = (share: number[]): MetaGradients => metaGradients(ghn, share.map((i) => pool.get(i)!), x, y, indices.length);
+      let step_: MetaGradients;
+      if (workers) {
+        const shares = splitShares(indices, workers.count + 1);
+        step_ = await workers.step(ghn, step, recipe.images, indices.length, shares.slice(1), () => gradientsOf(shares[0]!));
+      } else {
+        step_ = gradientsOf(indices);
+      }
+      const { loss, correct, grads } = step_;
+      const gradNorm = Math.sqrt(tf.tidy(() => tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g)))).dataSync()[0]!));
       const lr = scheduledLr(recipe, step);
       if (Number.isFinite(loss) && Number.isFinite(gradNorm)) {
         opt.apply(grads, lr, step + 1, gradNorm > recipe.clipNorm ? recipe.clipNorm / gradNorm : 1);
       }
-      tf.dispose([value, x, y, ...Object.values(grads)]);
+      tf.dispose([x, y, ...grads.values()]);
 
       const now = performance.now();
       const elapsedSec = (now - started) / 1000;
       const cpu = process.cpuUsage(cpuStarted);
       const progress: TrainProgress = {
-        step: step + 1, steps: recipe.steps, loss, acc: correct / (archs.length * recipe.images), lr, gradNorm,
+        step: step + 1, steps: recipe.steps, loss, acc: correct / (indices.length * recipe.images), lr, gradNorm,
         stepsPerMin: ((step + 1 - startStep) / elapsedSec) * 60, elapsedSec,
         cpuSec: (cpu.user + cpu.system) / 1e6, stepSec: (now - stepStarted) / 1000,
       };
@@ -292,10 +278,23 @@ export async function trainGhn(options: TrainGhnOptions): Promise<TrainResult> {
       }
     }
   } finally {
+    workers?.stop();
     opt.dispose();
     pool.dispose();
     valPool.dispose();
   }
   const elapsed = (performance.now() - started) / 60000;
   return { model: ghn, recipe, stepsDone: step, stepsPerMin: (step - startStep) / Math.max(elapsed, 1e-9), lastVal, history };
+}
+
+/** `indices` in `parts` contiguous shares, the first ones one longer when it does not divide. */
+function splitShares(indices: readonly number[], parts: number): number[][] {
+  const out: number[][] = [];
+  let at = 0;
+  for (let k = 0; k < parts; k++) {
+    const size = Math.floor(indices.length / parts) + (k < indices.length % parts ? 1 : 0);
+    out.push(indices.slice(at, at + size));
+    at += size;
+  }
+  return out;
 }

@@ -6,7 +6,8 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { forkEntry } from '../util/fork-entry.js';
 import { HttpError } from './http-errors.js';
 import { GhnError } from '../errors.js';
 import { type Job, type JobOutput, type WorkerReply, type WorkerRequest } from './jobs.js';
@@ -53,20 +54,9 @@ interface Slot {
 
 const SELF = fileURLToPath(import.meta.url);
 
-/**
- * The worker entry beside this file. Under tsx (sources run directly, as in tests) a worker does
- * not inherit the TypeScript loader, so it registers tsx before importing the entry.
- */
+/** The worker entry beside this file (worker.ts under tsx, worker.js when built). */
 function spawnWorker(): ChildProcess {
-  const entry = path.join(path.dirname(SELF), `worker${path.extname(SELF)}`);
-  // Child processes rather than worker threads: onnxruntime-node's native addon can abort the whole
-  // process when a worker thread that loaded it is terminated or torn down; a child dies alone.
-  const child = fork(entry, [], {
-    serialization: 'advanced', // Uint8Array payloads cross as binary
-    execArgv: path.extname(SELF) === '.ts' ? ['--import', 'tsx'] : [],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  return child;
+  return forkEntry(path.join(path.dirname(SELF), `worker${path.extname(SELF)}`));
 }
 
 /** A worker keeps the server's event loop alive only while it has a job (or is being stopped). */
