@@ -223,25 +223,17 @@ describe('ghn', () => {
     b.model.dispose();
   });
 
-  it('data-parallel meta-training (this process and a child) follows the serial run up to float rounding, deterministically', async () => {
+  it('data-parallel meta-training (this process and children) gives the serial run bit for bit', async () => {
     const data = loadFashionMnist({ dir: 'fixtures/fashion-mnist', split: 'train', limit: 256 });
     const recipe = { steps: 3, metaBatch: 3, images: 8, poolSize: 4, warmupSteps: 1, lr: 1e-3 };
     const serial = await trainGhn({ recipe, data, valEvery: 0 });
-    const a = await trainGhn({ recipe, data, valEvery: 0, workers: 2 });
-    const b = await trainGhn({ recipe, data, valEvery: 0, workers: 2 });
-    assert.deepEqual(a.history.map((p) => [p.loss, p.gradNorm]), b.history.map((p) => [p.loss, p.gradNorm]), 'deterministic for a worker count');
-    serial.history.forEach((p, i) => {
-      const q = a.history[i]!;
-      assert.equal(q.acc, p.acc, `step ${p.step}: same architectures and images`);
-      assert.ok(Math.abs(q.loss - p.loss) < 1e-4 * p.loss, `step ${p.step}: loss ${q.loss} vs ${p.loss}`);
-      assert.ok(Math.abs(q.gradNorm - p.gradNorm) < 1e-3 * p.gradNorm, `step ${p.step}: |g| ${q.gradNorm} vs ${p.gradNorm}`);
-    });
-    for (const [name, v] of serial.model.variables) {
-      const w = a.model.variables.get(name)!.dataSync(), u = v.dataSync();
-      const worst = u.reduce((m, x, i) => Math.max(m, Math.abs(x - w[i]!)), 0);
-      assert.ok(worst < 1e-5, `${name}: weights differ by ${worst}`);
+    const two = await trainGhn({ recipe, data, valEvery: 0, workers: 2 });
+    const three = await trainGhn({ recipe, data, valEvery: 0, workers: 3 });
+    for (const run of [two, three]) {
+      assert.deepEqual(run.history.map((p) => [p.loss, p.gradNorm, p.acc]), serial.history.map((p) => [p.loss, p.gradNorm, p.acc]));
+      for (const [name, v] of serial.model.variables) assert.deepEqual(run.model.variables.get(name)!.dataSync(), v.dataSync(), name);
     }
-    [serial, a, b].forEach((r) => r.model.dispose());
+    [serial, two, three].forEach((r) => r.model.dispose());
   });
 
   it('a run resumed from its checkpoint continues exactly as an uninterrupted one', async () => {

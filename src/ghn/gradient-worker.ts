@@ -1,13 +1,14 @@
 /**
  * Child-process entry of data-parallel meta-training (forked by gradient-workers.ts): holds its own
- * GHN copy, architecture pool and images, and answers each step's share with its gradients.
+ * GHN copy, architecture pool and images, and answers each step's share with one gradient per
+ * architecture.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../engine/backend.js';
 import { ArchitecturePool } from './arch-pool.js';
-import { imageBatch, metaGradients } from './meta-batch.js';
+import { archGradients, imageBatch } from './meta-batch.js';
 import { GhnModel } from './model.js';
-import type { WorkerMessage, WorkerReply } from './gradient-workers.js';
+import type { SentShare, WorkerMessage, WorkerReply } from './gradient-workers.js';
 
 if (!process.send) throw new Error('src/ghn/gradient-worker.ts runs as a child of meta-training (forked with IPC)');
 
@@ -29,13 +30,19 @@ process.on('message', (message: WorkerMessage) => {
       const v = ghn.variables.get(name)!;
       v.assign(tf.tensor(values, v.shape));
     }
-    const archs = message.archIndices.map((i) => pool.get(i)!);
     const { x, y } = imageBatch(init.data, message.images, init.seed, message.step);
-    const result = metaGradients(ghn, archs, x, y, message.divisor);
-    const grads: Record<string, Float32Array> = {};
-    for (const [name, g] of result.grads) grads[name] = g.dataSync() as Float32Array;
-    tf.dispose([x, y, ...result.grads.values()]);
-    reply({ type: 'gradients', step: message.step, loss: result.loss, correct: result.correct, grads });
+    const shares: SentShare[] = message.archIndices.map((index) => {
+      const t0 = performance.now();
+      const arch = pool.get(index);
+      if (!arch) throw new Error(`architecture ${index} of the pool is not usable here`);
+      const part = archGradients(ghn, arch, x, y, message.divisor);
+      const grads: Record<string, Float32Array> = {};
+      for (const [name, g] of part.grads) grads[name] = g.dataSync() as Float32Array;
+      tf.dispose([...part.grads.values()]);
+      return { loss: part.loss, correct: part.correct, seconds: (performance.now() - t0) / 1000, grads };
+    });
+    tf.dispose([x, y]);
+    reply({ type: 'gradients', step: message.step, shares });
   } catch (err) {
     reply({ type: 'failed', message: err instanceof Error ? err.message : String(err) });
   }

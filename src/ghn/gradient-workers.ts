@@ -1,10 +1,11 @@
 /**
  * Data-parallel meta-training: the architectures of a step are shared between this process and
- * forked children (one core each), each computing Σ loss / meta-batch over its share; the parts add
- * up to the step's gradient. Per step, each child gets the GHN's weights (~1 MB) and its share's
- * pool indices and returns its gradients. The sum is taken in a fixed order, so a run is
- * deterministic for a seed and a worker count; runs with different worker counts differ by float
- * rounding only.
+ * forked children (one core each). Each architecture's gradient is computed whole in one process
+ * and the step's gradient is their sum in drawing order, so a run gives the same numbers with any
+ * number of workers and any assignment. That leaves the assignment free to balance the load: the
+ * architectures differ several-fold in cost, so they are placed longest first on the least loaded
+ * process, by the time each took when last run. Per step, each busy child gets the GHN's weights
+ * (~1 MB) and its architectures' pool indices, and returns one gradient per architecture.
  */
 import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
@@ -13,17 +14,25 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Dataset } from '../data/dataset.js';
 import { GhnError } from '../errors.js';
 import { forkEntry } from '../util/fork-entry.js';
-import type { GhnConfig, GhnModel } from './model.js';
 import type { MetaGradients } from './meta-batch.js';
+import type { GhnConfig, GhnModel } from './model.js';
 
 export type WorkerMessage =
   | { type: 'init'; config: GhnConfig; poolSize: number; spaceSeed: number; seed: number; data: Dataset }
   | { type: 'step'; step: number; images: number; divisor: number; archIndices: number[]; weights: Record<string, Float32Array> };
 
+/** One architecture's gradient as it crosses the channel, with the seconds it took. */
+export interface SentShare {
+  loss: number;
+  correct: number;
+  seconds: number;
+  grads: Record<string, Float32Array>;
+}
+
 export type WorkerReply =
   | { type: 'started' }
   | { type: 'ready' }
-  | { type: 'gradients'; step: number; loss: number; correct: number; grads: Record<string, Float32Array> }
+  | { type: 'gradients'; step: number; shares: SentShare[] }
   | { type: 'failed'; message: string };
 
 const SELF = fileURLToPath(import.meta.url);
@@ -39,7 +48,16 @@ function nextReply(child: ChildProcess): Promise<WorkerReply> {
   });
 }
 
+function sendAll(child: ChildProcess, message: WorkerMessage): Promise<void> {
+  return new Promise((resolve, reject) => {
+    child.send(message, (err) => (err ? reject(new GhnError('unsupported', `gradient worker: ${err.message}`)) : resolve()));
+  });
+}
+
 export class GradientWorkers {
+  /** Seconds each pool architecture took when last run (in any process). */
+  private readonly cost = new Map<number, number>();
+
   private constructor(private readonly children: ChildProcess[]) {}
 
   /** Forks `count` children and gives each the pool, seed and images the trainer uses. */
@@ -51,7 +69,7 @@ export class GradientWorkers {
       await Promise.all(children.map(async (child) => {
         await nextReply(child); // started: backend loaded
         const ready = nextReply(child);
-        child.send({ type: 'init', ...init } satisfies WorkerMessage);
+        await sendAll(child, { type: 'init', ...init });
         await ready;
       }));
     } catch (err) {
@@ -61,43 +79,78 @@ export class GradientWorkers {
     return workers;
   }
 
-  get count(): number {
-    return this.children.length;
-  }
-
   /**
-   * Sends each child its share (shares[k] for child k), runs `local` meanwhile, and returns the
-   * step's loss, correct count and gradients: local first, then the children in order.
+   * The gradient of one step over the architectures `indices` (pool indices, in drawing order):
+   * each architecture computed here by `local` or in a child, then summed in drawing order.
    */
-  async step(ghn: GhnModel, step: number, images: number, divisor: number, shares: number[][], local: () => MetaGradients): Promise<MetaGradients> {
+  async step(
+    ghn: GhnModel, step: number, images: number, indices: readonly number[], local: (index: number) => MetaGradients,
+  ): Promise<MetaGradients> {
+    const owner = this.assign(indices);
     const weights: Record<string, Float32Array> = {};
     for (const [name, v] of ghn.variables) weights[name] = v.dataSync() as Float32Array;
-    // A child with no share this step (meta-batch smaller than the processes) sits it out.
-    const replies = this.children.filter((_, k) => shares[k]?.length).map((child) => {
-      const k = this.children.indexOf(child);
-      const answer = nextReply(child);
-      child.send({ type: 'step', step, images, divisor, archIndices: shares[k]!, weights } satisfies WorkerMessage);
-      return answer;
-    });
-    const mine = local();
-    const theirs = await Promise.all(replies);
-    let { loss, correct } = mine;
-    const grads = mine.grads;
-    for (const r of theirs) {
-      if (r.type !== 'gradients' || r.step !== step) throw new GhnError('unsupported', `gradient worker answered out of turn (${r.type})`);
-      loss += r.loss;
-      correct += r.correct;
-      for (const [name, values] of Object.entries(r.grads)) {
-        const before = grads.get(name);
-        const part = tf.tensor(values, ghn.variables.get(name)!.shape);
-        grads.set(name, before ? tf.add(before, part) : part);
-        if (before) { before.dispose(); part.dispose(); }
-      }
+    const positionsOf = (p: number) => indices.map((_, k) => k).filter((k) => owner[k] === p);
+    const busy = this.children.map((child, c) => ({ child, positions: positionsOf(c + 1) })).filter((b) => b.positions.length);
+    const replies = busy.map(({ child }) => nextReply(child));
+    // The ~1 MB message goes out in pieces on the event loop: wait until it has, or the child would
+    // get it only once the synchronous local work below is done.
+    await Promise.all(busy.map(({ child, positions }) => sendAll(child, {
+      type: 'step', step, images, divisor: indices.length, archIndices: positions.map((k) => indices[k]!), weights,
+    })));
+    const parts = new Array<MetaGradients | undefined>(indices.length);
+    for (const k of positionsOf(0)) {
+      const t0 = performance.now();
+      parts[k] = local(indices[k]!);
+      this.cost.set(indices[k]!, (performance.now() - t0) / 1000);
     }
-    return { loss, correct, grads };
+    const answers = await Promise.all(replies);
+    answers.forEach((r, b) => {
+      if (r.type !== 'gradients' || r.step !== step) throw new GhnError('unsupported', `gradient worker answered out of turn (${r.type})`);
+      busy[b]!.positions.forEach((k, j) => {
+        const share = r.shares[j]!;
+        this.cost.set(indices[k]!, share.seconds);
+        const grads = new Map(Object.entries(share.grads).map(([name, values]) => [name, tf.tensor(values, ghn.variables.get(name)!.shape)]));
+        parts[k] = { loss: share.loss, correct: share.correct, grads };
+      });
+    });
+    return sumInOrder(parts as MetaGradients[]);
+  }
+
+  /** Process (0: this one, c + 1: child c) of each position: longest first onto the least loaded. */
+  private assign(indices: readonly number[]): number[] {
+    const known = [...this.cost.values()];
+    const typical = known.length ? known.reduce((a, b) => a + b, 0) / known.length : 1;
+    const load = new Array<number>(this.children.length + 1).fill(0);
+    const owner = new Array<number>(indices.length);
+    const order = indices.map((_, k) => k).sort((a, b) => (this.cost.get(indices[b]!) ?? typical) - (this.cost.get(indices[a]!) ?? typical));
+    for (const k of order) {
+      const p = load.indexOf(Math.min(...load));
+      owner[k] = p;
+      load[p]! += this.cost.get(indices[k]!) ?? typical;
+    }
+    return owner;
   }
 
   stop(): void {
     for (const child of this.children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   }
+}
+
+/** Σ of the parts in their order (consumed): the same numbers however they were computed. */
+export function sumInOrder(parts: readonly MetaGradients[]): MetaGradients {
+  let loss = 0, correct = 0;
+  const grads = new Map<string, tf.Tensor>();
+  for (const part of parts) {
+    loss += part.loss;
+    correct += part.correct;
+    for (const [name, g] of part.grads) {
+      const before = grads.get(name);
+      grads.set(name, before ? tf.add(before, g) : g);
+      if (before) {
+        before.dispose();
+        g.dispose();
+      }
+    }
+  }
+  return { loss, correct, grads };
 }

@@ -43,23 +43,19 @@ export interface MetaGradients {
 }
 
 /**
- * Predicts each architecture's parameters, runs it on (x, y) with batch-statistics BN and
- * differentiates Σ cross-entropy / divisor with respect to every GHN variable. With divisor = the
- * meta-batch, shares of one step computed apart add up to the whole step's gradient.
+ * One architecture's share of a step: its parameters predicted, the network run on (x, y) with
+ * batch-statistics BN, and cross-entropy / divisor differentiated with respect to every GHN
+ * variable. A step's gradient is the sum of its architectures' shares taken in their drawing order
+ * (gradient-workers.ts: sumInOrder), so it is the same number wherever each share was computed (see gradient-workers.ts).
  */
-export function metaGradients(ghn: GhnModel, archs: readonly PooledArchitecture[], x: tf.Tensor, y: tf.Tensor, divisor: number): MetaGradients {
-  if (archs.length === 0) return { loss: 0, correct: 0, grads: new Map() };
+export function archGradients(ghn: GhnModel, arch: PooledArchitecture, x: tf.Tensor, y: tf.Tensor, divisor: number): MetaGradients {
   let correct = 0;
   const names = [...ghn.variables.keys()];
   const { value, grads } = tf.variableGrads(() => {
-    let total: tf.Scalar = tf.scalar(0);
-    for (const arch of archs) {
-      const params = predictInitializerTensors(ghn, arch.encoding);
-      const logits = arch.executor.run(x, { params, training: true }).outputs[0]!;
-      correct += correctCount(logits, y);
-      total = tf.add(total, crossEntropy(logits, y));
-    }
-    return tf.div(total, divisor) as tf.Scalar;
+    const params = predictInitializerTensors(ghn, arch.encoding);
+    const logits = arch.executor.run(x, { params, training: true }).outputs[0]!;
+    correct += correctCount(logits, y);
+    return tf.div(crossEntropy(logits, y), divisor) as tf.Scalar;
   }, names.map((n) => ghn.variables.get(n)!));
   const loss = value.dataSync()[0]!;
   value.dispose();

@@ -16,8 +16,8 @@ import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import type { Dataset } from '../data/dataset.js';
 import { correctCount, crossEntropy } from '../train/loss.js';
 import { ArchitecturePool } from './arch-pool.js';
-import { GradientWorkers } from './gradient-workers.js';
-import { drawArchitectures, imageBatch, metaGradients, type MetaGradients } from './meta-batch.js';
+import { GradientWorkers, sumInOrder } from './gradient-workers.js';
+import { archGradients, drawArchitectures, imageBatch, type MetaGradients } from './meta-batch.js';
 import { GhnModel } from './model.js';
 import { DEFAULT_RECIPE, type ScheduleTail, type TrainRecipe } from './recipe.js';
 import { predictInitializerTensors } from './predict-params.js';
@@ -234,14 +234,10 @@ export async function trainGhn(options: TrainGhnOptions): Promise<TrainResult> {
     for (; step < lastStep; step++) {
       const indices = drawArchitectures(pool, recipe.metaBatch, recipe.seed, step);
       const { x, y } = imageBatch(options.data, recipe.images, recipe.seed, step);
-      const gradientsOf = (share: number[]): MetaGradients => metaGradients(ghn, share.map((i) => pool.get(i)!), x, y, indices.length);
-      let step_: MetaGradients;
-      if (workers) {
-        const shares = splitShares(indices, workers.count + 1);
-        step_ = await workers.step(ghn, step, recipe.images, indices.length, shares.slice(1), () => gradientsOf(shares[0]!));
-      } else {
-        step_ = gradientsOf(indices);
-      }
+      const gradientOf = (index: number): MetaGradients => archGradients(ghn, pool.get(index)!, x, y, indices.length);
+      const step_ = workers
+        ? await workers.step(ghn, step, recipe.images, indices, gradientOf)
+        : sumInOrder(indices.map(gradientOf));
       const { loss, correct, grads } = step_;
       const gradNorm = Math.sqrt(tf.tidy(() => tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g)))).dataSync()[0]!));
       const lr = scheduledLr(recipe, step);
@@ -285,16 +281,4 @@ export async function trainGhn(options: TrainGhnOptions): Promise<TrainResult> {
   }
   const elapsed = (performance.now() - started) / 60000;
   return { model: ghn, recipe, stepsDone: step, stepsPerMin: (step - startStep) / Math.max(elapsed, 1e-9), lastVal, history };
-}
-
-/** `indices` in `parts` contiguous shares, the first ones one longer when it does not divide. */
-function splitShares(indices: readonly number[], parts: number): number[][] {
-  const out: number[][] = [];
-  let at = 0;
-  for (let k = 0; k < parts; k++) {
-    const size = Math.floor(indices.length / parts) + (k < indices.length % parts ? 1 : 0);
-    out.push(indices.slice(at, at + size));
-    at += size;
-  }
-  return out;
 }
