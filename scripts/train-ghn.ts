@@ -14,6 +14,8 @@
  * the base schedule, then every tail, each stopped where the next began (src/ghn/replay.ts);
  * resumable by running the same command again.
  *
+ * `--stop-at N` stops (checkpointed) after step N, before the schedule's end (side-by-side runs).
+ *
  * `--workers 2` shares each step's architectures between this process and a child (one core each;
  * src/ghn/gradient-workers.ts): the same run up to float rounding, faster when a core is free
  * (figures in the README).
@@ -42,6 +44,7 @@ const { values } = parseArgs({
     resume: { type: 'boolean', default: false },
     replay: { type: 'string' },
     workers: { type: 'string', default: '1' },
+    'stop-at': { type: 'string' },
     'eval-archs': { type: 'string', default: '30' },
     'skip-eval': { type: 'boolean', default: false },
   },
@@ -82,6 +85,7 @@ const result = values.replay
           warmupSteps: num(values.warmup) ?? DEFAULT_RECIPE.warmupSteps },
     extend: { lr: num(values.lr), warmupSteps: num(values.warmup) },
     resume: values.resume,
+    stopAtStep: num(values['stop-at']),
   });
 console.log(`trained ${result.stepsDone} steps at ${result.stepsPerMin.toFixed(1)} steps/min`);
 if (!values['skip-eval']) {

@@ -153,9 +153,11 @@ describe('ghn', () => {
   });
 
   it('batched decoder equals the per-slot reference on every fixture (canonical and stored layout)', async () => {
-    const ghn = new GhnModel({ ...DEFAULT_GHN_CONFIG, seed: 11 });
-    // Give the zero-initialized gain head values, so the learned gain is exercised too.
-    ghn.variables.get('decoder.gain')!.assign(tf.randomNormal([DEFAULT_GHN_CONFIG.hidden, 1], 0, 0.3, 'float32', 4));
+    const ghn = new GhnModel({ ...DEFAULT_GHN_CONFIG, seed: 11, classifierMaps: true });
+    // Give the zero-initialized gain head and classifier maps values, so they are exercised too.
+    for (const [name, v] of ghn.variables) {
+      if (name === 'decoder.gain' || name.endsWith('.classifier')) v.assign(tf.randomNormal(v.shape, 0, name === 'decoder.gain' ? 0.3 : 0.3 / Math.sqrt(v.shape[0]!), 'float32', 4));
+    }
     for (const file of FIXTURES) {
       const enc = await fixtureEncoding(file);
       tf.tidy(() => {
@@ -175,8 +177,10 @@ describe('ghn', () => {
   });
 
   it('predictParametersAsync (batched factors, onnxruntime products) equals predictParameters on every fixture', async () => {
-    const ghn = new GhnModel({ ...DEFAULT_GHN_CONFIG, seed: 12 });
-    ghn.variables.get('decoder.gain')!.assign(tf.randomNormal([DEFAULT_GHN_CONFIG.hidden, 1], 0, 0.3, 'float32', 5));
+    const ghn = new GhnModel({ ...DEFAULT_GHN_CONFIG, seed: 12, classifierMaps: true });
+    for (const [name, v] of ghn.variables) {
+      if (name === 'decoder.gain' || name.endsWith('.classifier')) v.assign(tf.randomNormal(v.shape, 0, name === 'decoder.gain' ? 0.3 : 0.3 / Math.sqrt(v.shape[0]!), 'float32', 5));
+    }
     for (const file of FIXTURES) {
       const enc = await fixtureEncoding(file);
       const reference = predictParameters(ghn, enc), fast = await predictParametersAsync(ghn, enc);
@@ -193,6 +197,30 @@ describe('ghn', () => {
       }
     }
     ghn.dispose();
+  });
+
+  it('classifier maps grown onto a GHN keep its predictions exactly, and then train the classifier only', async () => {
+    const base = new GhnModel(DEFAULT_GHN_CONFIG);
+    const values = new Map([...base.variables].map(([name, v]) => [name, v.dataSync() as Float32Array]));
+    const grown = new GhnModel({ ...DEFAULT_GHN_CONFIG, classifierMaps: true }, values);
+    for (const file of ['fixtures/resnet_small.eval13.onnx', 'fixtures/vit_small.preserve13.onnx']) {
+      const enc = await fixtureEncoding(file);
+      const a = predictParameters(base, enc), b = predictParameters(grown, enc);
+      for (const [id, v] of a) assert.deepEqual(b.get(id), v, `${file} ${id}`);
+      // A change in a classifier map moves the classifier's slots and nothing else.
+      const map = grown.variables.get('decoder.rows.classifier')!;
+      map.assign(tf.randomNormal(map.shape, 0, 0.1, 'float32', 3));
+      const c = predictParameters(grown, enc);
+      const classifier = new Set(enc.slots.filter((s) => s.isClassifier).map((s) => s.id));
+      assert.ok(classifier.size > 0);
+      for (const [id, v] of a) {
+        if (classifier.has(id) && enc.slots.find((s) => s.id === id)!.role === 'linear.weight') assert.notDeepEqual(c.get(id), v, id);
+        if (!classifier.has(id)) assert.deepEqual(c.get(id), v, id);
+      }
+      map.assign(tf.zerosLike(map));
+    }
+    base.dispose();
+    grown.dispose();
   });
 
   it('save/load round-trips exactly, with a stable sha256 id, in a few MB', async () => {

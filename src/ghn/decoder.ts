@@ -27,7 +27,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { ParamRole } from '../graph/vocabulary.js';
 import { CHANNEL_CODE_DIM, CodeTensors, TAP_CODE_DIM, channelCodes, tapCodes } from './codes.js';
 import type { GraphEncoding, SlotSpec } from './encoding.js';
-import { gatherRows, layerNorm, type GhnModel } from './model.js';
+import { gatherRows, layerNorm, type DecoderMap, type GhnModel } from './model.js';
 import { OUTPUT_RULES } from './output-scale.js';
 
 /** A slot seen as a matrix: rows × (cols · kH·kW), flattened in the canonical order. */
@@ -85,6 +85,19 @@ function embedSlots(ghn: GhnModel, enc: GraphEncoding, nodes: tf.Tensor2D): tf.T
 }
 
 /**
+ * e·W for one decoder map, W = decoder.<map>; with classifier maps, the classifier slots among
+ * `slots` (the rows of e) add e·decoder.<map>.classifier.
+ */
+function decoderMaps(ghn: GhnModel, e: tf.Tensor2D, map: DecoderMap, enc: GraphEncoding, slots?: readonly number[]): tf.Tensor2D {
+  const shared = tf.matMul(e, ghn.v(`decoder.${map}`) as tf.Tensor2D);
+  if (!ghn.config.classifierMaps) return shared as tf.Tensor2D;
+  const isClassifier = (slots ?? enc.slots.map((_, s) => s)).map((s) => (enc.slots[s]!.isClassifier ? 1 : 0));
+  if (!isClassifier.some(Boolean)) return shared as tf.Tensor2D;
+  const own = tf.matMul(e, ghn.v(`decoder.${map}.classifier`) as tf.Tensor2D);
+  return tf.add(shared, tf.mul(own, tf.tensor2d(isClassifier, [isClassifier.length, 1]))) as tf.Tensor2D;
+}
+
+/**
  * Standardized A·Bᵀ scaled to `std`, as one product: the scale is folded into A and the mean
  * subtraction into one extra rank ([A·c, −m·c]·[B, 1]ᵀ), so no pass over the full tensor is added.
  */
@@ -116,14 +129,14 @@ export function decodeSlotsPerSlot(ghn: GhnModel, enc: GraphEncoding, nodes: tf.
   const codes = new CodeTensors(maxCodeIndex(enc));
   {
     const e = embedSlots(ghn, enc, nodes);
-    const rowMaps = tf.matMul(e, ghn.v('decoder.rows') as tf.Tensor2D); // [S, P·r]
-    const colMaps = tf.matMul(e, ghn.v('decoder.cols') as tf.Tensor2D); // [S, P·r]
-    const tapMaps = tf.matMul(e, ghn.v('decoder.taps') as tf.Tensor2D); // [S, T·r]
-    const vectorMaps = tf.matMul(e, ghn.v('decoder.vector') as tf.Tensor2D); // [S, P]
+    const rowMaps = decoderMaps(ghn, e, 'rows', enc); // [S, P·r]
+    const colMaps = decoderMaps(ghn, e, 'cols', enc); // [S, P·r]
+    const tapMaps = decoderMaps(ghn, e, 'taps', enc); // [S, T·r]
+    const vectorMaps = decoderMaps(ghn, e, 'vector', enc); // [S, P]
     // Learned per-tensor gain around the fixed He std, exp(MAX_LOG_GAIN·tanh(·)) ∈ [0.22, 4.5]; its
     // head starts at zero, so an untrained GHN gives exactly the He std. It lets the GHN shrink
     // residual branches of norm-free networks, which a fixed He scale makes explode with depth.
-    const gains = tf.exp(tf.mul(tf.tanh(tf.matMul(e, ghn.v('decoder.gain') as tf.Tensor2D)), MAX_LOG_GAIN)); // [S, 1]
+    const gains = tf.exp(tf.mul(tf.tanh(decoderMaps(ghn, e, 'gain', enc)), MAX_LOG_GAIN)); // [S, 1]
     enc.slots.forEach((slot, s) => {
       const view = matrixView(slot);
       const rule = OUTPUT_RULES[slot.role];
@@ -184,7 +197,7 @@ export function predictionFactors(
   const e = embedSlots(ghn, enc, nodes);
   const vectorPlan = planOf(enc).vectors;
   const vectors = vectorPlan.slots.length
-    ? { values: batchedVectorValues(ghn, e, vectorPlan), slots: vectorPlan.slots, sizes: vectorPlan.sizes }
+    ? { values: batchedVectorValues(ghn, e, vectorPlan, enc), slots: vectorPlan.slots, sizes: vectorPlan.sizes }
     : undefined;
 
   const byView = new Map<string, number[]>();
@@ -199,11 +212,11 @@ export function predictionFactors(
     const view = matrixView(enc.slots[slots[0]!]!);
     const taps = view.kH * view.kW;
     const es = gatherRows(e, Int32Array.from(slots));
-    const u = tf.reshape(tf.matMul(es, ghn.v('decoder.rows') as tf.Tensor2D), [G, P, r]) as tf.Tensor3D;
-    const vc = tf.reshape(tf.matMul(es, ghn.v('decoder.cols') as tf.Tensor2D), [G, P, r]) as tf.Tensor3D;
-    const vt = tf.reshape(tf.matMul(es, ghn.v('decoder.taps') as tf.Tensor2D), [G, T, r]) as tf.Tensor3D;
+    const u = tf.reshape(decoderMaps(ghn, es, 'rows', enc, slots), [G, P, r]) as tf.Tensor3D;
+    const vc = tf.reshape(decoderMaps(ghn, es, 'cols', enc, slots), [G, P, r]) as tf.Tensor3D;
+    const vt = tf.reshape(decoderMaps(ghn, es, 'taps', enc, slots), [G, T, r]) as tf.Tensor3D;
     // Learned per-tensor gain around the fixed He std (see decodeSlotsPerSlot).
-    const gains = tf.reshape(tf.exp(tf.mul(tf.tanh(tf.matMul(es, ghn.v('decoder.gain') as tf.Tensor2D)), MAX_LOG_GAIN)), [G]);
+    const gains = tf.reshape(tf.exp(tf.mul(tf.tanh(decoderMaps(ghn, es, 'gain', enc, slots)), MAX_LOG_GAIN)), [G]);
     const baseStd = slots.map((s) => {
       const rule = OUTPUT_RULES[enc.slots[s]!.role];
       return rule.kind === 'standardized' ? rule.std(enc.slots[s]!) : 1;
@@ -407,10 +420,10 @@ function planOf(enc: GraphEncoding): DecodePlan {
  * Every vector slot's values, concatenated in `v.slots` order (v.sizes each): one matMul
  * Φ(0..maxN)·[w₁ … w_S], one gather, one affine map. `e` holds the embeddings of all slots.
  */
-function batchedVectorValues(ghn: GhnModel, e: tf.Tensor2D, v: VectorPlan): tf.Tensor1D {
+function batchedVectorValues(ghn: GhnModel, e: tf.Tensor2D, v: VectorPlan, enc: GraphEncoding): tf.Tensor1D {
   const Sv = v.slots.length, P = P_DIM;
   const ev = gatherRows(e, Int32Array.from(v.slots));
-  const maps = tf.matMul(ev, ghn.v('decoder.vector') as tf.Tensor2D); // [Sv, P]
+  const maps = decoderMaps(ghn, ev, 'vector', enc, v.slots); // [Sv, P]
   const phi = tf.tensor2d(channelCodes(v.maxN), [v.maxN, P]);
   const all = tf.reshape(tf.matMul(phi, tf.transpose(maps)), [v.maxN * Sv]); // [i·Sv + j]
   const raw = tf.reshape(gatherRows(tf.reshape(all, [v.maxN * Sv, 1]) as tf.Tensor2D, v.idx), [v.idx.length]);
@@ -450,7 +463,7 @@ export function decodeSlots(ghn: GhnModel, enc: GraphEncoding, nodes: tf.Tensor2
 
   if (v.slots.length) {
     const Sv = v.slots.length;
-    const values = batchedVectorValues(ghn, e, v);
+    const values = batchedVectorValues(ghn, e, v, enc);
     // Slices, not tf.split: the wasm SplitV copies the whole input out of the heap once per part.
     let offset = 0;
     v.slots.forEach((s, j) => {
@@ -464,11 +477,11 @@ export function decodeSlots(ghn: GhnModel, enc: GraphEncoding, nodes: tf.Tensor2
   if (w.slots.length) {
     const S = w.slots.length;
     const ew = gatherRows(e, Int32Array.from(w.slots));
-    const rowMaps = tf.matMul(ew, ghn.v('decoder.rows') as tf.Tensor2D); // [S, P·r]
-    const colMaps = tf.matMul(ew, ghn.v('decoder.cols') as tf.Tensor2D); // [S, P·r]
-    const tapMaps = tf.matMul(ew, ghn.v('decoder.taps') as tf.Tensor2D); // [S, T·r]
+    const rowMaps = decoderMaps(ghn, ew, 'rows', enc, w.slots); // [S, P·r]
+    const colMaps = decoderMaps(ghn, ew, 'cols', enc, w.slots); // [S, P·r]
+    const tapMaps = decoderMaps(ghn, ew, 'taps', enc, w.slots); // [S, T·r]
     // Learned per-tensor gain around the fixed He std (see decodeSlotsPerSlot).
-    const gains = tf.reshape(tf.exp(tf.mul(tf.tanh(tf.matMul(ew, ghn.v('decoder.gain') as tf.Tensor2D)), MAX_LOG_GAIN)), [S]);
+    const gains = tf.reshape(tf.exp(tf.mul(tf.tanh(decoderMaps(ghn, ew, 'gain', enc, w.slots)), MAX_LOG_GAIN)), [S]);
 
     // A rows and B rows of every slot, concatenated slot by slot.
     const phiRows = tf.tensor2d(channelCodes(w.maxRows), [w.maxRows, P]);

@@ -21,6 +21,13 @@ export interface GhnConfig {
   /** Rank of the low-rank decoder. */
   rank: number;
   seed: number;
+  /**
+   * The classifier's weight and bias get decoder maps of their own, added to the shared ones
+   * (`decoder.<map>.classifier`, zero at start, so growing a trained GHN this way keeps its
+   * function): the shared maps serve every other slot, and the predicted classifier is where
+   * accuracy is lost (scripts/probe-ghn-features.ts).
+   */
+  classifierMaps?: boolean;
 }
 
 export const DEFAULT_GHN_CONFIG: GhnConfig = { hidden: 64, layers: 3, heads: 4, rank: 32, seed: 1 };
@@ -52,15 +59,21 @@ export function variableShapes(c: GhnConfig): Map<string, number[]> {
   shapes.set('decoder.taps', [d, TAP_CODE_DIM * c.rank]);
   shapes.set('decoder.vector', [d, CHANNEL_CODE_DIM]);
   shapes.set('decoder.gain', [d, 1]);
+  // Last, so the initial values of everything above do not depend on this option.
+  if (c.classifierMaps) for (const map of CLASSIFIER_MAPS) shapes.set(`decoder.${map}.classifier`, shapes.get(`decoder.${map}`)!);
   return shapes;
 }
+
+/** Decoder maps that have classifier-specific additions when `classifierMaps` is set. */
+export const CLASSIFIER_MAPS = ['rows', 'cols', 'taps', 'vector', 'gain'] as const;
+export type DecoderMap = (typeof CLASSIFIER_MAPS)[number];
 
 type InitRule = 'zeros' | 'ones' | 'unit' | 'fan_in';
 
 /** Initialization by name suffix: LN gains 1, biases 0, embeddings N(0, 1), matrices N(0, 1/fan_in). */
 function initRule(name: string): InitRule {
   if (name.endsWith('gamma')) return 'ones';
-  if (name.endsWith('beta') || /\.b\d$/.test(name) || name.endsWith('attn.bias') || name === 'decoder.gain') return 'zeros';
+  if (name.endsWith('beta') || /\.b\d$/.test(name) || name.endsWith('attn.bias') || name === 'decoder.gain' || name.endsWith('.classifier')) return 'zeros';
   if (name.startsWith('embed.') && name !== 'embed.features') return 'unit';
   if (name === 'slot.role') return 'unit';
   return 'fan_in';
