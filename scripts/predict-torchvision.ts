@@ -19,7 +19,7 @@ import * as ort from 'onnxruntime-node';
 import { inspect, loadModel } from '../src/api/inspect.js';
 import { predict } from '../src/api/predict.js';
 import { buildGraph } from '../src/graph/index.js';
-import { readModelFile, readTensorData, type OnnxModel, type TensorProto } from '../src/onnx/index.js';
+import { readModelFile, readTensorData, writeFileAtomic, type OnnxModel, type TensorProto } from '../src/onnx/index.js';
 import { concreteInputShape } from '../src/predict/validate.js';
 import { createRng, gaussian } from '../src/util/random.js';
 
