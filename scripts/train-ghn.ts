@@ -17,14 +17,14 @@
  * `--stop-at N` stops (checkpointed) after step N, before the schedule's end (side-by-side runs).
  *
  * `--workers 2` shares each step's architectures between this process and a child (one core each;
- * src/ghn/gradient-workers.ts): the same run up to float rounding, faster when a core is free
- * (figures in the README).
+ * src/ghn/gradient-workers.ts): the same run bit for bit, faster when a core is free (figures in
+ * the README).
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadFashionMnist } from '../src/data/fashion-mnist.js';
 import { initBackend } from '../src/engine/backend.js';
-import { recordedRecipe } from '../src/api/ghn-training.js';
+import { recordedRecipe, trainValidationSplit } from '../src/api/ghn-training.js';
 import { evaluateGhn } from '../src/ghn/evaluate.js';
 import { replayTraining } from '../src/ghn/replay.js';
 import { saveGhn } from '../src/ghn/serialize.js';
@@ -51,10 +51,7 @@ const { values } = parseArgs({
 });
 await initBackend();
 const full = loadFashionMnist({ split: 'train' });
-const held = 5000;
-const size = 28 * 28;
-const train = { ...full, count: full.count - held, images: full.images.subarray(0, (full.count - held) * size), labels: full.labels.subarray(0, full.count - held) };
-const val = { ...full, count: held, images: full.images.subarray((full.count - held) * size), labels: full.labels.subarray(full.count - held) };
+const { train, val } = trainValidationSplit(full);
 const out = values.out!;
 const num = (v: string | undefined): number | undefined => (v === undefined ? undefined : Number(v));
 const given = { steps: num(values.steps), metaBatch: num(values['meta-batch']), images: num(values.images) };

@@ -36,7 +36,7 @@ export function registerGhnCommands(program: Command): void {
     .option('--minutes <m>', 'stop after this many minutes (checkpointed; continue with --resume)')
     .option('--resume', 'continue from <prefix>.ghn and its optimizer state')
     .option('--replay <ghn>', 'train again, from nothing, the run recorded in <ghn> (base schedule and every extension; resumable: run it again)')
-    .option('--workers <n>', 'processes sharing each meta-step, one core each (a run differs from the 1-process one by float rounding only)', '1')
+    .option('--workers <n>', 'processes sharing each meta-step, one core each (the same run, bit for bit, as with 1)', '1')
     .option('--data-dir <dir>', 'Fashion-MNIST folder (default /usr/share/datasets/fashion-mnist)')
     .option('--eval-archs <n>', 'test-split architectures to evaluate at the end (0: none)', '30')
     .action(async (o: Record<string, string | boolean | undefined>) => {

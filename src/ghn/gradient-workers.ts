@@ -14,7 +14,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Dataset } from '../data/dataset.js';
 import { GhnError } from '../errors.js';
 import { forkEntry } from '../util/fork-entry.js';
-import type { MetaGradients } from './meta-batch.js';
+import { sumInOrder, type MetaGradients } from './meta-batch.js';
 import type { GhnConfig, GhnModel } from './model.js';
 
 export type WorkerMessage =
@@ -134,23 +134,4 @@ export class GradientWorkers {
   stop(): void {
     for (const child of this.children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   }
-}
-
-/** Σ of the parts in their order (consumed): the same numbers however they were computed. */
-export function sumInOrder(parts: readonly MetaGradients[]): MetaGradients {
-  let loss = 0, correct = 0;
-  const grads = new Map<string, tf.Tensor>();
-  for (const part of parts) {
-    loss += part.loss;
-    correct += part.correct;
-    for (const [name, g] of part.grads) {
-      const before = grads.get(name);
-      grads.set(name, before ? tf.add(before, g) : g);
-      if (before) {
-        before.dispose();
-        g.dispose();
-      }
-    }
-  }
-  return { loss, correct, grads };
 }

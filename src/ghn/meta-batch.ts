@@ -46,7 +46,7 @@ export interface MetaGradients {
  * One architecture's share of a step: its parameters predicted, the network run on (x, y) with
  * batch-statistics BN, and cross-entropy / divisor differentiated with respect to every GHN
  * variable. A step's gradient is the sum of its architectures' shares taken in their drawing order
- * (gradient-workers.ts: sumInOrder), so it is the same number wherever each share was computed (see gradient-workers.ts).
+ * (sumInOrder), so it is the same number wherever each share was computed (see gradient-workers.ts).
  */
 export function archGradients(ghn: GhnModel, arch: PooledArchitecture, x: tf.Tensor, y: tf.Tensor, divisor: number): MetaGradients {
   let correct = 0;
@@ -66,4 +66,23 @@ export function archGradients(ghn: GhnModel, arch: PooledArchitecture, x: tf.Ten
     if (g) byName.set(name, g);
   }
   return { loss, correct, grads: byName };
+}
+
+/** Σ of the parts in their order (consumed): the same numbers however they were computed. */
+export function sumInOrder(parts: readonly MetaGradients[]): MetaGradients {
+  let loss = 0, correct = 0;
+  const grads = new Map<string, tf.Tensor>();
+  for (const part of parts) {
+    loss += part.loss;
+    correct += part.correct;
+    for (const [name, g] of part.grads) {
+      const before = grads.get(name);
+      grads.set(name, before ? tf.add(before, g) : g);
+      if (before) {
+        before.dispose();
+        g.dispose();
+      }
+    }
+  }
+  return { loss, correct, grads };
 }
