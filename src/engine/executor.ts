@@ -13,7 +13,7 @@
  * - BatchNormalization obeys `training` (batch statistics, reported in `bnStats`) rather than the
  *   file's mode; Dropout is the identity.
  */
-import * as tf from '@tensorflow/tfjs-core';
+import * as tf from './tfjs-core.js';
 import { GhnError } from '../errors.js';
 import type { AttributeProto, NodeProto } from '../onnx/types.js';
 import { nhwcToNchw } from './layout.js';

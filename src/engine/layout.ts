@@ -4,7 +4,7 @@
  * 4-D activations stay physically NHWC between convolutions, pools, norms and elementwise ops; they
  * are converted only where an op's meaning depends on the memory order (Reshape, Flatten, MatMul...).
  */
-import * as tf from '@tensorflow/tfjs-core';
+import * as tf from './tfjs-core.js';
 
 /** Physical NHWC axis of each logical NCHW axis. */
 export const NHWC_AXIS_OF_NCHW: readonly number[] = [0, 3, 1, 2];

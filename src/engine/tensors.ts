@@ -3,7 +3,7 @@
  * float32, integer types int32 (int64 shape values clamped to the int32 range, which keeps Slice's
  * "to the end" sentinels meaning the same), bool stays bool.
  */
-import * as tf from '@tensorflow/tfjs-core';
+import * as tf from './tfjs-core.js';
 import { GhnError } from '../errors.js';
 import { isExternal } from '../onnx/external.js';
 import { readTensorData } from '../onnx/tensor.js';

@@ -14,7 +14,7 @@
  * Not the default: on this 2-core machine a second thread helps only when a core is free; under load
  * (other processes on both cores) the pool's threads wait for each other and steps get slower.
  */
-import * as tf from '@tensorflow/tfjs-core';
+import * as tf from './tfjs-core.js';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';

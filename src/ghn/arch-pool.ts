@@ -3,7 +3,7 @@
  * ComputationGraph encoding and a GraphExecutor. Meta-training draws from a fixed pool of these so
  * graph building and executor compilation are paid once per architecture, not once per step.
  */
-import * as tf from '@tensorflow/tfjs-core';
+import * as tf from '../engine/tfjs-core.js';
 import { GraphExecutor } from '../engine/executor.js';
 import { buildGraph } from '../graph/build.js';
 import type { OnnxModel } from '../onnx/types.js';

@@ -9,7 +9,7 @@
  *   [cos(πu/2), sin(πu/2), cos(πu), sin(πu)] per axis (norm 2 for every tap), so spatially
  *   smooth filters are easy to express and any kernel size shares the same code space.
  */
-import * as tf from '@tensorflow/tfjs-core';
+import * as tf from '../engine/tfjs-core.js';
 import { createRng, deriveSeed, gaussian } from '../util/random.js';
 
 export const CHANNEL_CODE_DIM = 32;

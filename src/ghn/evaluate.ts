@@ -6,7 +6,7 @@
  *   against k and K steps from the default init (accuracy with running-statistics BN, as exported).
  * The result is plain JSON, ready for a table.
  */
-import * as tf from '@tensorflow/tfjs-core';
+import * as tf from '../engine/tfjs-core.js';
 import { imageSize, type Dataset } from '../data/dataset.js';
 import { GraphExecutor } from '../engine/executor.js';
 import { buildGraph } from '../graph/build.js';

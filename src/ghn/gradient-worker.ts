@@ -3,7 +3,7 @@
  * GHN copy, architecture pool and images, and answers each step's share with one gradient per
  * architecture.
  */
-import * as tf from '@tensorflow/tfjs-core';
+import * as tf from '../engine/tfjs-core.js';
 import { initBackend } from '../engine/backend.js';
 import { ArchitecturePool } from './arch-pool.js';
 import { archGradients, imageBatch } from './meta-batch.js';

@@ -10,7 +10,7 @@
 import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as tf from '@tensorflow/tfjs-core';
+import * as tf from '../engine/tfjs-core.js';
 import type { Dataset } from '../data/dataset.js';
 import { GhnError } from '../errors.js';
 import { forkEntry } from '../util/fork-entry.js';

@@ -3,7 +3,7 @@
  * depend only on (seed, t), so every process that trains a share of a step (see
  * gradient-workers.ts) draws the same ones.
  */
-import * as tf from '@tensorflow/tfjs-core';
+import * as tf from '../engine/tfjs-core.js';
 import { gatherBatch } from '../data/batches.js';
 import type { Dataset } from '../data/dataset.js';
 import { GhnError } from '../errors.js';

@@ -11,7 +11,7 @@
  * is paused (SIGSTOP) for a while. No weight-norm penalty (GHN-3 uses
  * one): predicted weights are standardized to a fixed He norm, so a norm penalty has nothing to act on.
  */
-import * as tf from '@tensorflow/tfjs-core';
+import * as tf from '../engine/tfjs-core.js';
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import type { Dataset } from '../data/dataset.js';
 import { correctCount, crossEntropy } from '../train/loss.js';

@@ -7,7 +7,7 @@
  * or two passes did not reach the tolerance (cond(A) ≳ 1/√ε₃₂ ≈ 4e3).
  * Only plain 2-D products without transpose flags are used: those are XNNPACK's fast case on wasm.
  */
-import * as tf from '@tensorflow/tfjs-core';
+import * as tf from '../engine/tfjs-core.js';
 import { choleskyUpper, invertUpper } from './kernels.js';
 import { orthogonalityError } from './orthogonality.js';
 

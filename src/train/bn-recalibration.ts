@@ -10,7 +10,7 @@
  * the statistics inference will actually see: per BatchNorm, the average over batches of the batch
  * mean and of the unbiased batch variance (PyTorch's cumulative average, momentum=None).
  */
-import * as tf from '@tensorflow/tfjs-core';
+import * as tf from '../engine/tfjs-core.js';
 import type { Batch } from '../data/batches.js';
 import type { GraphExecutor } from '../engine/executor.js';
 

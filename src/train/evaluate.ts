@@ -2,7 +2,7 @@
  * Classification accuracy of an ONNX model on a dataset, computed two independent ways: with the
  * tfjs executor (BatchNorm on running statistics) and with onnxruntime-node (inference).
  */
-import * as tf from '@tensorflow/tfjs-core';
+import * as tf from '../engine/tfjs-core.js';
 import * as ort from 'onnxruntime-node';
 import { imageSize, type Dataset } from '../data/dataset.js';
 import { GraphExecutor } from '../engine/executor.js';

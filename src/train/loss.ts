@@ -1,5 +1,5 @@
 /** Classification loss and accuracy on logits [N, classes]. */
-import * as tf from '@tensorflow/tfjs-core';
+import * as tf from '../engine/tfjs-core.js';
 
 /** Mean softmax cross-entropy; `labels` are class indices (int32 [N]). */
 export function crossEntropy(logits: tf.Tensor, labels: tf.Tensor): tf.Scalar {

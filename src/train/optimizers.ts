@@ -4,7 +4,7 @@
  * weight decay; the step count t of AdamW's bias correction is kept per parameter, as PyTorch does.
  * Learning rate constant or cosine-annealed to 0 over the run.
  */
-import * as tf from '@tensorflow/tfjs-core';
+import * as tf from '../engine/tfjs-core.js';
 import { GhnError } from '../errors.js';
 
 export type OptimizerKind = 'sgd' | 'adamw';

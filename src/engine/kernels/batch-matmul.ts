@@ -6,7 +6,7 @@
  * (equal batch shapes, or a shared left-hand matrix) run one product per entry on zero-copy views.
  * Batch shapes that broadcast otherwise keep the backend's kernel.
  */
-import * as tf from '@tensorflow/tfjs-core';
+import * as tf from '../tfjs-core.js';
 import { internals, heapOffset, makeView, releaseView } from './heap-views.js';
 import { WASM, asTensor } from './kernel-utils.js';
 import { wasmPoolThreads } from '../wasm-threads.js';

@@ -5,7 +5,7 @@
  * plus an add. (A plain per-channel multiply or add is not faster this way: the convolution
  * operator is rebuilt for every new scale tensor.) Elsewhere: a multiply and an add.
  */
-import * as tf from '@tensorflow/tfjs-core';
+import * as tf from '../tfjs-core.js';
 
 export function channelAffine(x: tf.Tensor, scale: tf.Tensor1D, shift?: tf.Tensor1D): tf.Tensor {
   if (tf.getBackend() !== 'wasm' || x.rank < 2) {

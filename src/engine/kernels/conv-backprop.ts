@@ -5,7 +5,7 @@
  *
  * Index algebra (forward): y[b,i,j,o] = Σ x[b, i·s + p·d − top, j·s + q·d − left, c] · w[p,q,c,o].
  */
-import * as tf from '@tensorflow/tfjs-core';
+import * as tf from '../tfjs-core.js';
 import { type ConvGeometry, type Pads2D, type Pair, cropNegativePads, rawConv2d, rawDepthwiseConv2d, zeroDilate } from './conv-geometry.js';
 
 /**

@@ -2,7 +2,7 @@
  * Convolution geometry shared by the gradient kernels: resolves tfjs padding specs
  * ('same' | 'valid' | number | explicit) to concrete per-side pads, NHWC only.
  */
-import * as tf from '@tensorflow/tfjs-core';
+import * as tf from '../tfjs-core.js';
 
 export type Pair = [number, number];
 /** tfjs padding spec as kernels receive it. Explicit form is NHWC: [[0,0],[top,bottom],[left,right],[0,0]]. */

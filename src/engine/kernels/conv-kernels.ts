@@ -3,7 +3,7 @@
  * backprops are missing in tfjs-backend-wasm, its Conv2DBackpropInput is a naive loop (~2 GFLOP/s).
  * All take NHWC; the dense ones also accept NCHW (transposed in and out).
  */
-import * as tf from '@tensorflow/tfjs-core';
+import * as tf from '../tfjs-core.js';
 import { conv2dBackpropFilter, conv2dBackpropInput, depthwiseBackpropInput } from './conv-backprop.js';
 import { convGeometry, type PadSpec, type RoundingMode } from './conv-geometry.js';
 import { opsKernel } from './kernel-utils.js';

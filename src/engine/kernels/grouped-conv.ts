@@ -11,7 +11,7 @@
  * Dilations > 1 are supported everywhere (tfjs-core's own conv gradients refuse them; here they
  * go through ghn's backprop functions via customGrad).
  */
-import * as tf from '@tensorflow/tfjs-core';
+import * as tf from '../tfjs-core.js';
 import { conv2dBackpropFilter, conv2dBackpropInput, depthwiseBackpropFilter, depthwiseBackpropInput } from './conv-backprop.js';
 import { type ConvGeometry, type Pads2D, type Pair, asPair, convGeometry, explicitPad, rawConv2d, rawDepthwiseConv2d } from './conv-geometry.js';
 

@@ -11,7 +11,7 @@
  *   backend's Identity does: tfjs tensors are immutable (Variable.assign swaps buffers), so the
  *   copies the wasm backend made were pure cost (every customGrad save, every ReLU gradient cast).
  */
-import * as tf from '@tensorflow/tfjs-core';
+import * as tf from '../tfjs-core.js';
 import { convGeometry, type PadSpec, type RoundingMode, asPair } from './conv-geometry.js';
 import { WASM, type WasmBackendView, wasmView } from './kernel-utils.js';
 

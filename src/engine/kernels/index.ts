@@ -17,7 +17,7 @@
  *   layerNorm(x [..., D], gamma [D], beta [D], eps) → y
  *   groupedConv2d(x NHWC, w [kh, kw, C_in/groups, C_out], groups, strides, pads, dilations) → NHWC
  */
-import * as tf from '@tensorflow/tfjs-core';
+import * as tf from '../tfjs-core.js';
 import { makeBatchMatMulKernel, makeFusedMatMulKernel } from './batch-matmul.js';
 import { convKernels } from './conv-kernels.js';
 import { heapKernels, makeCastKernel, makeIdentityKernel, makeSliceKernel } from './heap-kernels.js';

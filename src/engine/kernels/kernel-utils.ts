@@ -3,7 +3,7 @@
  * kernel are not taped, and the engine accepts Tensors as kernel outputs), and direct access to
  * the wasm heap for the few kernels written as plain loops.
  */
-import * as tf from '@tensorflow/tfjs-core';
+import * as tf from '../tfjs-core.js';
 
 export const WASM = 'wasm';
 

@@ -4,7 +4,7 @@
  * [..., D]. Autodiff through moments() + batchNorm() records a dozen full-size ops each way; these
  * record one node and do ~5 full-size passes forward and ~6 backward.
  */
-import * as tf from '@tensorflow/tfjs-core';
+import * as tf from '../tfjs-core.js';
 import { channelAffine } from './channel-affine.js';
 import { columnMeans, columnSums } from './reductions.js';
 

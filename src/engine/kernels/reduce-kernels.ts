@@ -3,7 +3,7 @@
  * transposes the reduced axes inward and loops; as a global average pool it is ~10× faster.
  * Other reductions keep the backend's kernel.
  */
-import * as tf from '@tensorflow/tfjs-core';
+import * as tf from '../tfjs-core.js';
 import { WASM, asTensor } from './kernel-utils.js';
 import { columnMeans } from './reductions.js';
 

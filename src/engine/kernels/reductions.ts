@@ -6,7 +6,7 @@
  * accumulation error stays bounded (a flat 8M-element fp32 sum can drift by several %).
  * Backend-agnostic.
  */
-import * as tf from '@tensorflow/tfjs-core';
+import * as tf from '../tfjs-core.js';
 
 /** Longest column reduced in one level. */
 const ONE_LEVEL_ROWS = 1 << 16;

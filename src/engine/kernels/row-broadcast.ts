@@ -5,7 +5,7 @@
  * of 256 0.15). The same op on rows k times longer, against the row tiled k times, gives the same
  * result: out[r·k + i, j] = a[r·k + i, j] ⊕ b[j] for every i < k. Other shapes keep the backend's kernel.
  */
-import * as tf from '@tensorflow/tfjs-core';
+import * as tf from '../tfjs-core.js';
 import { WASM, type WasmBackendView, wasmView } from './kernel-utils.js';
 
 /** Rows are widened to at least this many elements, when a divisor of the row count allows. */

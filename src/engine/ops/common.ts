@@ -1,5 +1,5 @@
 /** Input access helpers shared by the op families. */
-import * as tf from '@tensorflow/tfjs-core';
+import * as tf from '../tfjs-core.js';
 import { broadcastOperandToNhwc, nchwToNhwc, nhwcToNchw } from '../layout.js';
 import type { OpContext, OpOutput, Value } from './types.js';
 

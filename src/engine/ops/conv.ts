@@ -3,7 +3,7 @@
  * file or supplied by the caller) and are permuted to HWIO inside the differentiable path.
  * 1-D variants (rank-3 input) run as 2-D with H = 1.
  */
-import * as tf from '@tensorflow/tfjs-core';
+import * as tf from '../tfjs-core.js';
 import { GhnError } from '../../errors.js';
 import { groupedConv2d } from '../kernels/index.js';
 import { nchwToNhwc, nhwcToNchw } from '../layout.js';

@@ -5,7 +5,7 @@
  * operand (a diagonal or trace) is refused. Exporters write it for attention in e.g. MaxViT:
  * 'bghij,bghjd->bghid' and 'bghid,bghjd->bghij'.
  */
-import * as tf from '@tensorflow/tfjs-core';
+import * as tf from '../tfjs-core.js';
 import { GhnError } from '../../errors.js';
 import { attrString } from './attrs.js';
 import { nchw } from './common.js';

@@ -3,7 +3,7 @@
  * Sum/Max/Min/Mean, Where, and activation functions. All are layout-agnostic: they run in whatever
  * layout their inputs are in (broadcast operands are permuted to NHWC when needed).
  */
-import * as tf from '@tensorflow/tfjs-core';
+import * as tf from '../tfjs-core.js';
 import { attrFloat } from './attrs.js';
 import { alignElementwise, presentInputs } from './common.js';
 import type { OpContext, OpImpl, OpOutput, OpTable } from './types.js';

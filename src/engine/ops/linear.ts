@@ -2,7 +2,7 @@
  * MatMul and Gemm. Products are computed as 2-D or 3-D batched matMuls without transpose flags
  * (tfjs cannot differentiate broadcast matMul, and flagged/batched products are slow on wasm).
  */
-import * as tf from '@tensorflow/tfjs-core';
+import * as tf from '../tfjs-core.js';
 import { attrFloat, attrInt } from './attrs.js';
 import { nchw } from './common.js';
 import type { OpContext, OpOutput, OpTable } from './types.js';

@@ -3,7 +3,7 @@
  * runs normalize with batch statistics (reported to the caller so running statistics can be
  * updated), inference runs with the running statistics in the file or supplied by the caller.
  */
-import * as tf from '@tensorflow/tfjs-core';
+import * as tf from '../tfjs-core.js';
 import { batchNormTrain, layerNorm } from '../kernels/index.js';
 import { normAxis } from '../layout.js';
 import { attrFloat, attrInt } from './attrs.js';

@@ -1,5 +1,5 @@
 /** Reductions, Softmax/LogSoftmax and ArgMax/ArgMin. */
-import * as tf from '@tensorflow/tfjs-core';
+import * as tf from '../tfjs-core.js';
 import { NHWC_AXIS_OF_NCHW, normAxis } from '../layout.js';
 import { attrInt, attrInts } from './attrs.js';
 import { nchw } from './common.js';

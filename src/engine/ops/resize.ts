@@ -2,7 +2,7 @@
  * Resize / Upsample of 4-D NCHW data over H and W, nearest or (bi)linear, mapped onto tfjs's image
  * resizers. Coordinate modes: asymmetric, half_pixel / pytorch_half_pixel, align_corners.
  */
-import * as tf from '@tensorflow/tfjs-core';
+import * as tf from '../tfjs-core.js';
 import { GhnError } from '../../errors.js';
 import { attrFloats, attrString } from './attrs.js';
 import { nhwc, physicalNhwc } from './common.js';

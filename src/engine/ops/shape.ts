@@ -4,7 +4,7 @@
  * Ops whose meaning is tied to memory order work in ONNX layout; Concat, Slice, Split and Pad on
  * rank-4 NHWC values remap their axes instead of converting.
  */
-import * as tf from '@tensorflow/tfjs-core';
+import * as tf from '../tfjs-core.js';
 import { GhnError } from '../../errors.js';
 import { DataType } from '../../onnx/types.js';
 import { NHWC_AXIS_OF_NCHW, normAxis } from '../layout.js';
