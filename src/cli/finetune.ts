@@ -1,10 +1,8 @@
 import type { Command } from 'commander';
 import { DATASET_NAMES, loadDataset } from '../api/datasets.js';
-import { DEFAULT_BN_RECALIBRATION_BATCHES, finetuneModel } from '../api/finetune.js';
 import { GhnError } from '../errors.js';
-import { writeFileAtomic } from '../onnx/index.js';
+import { DEFAULT_BN_RECALIBRATION_BATCHES } from '../train/defaults.js';
 import { parseNumber } from './options.js';
-import { progressBar } from './progress.js';
 import path from 'node:path';
 
 interface FinetuneCliOptions {
@@ -52,6 +50,10 @@ export function registerFinetune(program: Command): void {
       const testLimit = o.testLimit === undefined ? undefined : parseNumber(o.testLimit, '--test-limit', { integer: true, min: 1 });
       const train = loadDataset(o.data, 'train', { dir: o.dataDir });
       const test = loadDataset(o.data, 'test', { dir: o.dataDir, limit: testLimit });
+      // The training code and the progress bar load only for this command.
+      const [{ finetuneModel }, { writeFileAtomic }, { progressBar }] = await Promise.all([
+        import('../api/finetune.js'), import('../onnx/index.js'), import('./progress.js'),
+      ]);
       const bar = progressBar(steps, 'finetune', 'loss {loss} acc {acc} {speed} steps/s');
       let result;
       try {

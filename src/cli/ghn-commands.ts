@@ -1,11 +1,10 @@
 /** `ghn train` and `ghn eval`: meta-training and evaluation of the GHN, thin over src/api/ghn-training. */
 import type { Command } from 'commander';
-import { DEFAULT_GHN_PATH } from '../api/predict.js';
+import { DEFAULT_GHN_PATH } from '../api/predict-options.js';
 import type { GhnEvaluation } from '../ghn/evaluate.js';
 import { DEFAULT_RECIPE } from '../ghn/recipe.js';
 import { table } from './format.js';
 import { parseNumber } from './options.js';
-import { progressBar } from './progress.js';
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 
@@ -40,7 +39,8 @@ export function registerGhnCommands(program: Command): void {
     .option('--data-dir <dir>', 'Fashion-MNIST folder (default /usr/share/datasets/fashion-mnist)')
     .option('--eval-archs <n>', 'test-split architectures to evaluate at the end (0: none)', '30')
     .action(async (o: Record<string, string | boolean | undefined>) => {
-      const { trainAndSave, recordedRecipe } = await import('../api/ghn-training.js'); // the training code loads only for this command
+      // The training code and the progress bar load only for this command.
+      const [{ trainAndSave, recordedRecipe }, { progressBar }] = await Promise.all([import('../api/ghn-training.js'), import('./progress.js')]);
       const replay = o.replay === undefined ? undefined : recordedRecipe(String(o.replay));
       const steps = replay?.steps ?? parseNumber(String(o.steps), '--steps', { integer: true, min: 1 });
       const bar = progressBar(steps, 'train', 'loss {loss} acc {acc} {speed} steps/min {val}');

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { inspect } from '../api/inspect.js';
 import type { GraphSummary } from '../graph/index.js';
 import { formatCount, table } from './format.js';
 import { exitWith } from './run.js';
@@ -25,7 +24,8 @@ export function registerInspect(program: Command): void {
     .description('summarize a model: operations, parameter tensors by role, anything not recognized')
     .argument('<model>', 'ONNX file')
     .option('--json', 'print the summary as JSON')
-    .action((file: string, options: { json?: boolean }) => {
+    .action(async (file: string, options: { json?: boolean }) => {
+      const { inspect } = await import('../api/inspect.js');
       const summary = inspect(file);
       process.stdout.write((options.json ? JSON.stringify(summary, null, 2) : renderSummary(file, summary)) + '\n');
       if (summary.unsupported.length) {

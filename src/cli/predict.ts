@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { Command } from 'commander';
-import { DEFAULT_PREDICT_OPTIONS, predict } from '../api/predict.js';
+import { DEFAULT_PREDICT_OPTIONS } from '../api/predict-options.js';
 import { GhnError } from '../errors.js';
 import { formatCount } from './format.js';
 import { parseNumber } from './options.js';
@@ -44,6 +44,7 @@ export function registerPredict(program: Command): void {
       if (path.resolve(output) === path.resolve(file) && !o.overwriteInput) {
         throw new GhnError('usage', `refusing to overwrite the input ${file} (pass --overwrite-input to allow it)`);
       }
+      const { predict } = await import('../api/predict.js'); // tfjs and onnxruntime load only for this command
       const { report } = await predict(file, {
         ghn: o.ghn,
         seed: parseNumber(o.seed, '--seed', { integer: true, min: 0 }),

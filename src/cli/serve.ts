@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { DEFAULT_GHN_PATH } from '../api/predict.js';
+import { DEFAULT_GHN_PATH } from '../api/predict-options.js';
 import { DEFAULT_SERVER_OPTIONS, parseDuration, parseSize } from '../server/options.js';
 import { parseNumber } from './options.js';
 

@@ -7,30 +7,14 @@
  * Parameters live in named tf.Variables (`variables`), initialized deterministically from
  * `config.seed`; the decoder's weights are part of the same set (see decoder.ts).
  */
-import * as tf from '@tensorflow/tfjs-core';
+import * as tf from '../engine/tfjs-core.js';
 import { OP_KINDS, PARAM_ROLES } from '../graph/vocabulary.js';
 import { createRng, gaussian } from '../util/random.js';
 import { CHANNEL_CODE_DIM, TAP_CODE_DIM } from './codes.js';
+import type { GhnConfig } from './config.js';
 import { FEATURE_DIM, MAX_DEGREE, PAIR_BUCKETS, type GraphEncoding } from './encoding.js';
 
-export interface GhnConfig {
-  /** Embedding width. */
-  hidden: number;
-  layers: number;
-  heads: number;
-  /** Rank of the low-rank decoder. */
-  rank: number;
-  seed: number;
-  /**
-   * The classifier's weight and bias get decoder maps of their own, added to the shared ones
-   * (`decoder.<map>.classifier`, zero at start, so growing a trained GHN this way keeps its
-   * function): the shared maps serve every other slot, and the predicted classifier is where
-   * accuracy is lost (scripts/probe-ghn-features.ts).
-   */
-  classifierMaps?: boolean;
-}
-
-export const DEFAULT_GHN_CONFIG: GhnConfig = { hidden: 64, layers: 3, heads: 4, rank: 32, seed: 1 };
+export { DEFAULT_GHN_CONFIG, type GhnConfig } from './config.js';
 
 /** Shape of every variable, by name, for a config. One table: init, save and load all read it. */
 export function variableShapes(c: GhnConfig): Map<string, number[]> {

@@ -7,7 +7,7 @@
  * after the last step the running statistics are re-estimated for the final weights (a few
  * forward passes, bn-recalibration.ts); evaluation and the written model use them.
  */
-import * as tf from '@tensorflow/tfjs-core';
+import * as tf from '../engine/tfjs-core.js';
 import { endlessBatches } from '../data/batches.js';
 import type { Dataset } from '../data/dataset.js';
 import { GraphExecutor, type BatchNormSlots } from '../engine/executor.js';
@@ -21,8 +21,9 @@ import { correctCount, crossEntropy } from './loss.js';
 import { createOptimizer, learningRate, type LrSchedule, type OptimizerConfig, type OptimizerKind } from './optimizers.js';
 import { untieSharedInitializers } from './untie.js';
 import { recalibrateBatchNorm, unbiasedVarianceFactor } from './bn-recalibration.js';
+import { DEFAULT_BN_RECALIBRATION_BATCHES } from './defaults.js';
 
-export const DEFAULT_BN_RECALIBRATION_BATCHES = 10;
+export { DEFAULT_BN_RECALIBRATION_BATCHES };
 const RECALIBRATION_SEED_OFFSET = 0x5eed;
 
 export interface FinetuneProgress {

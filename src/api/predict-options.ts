@@ -1,0 +1,43 @@
+/**
+ * What `predict` takes and its defaults, the shipped GHN's path among them: apart from the
+ * prediction code so that the command line can show them without loading tfjs and onnxruntime.
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+// src/api/predict-options.ts and dist/api/predict-options.js are both two levels below the package root.
+const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+/** The GHN shipped with the package, used when no other is named. */
+export const DEFAULT_GHN_PATH = path.join(PACKAGE_ROOT, 'models', 'ghn-fmnist.ghn');
+
+export interface PredictOptions {
+  /** Path of a .ghn file (default: the shipped model). */
+  ghn?: string;
+  seed?: number;
+  /** Noise scale β of the diversity post-processing (0 turns the noise off). */
+  noise?: number;
+  /** Orthogonalize ≥ 2-D weights (QR) after the noise. */
+  orthogonalize?: boolean;
+  /** First weight (in topological order, counting ≥ 2-D weights from 0) that is post-processed. */
+  fromLayer?: number;
+  /**
+   * Rescale each weight layer so its output has unit standard deviation on a standard-normal batch
+   * (see src/predict/calibrate.ts; default true): keeps deep BN-free or running-statistics models sane.
+   */
+  calibrate?: boolean;
+  /** Run the written model in onnxruntime-node and check its outputs are finite (default true). */
+  validate?: boolean;
+  /**
+   * Also write the model to this file: in the background while onnxruntime checks it, renamed into
+   * place only when the check passes (the file is complete or untouched). Required for a model that
+   * keeps tensors in external data: they go to one data file beside it, `<output>.data`.
+   */
+  output?: string;
+}
+
+/** The options that shape the prediction (recorded in the report and the model's metadata). */
+export type PredictionOptions = Required<Omit<PredictOptions, 'ghn' | 'output'>>;
+
+export const DEFAULT_PREDICT_OPTIONS: Readonly<PredictionOptions> = {
+  seed: 0, noise: 3e-5, orthogonalize: true, fromLayer: 0, calibrate: true, validate: true,
+};

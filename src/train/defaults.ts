@@ -1,0 +1,4 @@
+/** Defaults of the training code that the command line shows, apart from the trainers so that it can show them without loading tfjs. */
+
+/** Batches that re-estimate BatchNorm running statistics for the final weights after fine-tuning. */
+export const DEFAULT_BN_RECALIBRATION_BATCHES = 10;
