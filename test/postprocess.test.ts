@@ -168,13 +168,15 @@ describe('correlationStd', () => {
     assert.ok(Math.abs(correlationStd(w, 20, 15, createRng(0)) - exact(w, 20, 15)) < 1e-12);
   });
 
-  it('estimates from sampled pairs within 5% when there are many rows', () => {
+  it('estimates from sampled pairs within 10% for every seed, unbiased within 2%, when there are many rows', () => {
     const rows = 200, cols = 30;
     assert.ok((rows * (rows - 1)) / 2 > MAX_EXACT_PAIRS);
     const w = randomMatrix(rows * cols, 22);
     const truth = exact(w, rows, cols);
-    const estimate = correlationStd(w, rows, cols, createRng(1));
-    assert.ok(Math.abs(estimate - truth) / truth < 0.05, `${estimate} vs ${truth}`);
+    const estimates = Array.from({ length: 20 }, (_, seed) => correlationStd(w, rows, cols, createRng(seed)));
+    for (const estimate of estimates) assert.ok(Math.abs(estimate - truth) / truth < 0.1, `${estimate} vs ${truth}`);
+    const mean = estimates.reduce((a, b) => a + b, 0) / estimates.length;
+    assert.ok(Math.abs(mean - truth) / truth < 0.02, `mean ${mean} vs ${truth}`);
   });
 
   it('constant rows count as uncorrelated instead of producing NaN', () => {

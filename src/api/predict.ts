@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { DEFAULT_GHN_PATH, DEFAULT_PREDICT_OPTIONS, type PredictionOptions, type PredictOptions } from './predict-options.js';
 import { readNormalization, withNormalization, FASHION_MNIST_NORMALIZATION, type Normalization } from '../data/normalization.js';
 import { initBackend } from '../engine/backend.js';
 import { GhnError } from '../errors.js';
@@ -14,6 +14,7 @@ import { buildGraph, type ComputationGraph } from '../graph/index.js';
 import { allTensors, encodeModel, isExternal } from '../onnx/index.js';
 import type { ModelProto, OnnxModel } from '../onnx/types.js';
 import { diversifyAsync } from '../postprocess/diversify.js';
+import { prepareProducts } from '../postprocess/ort-linalg.js';
 import { calibrateScales, type CalibrationReport } from '../predict/calibrate.js';
 import { stageFile, type StagedFile } from '../predict/staged-file.js';
 import { stageModelWithData } from '../predict/staged-model.js';
@@ -23,42 +24,9 @@ import { VERSION } from '../version.js';
 import { StageClock, type StageTimes } from './stage-clock.js';
 import { loadModel, type ModelSource } from './inspect.js';
 
-const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-/** The GHN shipped with the package, used when no other is named. */
-export const DEFAULT_GHN_PATH = path.join(PACKAGE_ROOT, 'models', 'ghn-fmnist.ghn');
+export { DEFAULT_GHN_PATH, DEFAULT_PREDICT_OPTIONS, type PredictOptions };
 
-export interface PredictOptions {
-  /** Path of a .ghn file (default: the shipped model). */
-  ghn?: string;
-  seed?: number;
-  /** Noise scale β of the diversity post-processing (0 turns the noise off). */
-  noise?: number;
-  /** Orthogonalize ≥ 2-D weights (QR) after the noise. */
-  orthogonalize?: boolean;
-  /** First weight (in topological order, counting ≥ 2-D weights from 0) that is post-processed. */
-  fromLayer?: number;
-  /**
-   * Rescale each weight layer so its output has unit standard deviation on a standard-normal batch
-   * (see src/predict/calibrate.ts; default true): keeps deep BN-free or running-statistics models sane.
-   */
-  calibrate?: boolean;
-  /** Run the written model in onnxruntime-node and check its outputs are finite (default true). */
-  validate?: boolean;
-  /**
-   * Also write the model to this file: in the background while onnxruntime checks it, renamed into
-   * place only when the check passes (the file is complete or untouched). Required for a model that
-   * keeps tensors in external data: they go to one data file beside it, `<output>.data`.
-   */
-  output?: string;
-}
-
-/** The options that shape the prediction (recorded in the report and the model's metadata). */
-type PredictionOptions = Required<Omit<PredictOptions, 'ghn' | 'output'>>;
 type ResolvedOptions = PredictionOptions & Pick<PredictOptions, 'ghn' | 'output'>;
-
-export const DEFAULT_PREDICT_OPTIONS: Readonly<PredictionOptions> = {
-  seed: 0, noise: 3e-5, orthogonalize: true, fromLayer: 0, calibrate: true, validate: true,
-};
 
 export const PREDICT_STAGES = ['load', 'graph', 'ghn', 'postprocess', 'calibrate', 'write', 'validate'] as const;
 export type PredictStage = (typeof PREDICT_STAGES)[number];
@@ -112,7 +80,10 @@ function recordProvenance(proto: ModelProto, entries: Record<string, string>, no
 /** Predicts every parameter of `source` and returns the written ONNX bytes with a report. */
 export async function predict(source: ModelSource, options: PredictOptions = {}): Promise<PredictResult> {
   const opts: ResolvedOptions = { ...DEFAULT_PREDICT_OPTIONS, ...options };
-  const backend = await initBackend(undefined, { gradients: false });
+  // V8 compiles the backend's wasm on background threads: the model is read and its graph built
+  // meanwhile (~0.1 s of ResNet-50's start-up).
+  const backendReady = initBackend(undefined, { gradients: false });
+  backendReady.catch(() => undefined); // a bad model fails first; its error is the one reported
   const clock = new StageClock(PREDICT_STAGES);
   const model = clock.measure('load', () => loadModel(source));
   const graph = clock.measure('graph', () => buildGraph(model));
@@ -120,6 +91,9 @@ export async function predict(source: ModelSource, options: PredictOptions = {})
     const names = [...new Set(graph.unsupported.map((u) => u.opType))].join(', ');
     throw new GhnError('unsupported', `cannot predict parameters: unsupported operator(s) ${names}`);
   }
+  // onnxruntime starts while the wasm compile finishes: the GHN's products and the QR run on it.
+  prepareProducts(['lowRank', 'gram', 'solve']);
+  const backend = await backendReady;
   const ghnPath = opts.ghn ?? DEFAULT_GHN_PATH;
   const ghn = openGhn(ghnPath);
   const raw = await clock.measureAsync('ghn', () => predictParametersAsync(ghn.model, graph));

@@ -23,7 +23,7 @@
  * - Vector roles: one matMul Φ(0..maxN)·[w₁ … w_S], one gather, one affine map, one split.
  * The plan (indices and fixed matrices) is computed once per GraphEncoding and cached.
  */
-import * as tf from '@tensorflow/tfjs-core';
+import * as tf from '../engine/tfjs-core.js';
 import type { ParamRole } from '../graph/vocabulary.js';
 import { CHANNEL_CODE_DIM, CodeTensors, TAP_CODE_DIM, channelCodes, tapCodes } from './codes.js';
 import type { GraphEncoding, SlotSpec } from './encoding.js';
@@ -170,13 +170,19 @@ export interface BatchedVectors {
   sizes: readonly number[];
 }
 
-/** Weight slots with the same matrix view, decoded together: slot slots[g] is a[g]·b[g]ᵀ (canonical). */
+/**
+ * Weight slots with the same matrix view, decoded together: slot slots[g] is a[g]·b[g]ᵀ + shift[g]
+ * (canonical), i.e. [a[g], shift[g]]·[b[g], 1]ᵀ, the form standardizedProduct computes. The extra
+ * rank is left to the caller: tfjs's wasm concat copies row by row in JS (~30 ms for ResNet-50).
+ */
 export interface WeightGroup {
   slots: readonly number[];
-  /** [G, rows, r + 1]: scaled A with the mean-shift column. */
+  /** [G, rows, r]: A, scaled. */
   a: tf.Tensor3D;
-  /** [G, cols·taps, r + 1]: B with a column of ones. */
+  /** [G, cols·taps, r]. */
   b: tf.Tensor3D;
+  /** [G]: the mean shift, −mean·scale. */
+  shift: tf.Tensor1D;
 }
 
 /**
@@ -236,10 +242,8 @@ export function predictionFactors(
     const second = tf.div(tf.sum(tf.mul(tf.matMul(a, a, true, false), tf.matMul(b, b, true, false)), [1, 2]), view.rows * view.cols * taps);
     const variance = tf.relu(tf.sub(second, tf.square(mean)));
     const coef = tf.div(std, tf.sqrt(tf.add(variance, 1e-12))); // [G]
-    const coef3 = tf.reshape(coef, [G, 1, 1]);
-    const scaledA = tf.concat([tf.mul(a, coef3), tf.mul(tf.fill([G, view.rows, 1], -1), tf.reshape(tf.mul(mean, coef), [G, 1, 1]))], 2);
-    const augmentedB = tf.concat([b, tf.ones([G, view.cols * taps, 1])], 2);
-    groups.push({ slots, a: scaledA as tf.Tensor3D, b: augmentedB as tf.Tensor3D });
+    const scaledA = tf.mul(a, tf.reshape(coef, [G, 1, 1]));
+    groups.push({ slots, a: scaledA as tf.Tensor3D, b: b as tf.Tensor3D, shift: tf.neg(tf.mul(mean, coef)) as tf.Tensor1D });
   }
   return { vectors, groups, values };
 }

@@ -3,7 +3,7 @@
  * arrays in the slot's stored shape/layout (for writing ONNX), or as differentiable tensors keyed
  * by initializer name (for the executor during meta-training).
  */
-import * as tf from '@tensorflow/tfjs-core';
+import * as tf from '../engine/tfjs-core.js';
 import { GhnError } from '../errors.js';
 import type { ComputationGraph } from '../graph/computation-graph.js';
 import { lowRankProduct } from '../postprocess/ort-linalg.js';
@@ -85,11 +85,15 @@ export async function predictParametersAsync(ghn: GhnModel, graph: ComputationGr
     }
     for (const [id, value] of f.values) values.set(id, value.dataSync() as Float32Array);
     for (const group of f.groups) {
-      const [, rows, k] = group.a.shape;
+      const [, rows, r] = group.a.shape;
       const cols = group.b.shape[1];
       const a = group.a.dataSync() as Float32Array, b = group.b.dataSync() as Float32Array;
+      const shift = group.shift.dataSync() as Float32Array;
       group.slots.forEach((s, g) => products.push({
-        slot: enc.slots[s]!, a: a.subarray(g * rows * k, (g + 1) * rows * k), b: b.subarray(g * cols * k, (g + 1) * cols * k), k,
+        slot: enc.slots[s]!,
+        a: withColumn(a.subarray(g * rows * r, (g + 1) * rows * r), rows, r, shift[g]!),
+        b: withColumn(b.subarray(g * cols * r, (g + 1) * cols * r), cols, r, 1),
+        k: r + 1,
       }));
     }
   });
@@ -99,4 +103,14 @@ export async function predictParametersAsync(ghn: GhnModel, graph: ComputationGr
     values.set(slot.id, slot.layout === 'transposed' ? await lowRankProduct(b, cols, a, rows, k) : await lowRankProduct(a, rows, b, cols, k));
   }
   return new Map(enc.slots.map((slot) => [slot.id, values.get(slot.id)!]));
+}
+
+/** The rows×k row-major x with a column of `fill` appended: rows×(k + 1). */
+function withColumn(x: Float32Array, rows: number, k: number, fill: number): Float32Array {
+  const out = new Float32Array(rows * (k + 1));
+  for (let i = 0; i < rows; i++) {
+    out.set(x.subarray(i * k, (i + 1) * k), i * (k + 1));
+    out[i * (k + 1) + k] = fill;
+  }
+  return out;
 }

@@ -10,13 +10,12 @@
 import { GhnError } from '../errors.js';
 import type { ParamRole, StorageLayout } from '../graph/index.js';
 import { ROLE_INFO } from '../graph/vocabulary.js';
-import { createRng, deriveSeed, type Rng } from '../util/random.js';
+import { createRng, deriveSeed } from '../util/random.js';
 import { choleskyQrOrt } from './cholesky-qr-ort.js';
 import { choleskyQrTf, tfQrAvailable } from './cholesky-qr-tf.js';
-import { correlationStd } from './correlation.js';
-import { addGaussianNoise } from './gaussian-noise.js';
 import { thinQrColumnMajor } from './qr.js';
 import { transposeInto } from './transpose.js';
+import { noisyCanonical, standardDeviation, tallWork, type StoredWeight } from './weight-matrix.js';
 
 /**
  * The result is stored as float32 (rounding alone leaves ~1e-7·√n in QᵀQ − I), so a float64-exact
@@ -110,13 +109,10 @@ export function isDiversifiable(slot: Pick<DiversifySlot, 'role' | 'shape'>): bo
   return (ROLE_INFO[slot.role]?.isWeight ?? false) && slot.shape.length >= 2;
 }
 
-/** One weight to process: its values, W_mat's shape and its own random stream. */
-interface WeightJob {
+/** One weight to process: its values, W_mat's shape and the seed of its own random stream. */
+interface WeightJob extends StoredWeight {
   slot: DiversifySlot;
-  values: Float32Array;
-  rows: number;
-  cols: number;
-  rng: Rng;
+  seed: number;
 }
 
 /** The weights diversify changes, validated, in order. */
@@ -140,7 +136,7 @@ function weightJobs(tensors: Map<string, Float32Array>, slots: readonly Diversif
       throw new GhnError('bad-input', `diversify: ${slot.id} is stored transposed but is not 2-D`);
     }
     // Per-weight stream: a weight's noise does not depend on which other weights are processed.
-    jobs.push({ slot, values, rows, cols, rng: createRng(deriveSeed(opts.seed, weightIndex)) });
+    jobs.push({ slot, values, rows, cols, storedTransposed: slot.layout === 'transposed', seed: deriveSeed(opts.seed, weightIndex) });
   }
   return jobs;
 }
@@ -155,9 +151,7 @@ export function diversify(
   const opts = resolveOptions(options);
   const out = new Map(tensors);
   const jobs = weightJobs(tensors, slots, opts);
-  for (const { slot, values, rows, cols, rng } of jobs) {
-    out.set(slot.id, diversifyWeight(values, rows, cols, slot.layout === 'transposed', opts, rng));
-  }
+  for (const job of jobs) out.set(job.slot.id, diversifyWeight(job, opts));
   return { tensors: out, report: { processed: jobs.length, skipped: slots.length - jobs.length, ms: performance.now() - start } };
 }
 
@@ -165,6 +159,9 @@ export function diversify(
  * diversify with the QR of large weights in float64 on onnxruntime (one CholeskyQR pass is exact
  * for predicted weights, whose conditioning defeats float32), small ones in float64 JS. Same
  * semantics and the same noise as `diversify`; the fastest path, used by `predict`.
+ *
+ * W_mat and its tall copy live in two buffers reused from weight to weight: fresh 10–40 MB arrays
+ * per weight cost page faults and garbage collections.
  */
 export async function diversifyAsync(
   tensors: Map<string, Float32Array>,
@@ -175,18 +172,35 @@ export async function diversifyAsync(
   const opts = resolveOptions(options);
   const out = new Map(tensors);
   const jobs = weightJobs(tensors, slots, opts);
-  // W_mat and its tall copy live in two buffers reused from weight to weight: fresh 10–40 MB
-  // arrays per weight cost page faults and garbage collections.
-  const largest = Math.max(0, ...jobs.map((j) => j.rows * j.cols));
-  const scratch = { canonical: new Float64Array(largest), tall: new Float64Array(largest) };
-  for (const { slot, values, rows, cols, rng } of jobs) {
-    const transposed = slot.layout === 'transposed';
-    const work = Math.max(rows, cols) * Math.min(rows, cols) ** 2;
-    out.set(slot.id, opts.orthogonalize && work >= ORT_MIN_WORK
-      ? await diversifyWeightOrt(values, rows, cols, transposed, opts, rng, scratch)
-      : diversifyWeight(values, rows, cols, transposed, opts, rng));
+  const onOrt = ({ rows, cols }: WeightJob) => opts.orthogonalize && Math.max(rows, cols) * Math.min(rows, cols) ** 2 >= ORT_MIN_WORK;
+  const largest = Math.max(0, ...jobs.filter(onOrt).map((j) => j.rows * j.cols));
+  const scratch: Scratch = { canonical: new Float64Array(largest), tall: new Float64Array(largest) };
+  for (const job of jobs) {
+    out.set(job.slot.id, onOrt(job) ? await orthonormalizeOnOrt(job, prepareTall(job, opts, scratch), opts) : diversifyWeight(job, opts));
   }
   return { tensors: out, report: { processed: jobs.length, skipped: slots.length - jobs.length, ms: performance.now() - start } };
+}
+
+/** A large weight ready for its QR: the tall matrix column-major (m×n) and W_mat's standard deviation. */
+interface TallWeight {
+  tall: Float64Array;
+  m: number;
+  n: number;
+  std: number;
+}
+
+interface Scratch {
+  canonical: Float64Array;
+  tall: Float64Array;
+}
+
+function prepareTall(job: WeightJob, opts: DiversifyOptions, scratch: Scratch): TallWeight {
+  const size = job.rows * job.cols;
+  const w = noisyCanonical(job, opts.noise, createRng(job.seed), scratch.canonical.subarray(0, size));
+  const std = opts.keepScale ? standardDeviation(w) : 1;
+  // Wide W_mat is its own column-major tall matrix; the ORT path does not overwrite it.
+  const { work, m, n } = tallWork(w, job.rows, job.cols, job.rows < job.cols ? w : scratch.tall.subarray(0, size));
+  return { tall: work, m, n, std };
 }
 
 function resolveOptions(options: Partial<DiversifyOptions>): DiversifyOptions {
@@ -201,38 +215,32 @@ function resolveOptions(options: Partial<DiversifyOptions>): DiversifyOptions {
 }
 
 /** One weight: values in stored layout in, new values in stored layout out. */
-function diversifyWeight(
-  values: Float32Array, rows: number, cols: number, storedTransposed: boolean, opts: DiversifyOptions, rng: Rng,
-): Float32Array {
-  const w = noisyCanonical(values, rows, cols, storedTransposed, opts, rng);
+function diversifyWeight(job: WeightJob, opts: DiversifyOptions): Float32Array {
+  const { rows, cols } = job;
+  const w = noisyCanonical(job, opts.noise, createRng(job.seed));
   if (opts.orthogonalize) {
     const tall = tallWork(w, rows, cols);
     writeBackOrthonormal(w, rows, cols, orthonormalFactor(tall.work, tall.m, tall.n), opts.keepScale);
   }
-  return toStored(w, rows, cols, storedTransposed, opts.inPlace ? values : undefined);
+  return toStored(w, rows, cols, job.storedTransposed, opts.inPlace ? job.values : undefined);
 }
 
 /**
- * diversifyWeight with the QR on onnxruntime in float64 (see cholesky-qr-ort.ts), writing the
- * result straight into the stored layout (no intermediate canonical copy of Q).
+ * A prepared weight's QR on onnxruntime in float64 (see cholesky-qr-ort.ts), written straight into
+ * the stored layout (no intermediate canonical copy of Q).
  */
-async function diversifyWeightOrt(
-  values: Float32Array, rows: number, cols: number, storedTransposed: boolean, opts: DiversifyOptions, rng: Rng,
-  scratch: { canonical: Float64Array<ArrayBuffer>; tall: Float64Array<ArrayBuffer> },
-): Promise<Float32Array> {
-  const w = noisyCanonical(values, rows, cols, storedTransposed, opts, rng, scratch.canonical.subarray(0, rows * cols));
-  const wide = rows < cols;
-  const m = wide ? cols : rows, n = wide ? rows : cols;
-  // Column-major tall matrix: W_mat itself when wide (no copy; the ORT path does not overwrite it).
-  const work = wide ? w : tallWork(w, rows, cols, scratch.tall.subarray(0, rows * cols)).work;
-  const fast = await choleskyQrOrt(work, m, n, ortOrthogonality(n));
-  const q = fast !== null ? fast.q : thinQrColumnMajor(work === w ? w.slice() : work, m, n, { tolerance: FLOAT32_ORTHOGONALITY }).q;
-  const factor = opts.keepScale ? scaleFactor(standardDeviation(w), q) : 1;
+async function orthonormalizeOnOrt(job: WeightJob, weight: TallWeight, opts: DiversifyOptions): Promise<Float32Array> {
+  const { rows, cols } = job;
+  const { tall, m, n } = weight;
+  const fast = await choleskyQrOrt(tall, m, n, ortOrthogonality(n));
+  // Householder may overwrite the prepared matrix: it is not read again.
+  const q = fast !== null ? fast.q : thinQrColumnMajor(tall, m, n, { tolerance: FLOAT32_ORTHOGONALITY }).q;
+  const factor = opts.keepScale ? scaleFactor(weight.std, q) : 1;
   // q is the tall matrix column-major: W_mat row-major when wide, W_matᵀ row-major when tall.
-  // The input values were copied into w above, so with inPlace they can take the result.
-  const out = opts.inPlace ? values : new Float32Array(rows * cols);
-  const qIsStored = wide !== storedTransposed; // wide & canonical, or tall & stored as W_matᵀ
-  if (qIsStored) {
+  // The values were copied into the tall matrix, so with inPlace they can take the result.
+  const out = opts.inPlace ? job.values : new Float32Array(rows * cols);
+  const wide = rows < cols;
+  if (wide !== job.storedTransposed) { // wide & canonical, or tall & stored as W_matᵀ
     for (let i = 0; i < out.length; i++) out[i] = q[i]! * factor;
   } else {
     // Stored layout is q's transpose: q is n×m row-major.
@@ -247,20 +255,6 @@ function scaleFactor(before: number, q: Float64Array): number {
   return after > 0 ? before / after : 1;
 }
 
-/** W_mat in canonical row-major order (row = output unit), in float64, with the noise added. */
-function noisyCanonical(
-  values: Float32Array, rows: number, cols: number, storedTransposed: boolean, opts: DiversifyOptions, rng: Rng,
-  w = new Float64Array(rows * cols),
-): Float64Array {
-  if (storedTransposed) transposeInto(values, cols, rows, w);
-  else w.set(values);
-  if (opts.noise > 0) {
-    const sigma = opts.noise * correlationStd(w, rows, cols, rng);
-    if (sigma > 0) addGaussianNoise(w, sigma, rng);
-  }
-  return w;
-}
-
 function toStored(w: Float64Array, rows: number, cols: number, storedTransposed: boolean, result: Float32Array = new Float32Array(rows * cols)): Float32Array {
   if (storedTransposed) {
     for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) result[c * rows + r] = w[r * cols + c];
@@ -268,21 +262,6 @@ function toStored(w: Float64Array, rows: number, cols: number, storedTransposed:
     for (let i = 0; i < result.length; i++) result[i] = w[i];
   }
   return result;
-}
-
-/**
- * The tall orientation of row-major W_mat (rows×cols) as a column-major m×n work array. For a wide
- * W_mat the tall matrix is W_matᵀ, whose column-major order is W_mat's row-major order — no
- * transpose needed for the common fan_in ≥ C_out case.
- */
-function tallWork(w: Float64Array, rows: number, cols: number, work = new Float64Array(rows * cols)): { work: Float64Array; m: number; n: number } {
-  const wide = rows < cols;
-  if (wide) {
-    work.set(w);
-    return { work, m: cols, n: rows };
-  }
-  transposeInto(w, rows, cols, work);
-  return { work, m: rows, n: cols };
 }
 
 /** W_mat ← the tall orientation's Q (column-major), optionally rescaled to W_mat's standard deviation before. */
@@ -310,16 +289,4 @@ function orthonormalFactor(work: Float64Array, m: number, n: number): Float32Arr
   }
   // No fast backend, a small matrix, or too ill-conditioned for float32 CholeskyQR2.
   return thinQrColumnMajor(work, m, n, { tolerance: FLOAT32_ORTHOGONALITY }).q;
-}
-
-function standardDeviation(w: Float64Array): number {
-  let mean = 0;
-  for (let i = 0; i < w.length; i++) mean += w[i];
-  mean /= w.length;
-  let s = 0;
-  for (let i = 0; i < w.length; i++) {
-    const d = w[i] - mean;
-    s += d * d;
-  }
-  return Math.sqrt(s / w.length);
 }

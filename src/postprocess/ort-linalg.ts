@@ -110,7 +110,7 @@ const MODELS = {
 } satisfies Record<string, ModelSpec>;
 
 export type OrtModelName = Exclude<keyof typeof MODELS, 'lowRank'>;
-type SessionName = keyof typeof MODELS;
+export type SessionName = keyof typeof MODELS;
 
 /** A row-major float64 matrix. */
 export interface Matrix {
@@ -147,6 +147,14 @@ function session(name: SessionName): Promise<ort.InferenceSession> {
     sessions.set(name, s);
   }
   return s;
+}
+
+/**
+ * Starts building the named products' sessions (and, the first time, onnxruntime itself: ~25 ms),
+ * for a caller that has idle time before their first use; errors surface at that use.
+ */
+export function prepareProducts(names: readonly SessionName[]): void {
+  for (const name of names) session(name).catch(() => undefined);
 }
 
 /** Runs one of the products; outputs come back in the model's output order. */
