@@ -84,3 +84,12 @@ test('describeBackend gives one line', () => {
     'backend: cpu (1 thread); fallback, very slow');
   assert.equal(describeBackend({ name: 'tensorflow', package: '@tensorflow/tfjs-node', threads: 8 }), 'backend: tensorflow (8 threads)');
 });
+
+test('engine/tfjs-core.ts is tfjs-core itself: one engine and one kernel registry for both imports', () => {
+  const r = inChild(`
+    const shim = await import('./src/engine/tfjs-core.ts');
+    await initBackend('cpu');
+    return { sameEngine: shim.engine() === tf.engine(), backend: shim.getBackend(), tensorClass: shim.tensor1d([1]) instanceof tf.Tensor };
+  `);
+  assert.deepEqual(r, { sameEngine: true, backend: 'cpu', tensorClass: true });
+});
