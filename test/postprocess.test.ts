@@ -430,17 +430,20 @@ describe('onnxruntime float64 CholeskyQR path', () => {
     }
   });
 
-  it('GHN-like low-rank + noise input (cond ~1e4, beyond float32): one float64 pass, same Q as Householder', async () => {
-    const m = 1152, n = 256;
-    const a = lowRankPlusNoise(n, m, 32, 2e-5, 52); // row-major n×m = column-major m×n
-    const result = await choleskyQrOrt(a, m, n, 2e-6 * Math.sqrt(n));
-    assert.ok(result !== null);
-    assert.equal(result.passes, 1);
-    const reference = thinQr(a, m, n, { layout: 'column-major', method: 'householder' }).q;
-    assert.ok(maxAbsDiff(result.q, reference) < 1e-8);
-    // The input is not modified (the caller's Householder fallback relies on it).
-    assert.deepEqual(a, lowRankPlusNoise(n, m, 32, 2e-5, 52));
-  });
+  // n = 128 takes the one-block products, n = 256 the 2×2-blocked ones.
+  for (const n of [128, 256]) {
+    it(`GHN-like low-rank + noise input 1152×${n} (cond ~1e4, beyond float32): one float64 pass, same Q as Householder`, async () => {
+      const m = 1152;
+      const a = lowRankPlusNoise(n, m, 32, 2e-5, 52); // row-major n×m = column-major m×n
+      const result = await choleskyQrOrt(a, m, n, 2e-6 * Math.sqrt(n));
+      assert.ok(result !== null);
+      assert.equal(result.passes, 1);
+      const reference = thinQr(a, m, n, { layout: 'column-major', method: 'householder' }).q;
+      assert.ok(maxAbsDiff(result.q, reference) < 1e-8);
+      // The input is not modified (the caller's Householder fallback relies on it).
+      assert.deepEqual(a, lowRankPlusNoise(n, m, 32, 2e-5, 52));
+    });
+  }
 
   it('exactly rank-deficient input returns null (Householder takes over)', async () => {
     const m = 512, n = 256;

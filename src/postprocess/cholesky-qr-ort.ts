@@ -34,7 +34,7 @@ export async function choleskyQrOrt(a: Float64Array, m: number, n: number, toler
     const g = await gram(at, m, n);
     const x = await choleskyInverse(g);
     if (x === null) return null;
-    const { qt, check } = await solve(transpose(x), at, m, n, probes);
+    const { qt, check } = await solve(x, at, m, n, probes);
     at = qt;
     if (probeError(check, probes) <= tolerance) return { q: at, passes };
   }
@@ -63,15 +63,15 @@ async function gram(at: Float64Array, m: number, n: number): Promise<Matrix> {
   return out;
 }
 
-/** Qᵀ = lt·Aᵀ for lower-triangular lt = R⁻ᵀ, and the probe product c = QᵀQ·P. */
-async function solve(lt: Matrix, at: Float64Array, m: number, n: number, probes: Float64Array): Promise<{ qt: Float64Array; check: Float64Array }> {
+/** Qᵀ = R⁻ᵀ·Aᵀ for upper-triangular x = R⁻¹, and the probe product c = QᵀQ·P. */
+async function solve(x: Matrix, at: Float64Array, m: number, n: number, probes: Float64Array): Promise<{ qt: Float64Array; check: Float64Array }> {
   if (n < BLOCKED_MIN_ORDER) {
-    const [qt, check] = await runProduct('solve', [lt, { data: at, rows: n, cols: m }, { data: probes, rows: n, cols: PROBES }]);
+    const [qt, check] = await runProduct('solve', [x, { data: at, rows: n, cols: m }, { data: probes, rows: n, cols: PROBES }]);
     return { qt: qt!.data, check: check!.data };
   }
   const h = half(n), k = n - h;
   const [qt, check] = await runProduct('solve2', [
-    block(lt, 0, h, 0, h), block(lt, h, n, 0, h), block(lt, h, n, h, n),
+    block(x, 0, h, 0, h), block(x, 0, h, h, n), block(x, h, n, h, n),
     { data: at.subarray(0, h * m), rows: h, cols: m }, { data: at.subarray(h * m), rows: k, cols: m },
     { data: probes.subarray(0, h * PROBES), rows: h, cols: PROBES }, { data: probes.subarray(h * PROBES), rows: k, cols: PROBES },
   ]);

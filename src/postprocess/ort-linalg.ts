@@ -50,13 +50,13 @@ const MODELS = {
   /** g = x·xᵀ for x [n, m]: the Gram AᵀA of A = xᵀ. */
   gram: { inputs: [['x', 'n', 'm']], outputs: [['g', 'n', 'n']], nodes: [gemm(['x', 'x'], 'g', { transB: true })] },
   /**
-   * qt = lt·at (Qᵀ = R⁻ᵀ·Aᵀ for lt = R⁻ᵀ) and the orthogonality probe c = Qᵀ·(Q·p), in one run so
-   * that Q is not sent back for the check.
+   * qt = xᵀ·at (Qᵀ = R⁻ᵀ·Aᵀ for x = R⁻¹, transposed by the GEMM rather than copied) and the
+   * orthogonality probe c = Qᵀ·(Q·p), in one run so that Q is not sent back for the check.
    */
   solve: {
-    inputs: [['lt', 'n', 'n'], ['at', 'n', 'm'], ['p', 'n', 'probes']],
+    inputs: [['x', 'n', 'n'], ['at', 'n', 'm'], ['p', 'n', 'probes']],
     outputs: [['qt', 'n', 'm'], ['c', 'n', 'probes']],
-    nodes: [gemm(['lt', 'at'], 'qt'), gemm(['qt', 'p'], 'qp', { transA: true }), gemm(['qt', 'qp'], 'c')],
+    nodes: [gemm(['x', 'at'], 'qt', { transA: true }), gemm(['qt', 'p'], 'qp', { transA: true }), gemm(['qt', 'qp'], 'c')],
   },
   /**
    * The Gram of A = [A1 A2] from x1 = A1ᵀ [h, m] and x2 = A2ᵀ [k, m]: its three distinct blocks
@@ -68,18 +68,18 @@ const MODELS = {
     nodes: [gemm(['x1', 'x1'], 'g11', { transB: true }), gemm(['x1', 'x2'], 'g12', { transB: true }), gemm(['x2', 'x2'], 'g22', { transB: true })],
   },
   /**
-   * Qᵀ = R⁻ᵀ·Aᵀ by blocks of the lower-triangular R⁻ᵀ = [[l11, 0], [l21, l22]] (its zero block is
-   * skipped: a quarter of the work): q1 = l11·x1, q2 = l21·x1 + l22·x2, with the probe
-   * c = Qᵀ(Q·p) for p = [p1; p2]. The halves are joined here (Qᵀ = [q1; q2]): a native copy
-   * instead of one in JS.
+   * Qᵀ = R⁻ᵀ·Aᵀ by blocks of the upper-triangular R⁻¹ = [[r11, r12], [0, r22]] (its zero block is
+   * skipped: a quarter of the work; the GEMMs transpose the blocks): q1 = r11ᵀ·x1,
+   * q2 = r12ᵀ·x1 + r22ᵀ·x2, with the probe c = Qᵀ(Q·p) for p = [p1; p2]. The halves are joined
+   * here (Qᵀ = [q1; q2]): a native copy instead of one in JS.
    */
   solve2: {
-    inputs: [['l11', 'h', 'h'], ['l21', 'k', 'h'], ['l22', 'k', 'k'], ['x1', 'h', 'm'], ['x2', 'k', 'm'], ['p1', 'h', 'probes'], ['p2', 'k', 'probes']],
+    inputs: [['r11', 'h', 'h'], ['r12', 'h', 'k'], ['r22', 'k', 'k'], ['x1', 'h', 'm'], ['x2', 'k', 'm'], ['p1', 'h', 'probes'], ['p2', 'k', 'probes']],
     outputs: [['qt', 'n', 'm'], ['c', 'n', 'probes']],
     nodes: [
-      gemm(['l11', 'x1'], 'q1'),
-      gemm(['l21', 'x1'], 't'),
-      gemm(['l22', 'x2', 't'], 'q2', { beta: 1 }),
+      gemm(['r11', 'x1'], 'q1', { transA: true }),
+      gemm(['r12', 'x1'], 't', { transA: true }),
+      gemm(['r22', 'x2', 't'], 'q2', { transA: true, beta: 1 }),
       gemm(['q1', 'p1'], 'qp1', { transA: true }),
       gemm(['q2', 'p2', 'qp1'], 'qp', { transA: true, beta: 1 }),
       gemm(['q1', 'qp'], 'c1'),
