@@ -196,8 +196,7 @@ interface Scratch {
 
 function prepareTall(job: WeightJob, opts: DiversifyOptions, scratch: Scratch): TallWeight {
   const size = job.rows * job.cols;
-  const w = noisyCanonical(job, opts.noise, createRng(job.seed), scratch.canonical.subarray(0, size));
-  const std = opts.keepScale ? standardDeviation(w) : 1;
+  const { values: w, std } = noisyCanonical(job, opts.noise, createRng(job.seed), scratch.canonical.subarray(0, size));
   // Wide W_mat is its own column-major tall matrix; the ORT path does not overwrite it.
   const { work, m, n } = tallWork(w, job.rows, job.cols, job.rows < job.cols ? w : scratch.tall.subarray(0, size));
   return { tall: work, m, n, std };
@@ -217,10 +216,10 @@ function resolveOptions(options: Partial<DiversifyOptions>): DiversifyOptions {
 /** One weight: values in stored layout in, new values in stored layout out. */
 function diversifyWeight(job: WeightJob, opts: DiversifyOptions): Float32Array {
   const { rows, cols } = job;
-  const w = noisyCanonical(job, opts.noise, createRng(job.seed));
+  const { values: w, std } = noisyCanonical(job, opts.noise, createRng(job.seed));
   if (opts.orthogonalize) {
     const tall = tallWork(w, rows, cols);
-    writeBackOrthonormal(w, rows, cols, orthonormalFactor(tall.work, tall.m, tall.n), opts.keepScale);
+    writeBackOrthonormal(w, rows, cols, orthonormalFactor(tall.work, tall.m, tall.n), opts.keepScale ? std : undefined);
   }
   return toStored(w, rows, cols, job.storedTransposed, opts.inPlace ? job.values : undefined);
 }
@@ -264,18 +263,17 @@ function toStored(w: Float64Array, rows: number, cols: number, storedTransposed:
   return result;
 }
 
-/** W_mat ← the tall orientation's Q (column-major), optionally rescaled to W_mat's standard deviation before. */
-function writeBackOrthonormal(w: Float64Array, rows: number, cols: number, q: ArrayLike<number>, keepScale: boolean): void {
-  const before = keepScale ? standardDeviation(w) : 0;
+/** W_mat ← the tall orientation's Q (column-major), rescaled to the standard deviation keepStd (W_mat's before the QR) when given. */
+function writeBackOrthonormal(w: Float64Array, rows: number, cols: number, q: ArrayLike<number>, keepStd?: number): void {
   if (rows < cols) {
     for (let i = 0; i < w.length; i++) w[i] = q[i];
   } else {
     for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) w[r * cols + c] = q[c * rows + r];
   }
-  if (keepScale) {
+  if (keepStd !== undefined) {
     const after = standardDeviation(w);
     if (after > 0) {
-      const factor = before / after;
+      const factor = keepStd / after;
       for (let i = 0; i < w.length; i++) w[i] *= factor;
     }
   }

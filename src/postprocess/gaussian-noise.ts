@@ -47,8 +47,19 @@ const STEP = 0x6d2b79f5;
 /** Maps a 32-bit draw to (0, 1]: safe for log. */
 const unit = (bits: number): number => (bits + 1) / 4294967296;
 
-/** target[i] += sigma · N(0, 1) for every element, drawing from `rng` (uniform on [0, 1), 32-bit resolution). */
-export function addGaussianNoise(target: Float64Array, sigma: number, rng: Rng): void {
+/** Σx and Σx² of an array. */
+export interface Moments {
+  sum: number;
+  sumSquares: number;
+}
+
+/**
+ * target[i] += sigma · N(0, 1) for every element, drawing from `rng` (uniform on [0, 1), 32-bit
+ * resolution). Returns the moments of the result, gathered in the same pass (a caller that needs
+ * the standard deviation saves a pass over tens of MB).
+ */
+export function addGaussianNoise(target: Float64Array, sigma: number, rng: Rng): Moments {
+  let sum = 0, sumSquares = 0;
   // A local mulberry32 stream seeded from `rng`, its state a plain local: a state captured by a
   // closure lives in a context object and costs a heap number per draw (~3× slower).
   let state = (rng() * 4294967296) >>> 0;
@@ -64,8 +75,12 @@ export function addGaussianNoise(target: Float64Array, sigma: number, rng: Rng):
       value = slowDraw(hz, iz, state);
       state = slowState;
     }
-    target[i] += sigma * value;
+    const x = target[i]! + sigma * value;
+    target[i] = x;
+    sum += x;
+    sumSquares += x * x;
   }
+  return { sum, sumSquares };
 }
 
 /** The stream's state after the last slowDraw, whose extra draws advance it. */

@@ -16,16 +16,17 @@ export interface StoredWeight {
   storedTransposed: boolean;
 }
 
-/** W_mat in canonical row-major order (row = output unit), in float64, with the noise added. */
-export function noisyCanonical(weight: StoredWeight, noise: number, rng: Rng, w: Float64Array = new Float64Array(weight.rows * weight.cols)): Float64Array {
+/** W_mat in canonical row-major order (row = output unit), in float64, with the noise added, and its standard deviation. */
+export function noisyCanonical(
+  weight: StoredWeight, noise: number, rng: Rng, w: Float64Array = new Float64Array(weight.rows * weight.cols),
+): { values: Float64Array; std: number } {
   const { values, rows, cols, storedTransposed } = weight;
   if (storedTransposed) transposeInto(values, cols, rows, w);
   else w.set(values);
-  if (noise > 0) {
-    const sigma = noise * correlationStd(w, rows, cols, rng);
-    if (sigma > 0) addGaussianNoise(w, sigma, rng);
-  }
-  return w;
+  const sigma = noise > 0 ? noise * correlationStd(w, rows, cols, rng) : 0;
+  if (!(sigma > 0)) return { values: w, std: standardDeviation(w) };
+  const { sum, sumSquares } = addGaussianNoise(w, sigma, rng);
+  return { values: w, std: stdFromMoments(sum, sumSquares, w.length) };
 }
 
 /**
@@ -61,6 +62,10 @@ export function standardDeviation(w: ArrayLike<number>): number {
     s0 += w[i]!;
     q0 += w[i]! * w[i]!;
   }
-  const mean = (s0 + s1) / w.length;
-  return Math.sqrt(Math.max(0, (q0 + q1) / w.length - mean * mean));
+  return stdFromMoments(s0 + s1, q0 + q1, w.length);
+}
+
+function stdFromMoments(sum: number, sumSquares: number, count: number): number {
+  const mean = sum / count;
+  return Math.sqrt(Math.max(0, sumSquares / count - mean * mean));
 }
