@@ -172,8 +172,9 @@ export interface BatchedVectors {
 
 /**
  * Weight slots with the same matrix view, decoded together: slot slots[g] is a[g]·b[g]ᵀ + shift[g]
- * (canonical), i.e. [a[g], shift[g]]·[b[g], 1]ᵀ, the form standardizedProduct computes. The extra
- * rank is left to the caller: tfjs's wasm concat copies row by row in JS (~30 ms for ResNet-50).
+ * (canonical), the value standardizedProduct computes as [a·c, −m·c]·[b, 1]ᵀ. The shift is applied
+ * by the caller's product (onnxruntime's Gemm bias): tfjs-wasm's concat, which the extra rank
+ * needs, copies row by row in JS (~30 ms for ResNet-50).
  */
 export interface WeightGroup {
   slots: readonly number[];

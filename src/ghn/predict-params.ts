@@ -64,13 +64,13 @@ export function predictParameters(ghn: GhnModel, graph: ComputationGraph | Graph
 /**
  * predictParameters for a forward-only caller that can wait: tfjs computes the vector slots and
  * every weight's low-rank factors in batches (predictionFactors: tens of ops per distinct weight
- * shape, not per weight); the final A·Bᵀ (nearly all the FLOPs and all the output bytes: 25M values
+ * shape, not per weight); the final A·Bᵀ + shift (nearly all the FLOPs and all the output bytes: 25M values
  * for ResNet-50) runs in onnxruntime's float32 GEMM, so the values never pass through the wasm
  * heap. Equal to predictParameters up to float rounding.
  */
 export async function predictParametersAsync(ghn: GhnModel, graph: ComputationGraph | GraphEncoding): Promise<Map<string, Float32Array>> {
   const enc = 'numOps' in graph ? graph : encodeGraph(graph);
-  const products: { slot: SlotSpec; a: Float32Array; b: Float32Array; k: number }[] = [];
+  const products: { slot: SlotSpec; a: Float32Array; b: Float32Array; k: number; shift: number }[] = [];
   const values = new Map<string, Float32Array>();
   // Filled inside the tidy but not returned from it: tidy would walk every element of the arrays.
   tf.tidy(() => {
@@ -90,27 +90,14 @@ export async function predictParametersAsync(ghn: GhnModel, graph: ComputationGr
       const a = group.a.dataSync() as Float32Array, b = group.b.dataSync() as Float32Array;
       const shift = group.shift.dataSync() as Float32Array;
       group.slots.forEach((s, g) => products.push({
-        slot: enc.slots[s]!,
-        a: withColumn(a.subarray(g * rows * r, (g + 1) * rows * r), rows, r, shift[g]!),
-        b: withColumn(b.subarray(g * cols * r, (g + 1) * cols * r), cols, r, 1),
-        k: r + 1,
+        slot: enc.slots[s]!, a: a.subarray(g * rows * r, (g + 1) * rows * r), b: b.subarray(g * cols * r, (g + 1) * cols * r), k: r, shift: shift[g]!,
       }));
     }
   });
-  for (const { slot, a, b, k } of products) {
+  for (const { slot, a, b, k, shift } of products) {
     const rows = a.length / k, cols = b.length / k;
     // Stored transposed ([in, out]): B·Aᵀ, the transpose of the canonical A·Bᵀ.
-    values.set(slot.id, slot.layout === 'transposed' ? await lowRankProduct(b, cols, a, rows, k) : await lowRankProduct(a, rows, b, cols, k));
+    values.set(slot.id, slot.layout === 'transposed' ? await lowRankProduct(b, cols, a, rows, k, shift) : await lowRankProduct(a, rows, b, cols, k, shift));
   }
   return new Map(enc.slots.map((slot) => [slot.id, values.get(slot.id)!]));
-}
-
-/** The rows×k row-major x with a column of `fill` appended: rows×(k + 1). */
-function withColumn(x: Float32Array, rows: number, k: number, fill: number): Float32Array {
-  const out = new Float32Array(rows * (k + 1));
-  for (let i = 0; i < rows; i++) {
-    out.set(x.subarray(i * k, (i + 1) * k), i * (k + 1));
-    out[i * (k + 1) + k] = fill;
-  }
-  return out;
 }

@@ -5,7 +5,7 @@
  * rounding for the ill-conditioned (low-rank + noise) weights a GHN predicts. Each product is a
  * one-node (or two-node) ONNX model with symbolic dimensions, built once per process.
  * Matrices are row-major Float64Arrays. One float32 product serves the GHN decoder: its low-rank
- * weights are A·Bᵀ with 33 columns, tens of millions of outputs that MLAS writes at memory speed.
+ * weights are A·Bᵀ + shift with 32 columns, tens of millions of outputs that MLAS writes at memory speed.
  */
 import os from 'node:os';
 import * as ort from 'onnxruntime-node';
@@ -103,9 +103,10 @@ const MODELS = {
     outputs: [['x12', 'h', 'k']],
     nodes: [gemm(['x11', 'r12'], 't'), gemm(['t', 'x22'], 'x12', { alpha: -1 })],
   },
-  /** w = a·bᵀ in float32: a GHN weight from its low-rank factors (see lowRankProduct). */
+  /** w = a·bᵀ + shift in float32: a GHN weight from its low-rank factors (see lowRankProduct). */
   lowRank: {
-    inputs: [['a', 'm', 'k'], ['b', 'n', 'k']], outputs: [['w', 'm', 'n']], nodes: [gemm(['a', 'b'], 'w', { transB: true })], elemType: DataType.FLOAT,
+    inputs: [['a', 'm', 'k'], ['b', 'n', 'k'], ['shift', 'one', 'one']], outputs: [['w', 'm', 'n']],
+    nodes: [gemm(['a', 'b', 'shift'], 'w', { transB: true, beta: 1 })], elemType: DataType.FLOAT,
   },
 } satisfies Record<string, ModelSpec>;
 
@@ -172,9 +173,11 @@ export async function runProduct(name: OrtModelName, inputs: readonly Matrix[]):
   });
 }
 
-/** a·bᵀ for row-major float32 a [m, k] and b [n, k], as a row-major [m, n]. */
-export async function lowRankProduct(a: Float32Array, m: number, b: Float32Array, n: number, k: number): Promise<Float32Array> {
-  const feeds = { a: new ort.Tensor('float32', a, [m, k]), b: new ort.Tensor('float32', b, [n, k]) };
+/** a·bᵀ + shift for row-major float32 a [m, k] and b [n, k], as a row-major [m, n]. */
+export async function lowRankProduct(a: Float32Array, m: number, b: Float32Array, n: number, k: number, shift = 0): Promise<Float32Array> {
+  const feeds = {
+    a: new ort.Tensor('float32', a, [m, k]), b: new ort.Tensor('float32', b, [n, k]), shift: new ort.Tensor('float32', Float32Array.of(shift), [1, 1]),
+  };
   return (await (await session('lowRank')).run(feeds)).w!.data as Float32Array;
 }
 
