@@ -4,7 +4,6 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { DEFAULT_GHN_PATH, DEFAULT_PREDICT_OPTIONS, type PredictionOptions, type PredictOptions } from './predict-options.js';
 import { readNormalization, withNormalization, FASHION_MNIST_NORMALIZATION, type Normalization } from '../data/normalization.js';
 import { initBackend } from '../engine/backend.js';
 import { GhnError } from '../errors.js';
@@ -23,6 +22,7 @@ import { writeParameters } from '../graph/write-parameters.js';
 import { VERSION } from '../version.js';
 import { StageClock, type StageTimes } from './stage-clock.js';
 import { loadModel, type ModelSource } from './inspect.js';
+import { DEFAULT_GHN_PATH, DEFAULT_PREDICT_OPTIONS, type PredictionOptions, type PredictOptions } from './predict-options.js';
 
 export { DEFAULT_GHN_PATH, DEFAULT_PREDICT_OPTIONS, type PredictOptions };
 

@@ -271,11 +271,8 @@ function writeBackOrthonormal(w: Float64Array, rows: number, cols: number, q: Ar
     for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) w[r * cols + c] = q[c * rows + r];
   }
   if (keepStd !== undefined) {
-    const after = standardDeviation(w);
-    if (after > 0) {
-      const factor = keepStd / after;
-      for (let i = 0; i < w.length; i++) w[i] *= factor;
-    }
+    const factor = scaleFactor(keepStd, w);
+    for (let i = 0; i < w.length; i++) w[i] *= factor;
   }
 }
 
