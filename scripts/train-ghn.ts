@@ -7,7 +7,7 @@
  * `--resume --steps N` with N beyond the saved step count extends the run: a new schedule tail
  * starts at the saved step (warm-up over --warmup steps, default 20, to --lr, default the recipe's
  * peak, then cosine to 0 at N; an unfinished schedule continues from its current lr instead), and
- * --meta-batch / --images, when given, apply from there on. The tails are recorded in the recipe
+ * --meta-batch / --images / --pool, when given, apply from there on. The tails are recorded in the recipe
  * stored in the .ghn header (`recipe.tails`). Without --steps a resume finishes the saved schedule.
  *
  * `--replay models/ghn-fmnist.ghn --out <prefix>` trains that model's recorded run again from nothing:
@@ -36,6 +36,7 @@ const { values } = parseArgs({
     steps: { type: 'string' },
     'meta-batch': { type: 'string' },
     images: { type: 'string' },
+    pool: { type: 'string' },
     lr: { type: 'string' },
     warmup: { type: 'string' },
     'checkpoint-minutes': { type: 'string', default: '3' },
@@ -54,7 +55,7 @@ const full = loadFashionMnist({ split: 'train' });
 const { train, val } = trainValidationSplit(full);
 const out = values.out!;
 const num = (v: string | undefined): number | undefined => (v === undefined ? undefined : Number(v));
-const given = { steps: num(values.steps), metaBatch: num(values['meta-batch']), images: num(values.images) };
+const given = { steps: num(values.steps), metaBatch: num(values['meta-batch']), images: num(values.images), poolSize: num(values.pool) };
 const run = {
   data: train,
   valData: val,

@@ -12,6 +12,7 @@ import { targetVariance } from '../src/ghn/output-scale.js';
 import { predictInitializerTensors, predictParameters, predictParametersAsync, predictSlotTensors } from '../src/ghn/predict-params.js';
 import { loadGhn, saveGhn } from '../src/ghn/serialize.js';
 import { scheduledLr, trainGhn, DEFAULT_RECIPE } from '../src/ghn/train.js';
+import { ArchitecturePool } from '../src/ghn/arch-pool.js';
 import { replaySegments, replayTraining } from '../src/ghn/replay.js';
 import { decodeSlots, decodeSlotsPerSlot } from '../src/ghn/decoder.js';
 import { buildGraph } from '../src/graph/build.js';
@@ -240,6 +241,21 @@ describe('ghn', () => {
     loaded.model.dispose();
   });
 
+  it('the training pool keeps the most recently used architectures and rebuilds evicted ones identically', () => {
+    const pool = new ArchitecturePool('train', 1_000_000, 0, 2);
+    const first = pool.get(0)!;
+    assert.equal(pool.get(0), first, 'cached');
+    const second = pool.get(1)!;
+    pool.get(0); // 0 is now the most recently used, so 2 evicts 1
+    pool.get(2);
+    assert.equal(pool.get(0), first);
+    const rebuilt = pool.get(1)!;
+    assert.notEqual(rebuilt, second, 'evicted and rebuilt');
+    assert.equal(rebuilt.id, second.id);
+    assert.deepEqual(rebuilt.encoding.slots.map((s) => s.shape), second.encoding.slots.map((s) => s.shape));
+    pool.dispose();
+  });
+
   it('meta-training is deterministic for a seed, with finite losses and gradients', async () => {
     const data = loadFashionMnist({ dir: 'fixtures/fashion-mnist', split: 'train', limit: 256 });
     const recipe = { steps: 2, metaBatch: 2, images: 8, poolSize: 2, warmupSteps: 1, lr: 1e-3 };
@@ -284,12 +300,12 @@ describe('ghn', () => {
     // Base 0→2; a tail to 6 stopped at 4 (as a run out of time would); a continuation from there to 7.
     const chain = [
       await trainGhn({ ...run, recipe: { steps: 2, metaBatch: 1, images: 8, poolSize: 2, warmupSteps: 1, lr: 1e-3 } }),
-      await trainGhn({ ...run, recipe: { steps: 6, images: 4 }, extend: { lr: 5e-4, warmupSteps: 1 }, resume: true, stopAtStep: 4 }),
+      await trainGhn({ ...run, recipe: { steps: 6, images: 4, poolSize: 3 }, extend: { lr: 5e-4, warmupSteps: 1 }, resume: true, stopAtStep: 4 }),
       await trainGhn({ ...run, recipe: { steps: 7 }, resume: true }),
     ];
     const recorded = chain[2]!.recipe;
-    assert.deepEqual(replaySegments(recorded).map((s) => [s.from, s.stopAt, s.scheduleEnd, s.metaBatch, s.images]),
-      [[0, 2, 2, 1, 8], [2, 4, 6, 1, 4], [4, 7, 7, 1, 4]], 'segments, the cut-short one\'s schedule end recovered from the lr it left');
+    assert.deepEqual(replaySegments(recorded).map((s) => [s.from, s.stopAt, s.scheduleEnd, s.metaBatch, s.images, s.poolSize]),
+      [[0, 2, 2, 1, 8, 2], [2, 4, 6, 1, 4, 3], [4, 7, 7, 1, 4, 3]], 'segments, the cut-short one\'s schedule end recovered from the lr it left');
     const replayPath = join(mkdtempSync(join(tmpdir(), 'ghn-replay-')), 'r.ghn');
     const replayed = await replayTraining(recorded, { data, valEvery: 0, checkpointPath: replayPath });
     assert.equal(replayed.stepsDone, 7);
@@ -309,7 +325,7 @@ describe('ghn', () => {
     assert.equal(first.stepsDone, 1);
     const extended = await trainGhn({ recipe: { steps: 4, images: 4 }, extend: { lr: 5e-4, warmupSteps: 1 }, data, valEvery: 0, checkpointPath, resume: true });
     assert.equal(extended.stepsDone, 4);
-    assert.deepEqual(extended.recipe.tails, [{ from: 1, lr: 5e-4, warmupSteps: 1, metaBatch: 1, images: 4 }]);
+    assert.deepEqual(extended.recipe.tails, [{ from: 1, lr: 5e-4, warmupSteps: 1, metaBatch: 1, images: 4, poolSize: 2 }]);
     assert.deepEqual(extended.history.map((p) => p.step), [2, 3, 4]);
     assert.equal(extended.history[0]!.lr, 5e-4, 'warm-up of one step reaches the tail peak');
     assert.ok(extended.history[2]!.lr < 5e-4 && extended.history[2]!.lr > 0, 'then the cosine decays');

@@ -32,6 +32,7 @@ export function registerGhnCommands(program: Command): void {
     .option('--steps <n>', 'meta-steps', String(DEFAULT_RECIPE.steps))
     .option('--meta-batch <n>', 'architectures per meta-step', String(DEFAULT_RECIPE.metaBatch))
     .option('--images <n>', 'images per architecture per step', String(DEFAULT_RECIPE.images))
+    .option('--pool <n>', 'train-split architectures the steps draw from', String(DEFAULT_RECIPE.poolSize))
     .option('--minutes <m>', 'stop after this many minutes (checkpointed; continue with --resume)')
     .option('--resume', 'continue from <prefix>.ghn and its optimizer state')
     .option('--replay <ghn>', 'train again, from nothing, the run recorded in <ghn> (base schedule and every extension; resumable: run it again)')
@@ -50,6 +51,7 @@ export function registerGhnCommands(program: Command): void {
           steps,
           metaBatch: parseNumber(String(o.metaBatch), '--meta-batch', { integer: true, min: 1 }),
           images: parseNumber(String(o.images), '--images', { integer: true, min: 1 }),
+          poolSize: parseNumber(String(o.pool), '--pool', { integer: true, min: 1 }),
         },
         minutes: o.minutes === undefined ? undefined : parseNumber(String(o.minutes), '--minutes', { min: 0 }),
         resume: Boolean(o.resume),

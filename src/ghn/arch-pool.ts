@@ -1,7 +1,9 @@
 /**
- * Architectures of one split of the space, built on first use and kept: sampled ONNX, its
- * ComputationGraph encoding and a GraphExecutor. Meta-training draws from a fixed pool of these so
- * graph building and executor compilation are paid once per architecture, not once per step.
+ * Architectures of one split of the space, built on first use: sampled ONNX, its ComputationGraph
+ * encoding and a GraphExecutor. Building one costs ~40 ms and ~2.7 MB (measured on train-split
+ * architectures), so the most recently used `cacheSize` are kept and older ones rebuilt on demand:
+ * a pool of a million architectures (the GHN does not memorize a small set; with 300 it did, val
+ * loss rising while train loss fell) costs one build per draw and bounded memory.
  */
 import * as tf from '../engine/tfjs-core.js';
 import { GraphExecutor } from '../engine/executor.js';
@@ -15,6 +17,9 @@ import { encodeGraph, type GraphEncoding } from './encoding.js';
 /** Input of the sampled networks (the space's default task: Fashion-MNIST). */
 const SPACE_INPUT = [1, 28, 28];
 
+/** Built training architectures kept in memory per process (~1.4 GB); the rest are rebuilt when drawn again. */
+export const TRAINING_POOL_CACHE = 512;
+
 export interface PooledArchitecture {
   id: string;
   family: FamilyName;
@@ -24,25 +29,40 @@ export interface PooledArchitecture {
 }
 
 export class ArchitecturePool {
-  private readonly built = new Map<number, PooledArchitecture | null>();
+  /** Built architectures in least- to most-recently-used order (Map keeps insertion order). */
+  private readonly built = new Map<number, PooledArchitecture>();
+  /** Indices whose architecture cannot be used: remembered, as the answer never changes. */
+  private readonly unusable = new Set<number>();
 
-  constructor(readonly split: Split, readonly size: number, readonly baseSeed = 0) {}
+  constructor(readonly split: Split, readonly size: number, readonly baseSeed = 0, readonly cacheSize = Infinity) {}
 
   /**
    * The index-th architecture, or undefined if it cannot be used (graph import failed, or an
    * initializer fills several slots). Deterministic: same split, index and base seed → same network.
    */
   get(index: number): PooledArchitecture | undefined {
+    if (this.unusable.has(index)) return undefined;
     let entry = this.built.get(index);
-    if (entry === undefined) {
-      entry = build(architectureSeed(this.split, index, this.baseSeed));
-      this.built.set(index, entry);
+    if (entry) {
+      this.built.delete(index); // re-inserted below as the most recently used
+    } else {
+      entry = build(architectureSeed(this.split, index, this.baseSeed)) ?? undefined;
+      if (!entry) {
+        this.unusable.add(index);
+        return undefined;
+      }
+      for (const [old, e] of this.built) {
+        if (this.built.size < this.cacheSize) break;
+        e.executor.dispose();
+        this.built.delete(old);
+      }
     }
-    return entry ?? undefined;
+    this.built.set(index, entry);
+    return entry;
   }
 
   dispose(): void {
-    for (const e of this.built.values()) e?.executor.dispose();
+    for (const e of this.built.values()) e.executor.dispose();
     this.built.clear();
   }
 }

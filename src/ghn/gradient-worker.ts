@@ -5,7 +5,7 @@
  */
 import * as tf from '../engine/tfjs-core.js';
 import { initBackend } from '../engine/backend.js';
-import { ArchitecturePool } from './arch-pool.js';
+import { ArchitecturePool, TRAINING_POOL_CACHE } from './arch-pool.js';
 import { archGradients, imageBatch } from './meta-batch.js';
 import { GhnModel } from './model.js';
 import type { SentShare, WorkerMessage, WorkerReply } from './gradient-workers.js';
@@ -20,7 +20,7 @@ let state: { ghn: GhnModel; pool: ArchitecturePool; init: Extract<WorkerMessage,
 process.on('message', (message: WorkerMessage) => {
   try {
     if (message.type === 'init') {
-      state = { ghn: new GhnModel(message.config), pool: new ArchitecturePool('train', message.poolSize, message.spaceSeed), init: message };
+      state = { ghn: new GhnModel(message.config), pool: new ArchitecturePool('train', message.poolSize, message.spaceSeed, TRAINING_POOL_CACHE), init: message };
       reply({ type: 'ready' });
       return;
     }

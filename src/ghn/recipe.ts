@@ -14,7 +14,10 @@ export interface TrainRecipe {
   weightDecay: number;
   warmupSteps: number;
   clipNorm: number;
-  /** Train-split architectures the steps draw from. */
+  /**
+   * Train-split architectures the steps draw from. Large, so the GHN cannot memorize them: with 300
+   * the shipped model's validation loss rose while its training loss fell.
+   */
   poolSize: number;
   seed: number;
   /** Base seed of the architecture space. */
@@ -27,8 +30,11 @@ export interface TrainRecipe {
    * used from that step on.
    */
   tails?: ScheduleTail[];
-  /** The base schedule's meta-batch and images, recorded when the first tail replaces them. */
-  base?: { metaBatch: number; images: number };
+  /**
+   * The base schedule's meta-batch and images, recorded when the first tail replaces them, and its
+   * pool size, recorded when the first tail changes it.
+   */
+  base?: { metaBatch: number; images: number; poolSize?: number };
 }
 
 export interface ScheduleTail {
@@ -37,6 +43,8 @@ export interface ScheduleTail {
   warmupSteps: number;
   metaBatch: number;
   images: number;
+  /** Pool size from this step on (absent: unchanged from the previous segment). */
+  poolSize?: number;
 }
 
 export const DEFAULT_RECIPE: TrainRecipe = {
@@ -47,7 +55,7 @@ export const DEFAULT_RECIPE: TrainRecipe = {
   weightDecay: 1e-2,
   warmupSteps: 50,
   clipNorm: 5,
-  poolSize: 300,
+  poolSize: 1_000_000,
   seed: 1,
   spaceSeed: 0,
   ghn: DEFAULT_GHN_CONFIG,

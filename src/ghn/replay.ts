@@ -24,6 +24,7 @@ export interface ReplaySegment {
   warmupSteps: number;
   metaBatch: number;
   images: number;
+  poolSize: number;
 }
 
 /**
@@ -37,11 +38,14 @@ export function replaySegments(recipe: TrainRecipe): ReplaySegment[] {
     { from: 0, lr: recipe.lr, warmupSteps: recipe.warmupSteps, metaBatch: tails.length ? base.metaBatch : recipe.metaBatch, images: tails.length ? base.images : recipe.images },
     ...tails,
   ];
+  // Tails before pool sizes were recorded kept the base's pool.
+  let poolSize = recipe.base?.poolSize ?? recipe.poolSize;
   return starts.map((s, i) => {
     const next = tails[i]; // the tail after segment i (starts[i + 1])
     const stopAt = next ? next.from : recipe.steps;
     const scheduleEnd = next && next.warmupSteps === 0 && next.lr > 0 ? cosineEnd(s.from, s.lr, s.warmupSteps, next.from, next.lr) : stopAt;
-    return { from: s.from, scheduleEnd, stopAt, lr: s.lr, warmupSteps: s.warmupSteps, metaBatch: s.metaBatch, images: s.images };
+    poolSize = ('poolSize' in s ? s.poolSize : undefined) ?? poolSize;
+    return { from: s.from, scheduleEnd, stopAt, lr: s.lr, warmupSteps: s.warmupSteps, metaBatch: s.metaBatch, images: s.images, poolSize };
   });
 }
 
@@ -64,7 +68,7 @@ export async function replayTraining(
   let result: TrainResult | undefined;
   for (const [i, seg] of replaySegments(recorded).entries()) {
     const minutesLeft = options.maxMinutes === undefined ? undefined : options.maxMinutes - (performance.now() - started) / 60000;
-    const segmentRecipe = { steps: seg.scheduleEnd, metaBatch: seg.metaBatch, images: seg.images };
+    const segmentRecipe = { steps: seg.scheduleEnd, metaBatch: seg.metaBatch, images: seg.images, poolSize: seg.poolSize };
     result?.model.dispose();
     result = await trainGhn({
       ...options,

@@ -15,7 +15,7 @@ import * as tf from '../engine/tfjs-core.js';
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import type { Dataset } from '../data/dataset.js';
 import { correctCount, crossEntropy } from '../train/loss.js';
-import { ArchitecturePool } from './arch-pool.js';
+import { ArchitecturePool, TRAINING_POOL_CACHE } from './arch-pool.js';
 import { GradientWorkers } from './gradient-workers.js';
 import { archGradients, drawArchitectures, imageBatch, sumInOrder, type MetaGradients } from './meta-batch.js';
 import { GhnModel } from './model.js';
@@ -198,14 +198,19 @@ export async function trainGhn(options: TrainGhnOptions): Promise<TrainResult> {
         const finished = startStep >= recipe.steps;
         const metaBatch = options.recipe?.metaBatch ?? recipe.metaBatch;
         const images = options.recipe?.images ?? recipe.images;
+        const poolSize = options.recipe?.poolSize ?? recipe.poolSize;
         const tail: ScheduleTail = {
           from: startStep,
           lr: options.extend?.lr ?? (finished ? recipe.lr : scheduledLr(recipe, startStep)),
           warmupSteps: options.extend?.warmupSteps ?? (finished ? 20 : 0),
-          metaBatch, images,
+          metaBatch, images, poolSize,
         };
-        const base = recipe.base ?? (recipe.tails?.length ? undefined : { metaBatch: recipe.metaBatch, images: recipe.images });
-        recipe = { ...recipe, steps: wanted, metaBatch, images, tails: [...(recipe.tails ?? []), tail], ...(base ? { base } : {}) };
+        let base = recipe.base ?? (recipe.tails?.length ? undefined : { metaBatch: recipe.metaBatch, images: recipe.images });
+        // No earlier tail recorded a pool size, so the one in effect so far is the base's.
+        if (!recipe.tails?.some((t) => t.poolSize !== undefined) && base?.poolSize === undefined) {
+          base = { ...(base ?? { metaBatch: DEFAULT_RECIPE.metaBatch, images: DEFAULT_RECIPE.images }), poolSize: recipe.poolSize };
+        }
+        recipe = { ...recipe, steps: wanted, metaBatch, images, poolSize, tails: [...(recipe.tails ?? []), tail], base };
       }
     }
     optState = decodeGhn(new Uint8Array(readFileSync(`${ckpt}.opt`))).values;
@@ -213,7 +218,7 @@ export async function trainGhn(options: TrainGhnOptions): Promise<TrainResult> {
     ghn = new GhnModel(recipe.ghn);
   }
   const opt = new AdamW(ghn.variables, recipe.weightDecay, optState);
-  const pool = new ArchitecturePool('train', recipe.poolSize, recipe.spaceSeed);
+  const pool = new ArchitecturePool('train', recipe.poolSize, recipe.spaceSeed, TRAINING_POOL_CACHE);
   const valPool = new ArchitecturePool('val', 64, recipe.spaceSeed);
   const valEvery = options.valEvery ?? 100;
   const checkpointEvery = options.checkpointEvery ?? 100;
