@@ -13,6 +13,7 @@ import { predictInitializerTensors, predictParameters, predictParametersAsync, p
 import { loadGhn, saveGhn } from '../src/ghn/serialize.js';
 import { scheduledLr, trainGhn, DEFAULT_RECIPE } from '../src/ghn/train.js';
 import { ArchitecturePool } from '../src/ghn/arch-pool.js';
+import { drawArchitectures } from '../src/ghn/meta-batch.js';
 import { replaySegments, replayTraining } from '../src/ghn/replay.js';
 import { decodeSlots, decodeSlotsPerSlot } from '../src/ghn/decoder.js';
 import { buildGraph } from '../src/graph/build.js';
@@ -253,6 +254,17 @@ describe('ghn', () => {
     assert.notEqual(rebuilt, second, 'evicted and rebuilt');
     assert.equal(rebuilt.id, second.id);
     assert.deepEqual(rebuilt.encoding.slots.map((s) => s.shape), second.encoding.slots.map((s) => s.shape));
+    pool.dispose();
+  });
+
+  it('an architecture marked unusable is never drawn again', () => {
+    const pool = new ArchitecturePool('train', 1_000_000, 0, 8, false);
+    const before = drawArchitectures(pool, 3, 1, 5);
+    pool.markUnusable(before[1]!);
+    const after = drawArchitectures(pool, 3, 1, 5);
+    assert.equal(after.length, 3);
+    assert.ok(!after.includes(before[1]!));
+    assert.deepEqual([after[0], after[1]], [before[0], before[2]], 'the other draws keep their order');
     pool.dispose();
   });
 

@@ -34,7 +34,19 @@ export class ArchitecturePool {
   /** Indices whose architecture cannot be used: remembered, as the answer never changes. */
   private readonly unusable = new Set<number>();
 
-  constructor(readonly split: Split, readonly size: number, readonly baseSeed = 0, readonly cacheSize = Infinity) {}
+  /**
+   * `smokeTest`: run every architecture forward and backward on blank images when it is built, so
+   * that one tfjs cannot run is never drawn (~30 ms, most of a build). A caller that runs each
+   * architecture it draws anyway can skip it and report a failure with `markUnusable` instead.
+   */
+  constructor(readonly split: Split, readonly size: number, readonly baseSeed = 0, readonly cacheSize = Infinity, readonly smokeTest = true) {}
+
+  /** Never draw `index` again (it failed where the smoke test would have caught it). */
+  markUnusable(index: number): void {
+    this.built.get(index)?.executor.dispose();
+    this.built.delete(index);
+    this.unusable.add(index);
+  }
 
   /**
    * The index-th architecture, or undefined if it cannot be used (graph import failed, or an
@@ -46,7 +58,7 @@ export class ArchitecturePool {
     if (entry) {
       this.built.delete(index); // re-inserted below as the most recently used
     } else {
-      entry = build(architectureSeed(this.split, index, this.baseSeed)) ?? undefined;
+      entry = build(architectureSeed(this.split, index, this.baseSeed), this.smokeTest) ?? undefined;
       if (!entry) {
         this.unusable.add(index);
         return undefined;
@@ -77,7 +89,7 @@ function smokeRun(executor: GraphExecutor): void {
   });
 }
 
-function build(seed: number): PooledArchitecture | null {
+function build(seed: number, smokeTest: boolean): PooledArchitecture | null {
   try {
     const arch = sampleArchitecture(seed);
     const model: OnnxModel = { proto: arch.model };
@@ -91,7 +103,7 @@ function build(seed: number): PooledArchitecture | null {
     }
     const executor = new GraphExecutor(model);
     try {
-      smokeRun(executor);
+      if (smokeTest) smokeRun(executor);
     } catch (e) {
       executor.dispose();
       throw e;

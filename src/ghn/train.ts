@@ -177,6 +177,27 @@ function saveCheckpoint(path: string, ghn: GhnModel, opt: AdamW, recipe: TrainRe
   renameSync(`${path}.opt.tmp`, `${path}.opt`);
 }
 
+/**
+ * A step's architectures and summed gradient, computed in this process. An architecture that fails
+ * (tfjs cannot run or differentiate it) is marked unusable and the step drawn again: the draw then
+ * skips it, exactly as it would had a smoke test dropped it when it was built.
+ */
+function serialStep(ghn: GhnModel, pool: ArchitecturePool, recipe: TrainRecipe, step: number, x: tf.Tensor, y: tf.Tensor): { indices: number[]; gradients: MetaGradients } {
+  for (;;) {
+    const indices = drawArchitectures(pool, recipe.metaBatch, recipe.seed, step);
+    const parts: MetaGradients[] = [];
+    try {
+      for (const index of indices) parts.push(archGradients(ghn, pool.get(index)!, x, y, indices.length));
+      return { indices, gradients: sumInOrder(parts) };
+    } catch (e) {
+      for (const part of parts) tf.dispose([...part.grads.values()]);
+      const failed = indices[parts.length]!;
+      console.warn(`architecture ${pool.get(failed)?.id ?? failed} dropped: ${(e as Error).message}`);
+      pool.markUnusable(failed);
+    }
+  }
+}
+
 export async function trainGhn(options: TrainGhnOptions): Promise<TrainResult> {
   let recipe: TrainRecipe = { ...DEFAULT_RECIPE, ...options.recipe, ghn: { ...DEFAULT_RECIPE.ghn, ...options.recipe?.ghn } };
   let ghn: GhnModel;
@@ -218,7 +239,10 @@ export async function trainGhn(options: TrainGhnOptions): Promise<TrainResult> {
     ghn = new GhnModel(recipe.ghn);
   }
   const opt = new AdamW(ghn.variables, recipe.weightDecay, optState);
-  const pool = new ArchitecturePool('train', recipe.poolSize, recipe.spaceSeed, TRAINING_POOL_CACHE);
+  const parallel = (options.workers ?? 1) > 1;
+  // Serial steps run each drawn architecture themselves and drop one that fails (serialStep), so
+  // their pool skips the build-time smoke test; worker processes draw on their own and keep it.
+  const pool = new ArchitecturePool('train', recipe.poolSize, recipe.spaceSeed, TRAINING_POOL_CACHE, parallel);
   const valPool = new ArchitecturePool('val', 64, recipe.spaceSeed);
   const valEvery = options.valEvery ?? 100;
   const checkpointEvery = options.checkpointEvery ?? 100;
@@ -229,7 +253,7 @@ export async function trainGhn(options: TrainGhnOptions): Promise<TrainResult> {
   let lastVal: ValidationResult | undefined;
   let step = startStep;
   // Data-parallel: this process and workers − 1 children share each step's architectures.
-  const workers = (options.workers ?? 1) > 1
+  const workers = parallel
     ? await GradientWorkers.start(options.workers! - 1, { config: ghn.config, poolSize: recipe.poolSize, spaceSeed: recipe.spaceSeed, seed: recipe.seed, data: options.data })
     : undefined;
 
@@ -237,12 +261,16 @@ export async function trainGhn(options: TrainGhnOptions): Promise<TrainResult> {
     let stepStarted = performance.now();
     const lastStep = Math.min(recipe.steps, options.stopAtStep ?? Infinity);
     for (; step < lastStep; step++) {
-      const indices = drawArchitectures(pool, recipe.metaBatch, recipe.seed, step);
       const { x, y } = imageBatch(options.data, recipe.images, recipe.seed, step);
-      const gradientOf = (index: number): MetaGradients => archGradients(ghn, pool.get(index)!, x, y, indices.length);
-      const step_ = workers
-        ? await workers.step(ghn, step, recipe.images, indices, gradientOf)
-        : sumInOrder(indices.map(gradientOf));
+      let indices: number[];
+      let step_: MetaGradients;
+      if (workers) {
+        indices = drawArchitectures(pool, recipe.metaBatch, recipe.seed, step);
+        const divisor = indices.length;
+        step_ = await workers.step(ghn, step, recipe.images, indices, (index) => archGradients(ghn, pool.get(index)!, x, y, divisor));
+      } else {
+        ({ indices, gradients: step_ } = serialStep(ghn, pool, recipe, step, x, y));
+      }
       const { loss, correct, grads } = step_;
       const gradNorm = Math.sqrt(tf.tidy(() => tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g)))).dataSync()[0]!));
       const lr = scheduledLr(recipe, step);
