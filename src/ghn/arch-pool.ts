@@ -1,7 +1,8 @@
 /**
  * Architectures of one split of the space, built on first use: sampled ONNX, its ComputationGraph
- * encoding and a GraphExecutor. Building one costs ~40 ms and ~2.7 MB (measured on train-split
- * architectures), so the most recently used `cacheSize` are kept and older ones rebuilt on demand:
+ * encoding and a GraphExecutor. Building one costs ~20 ms (~50 ms with the smoke test) and ~2.7 MB
+ * (measured on train-split architectures), so the most recently used `cacheSize` are kept and older
+ * ones rebuilt on demand:
  * a pool of a million architectures (the GHN does not memorize a small set; with 300 it did, val
  * loss rising while train loss fell) costs one build per draw and bounded memory.
  */
