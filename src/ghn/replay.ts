@@ -34,17 +34,20 @@ export interface ReplaySegment {
 export function replaySegments(recipe: TrainRecipe): ReplaySegment[] {
   const tails = recipe.tails ?? [];
   const base = recipe.base ?? { metaBatch: DEFAULT_RECIPE.metaBatch, images: DEFAULT_RECIPE.images };
-  const starts = [
-    { from: 0, lr: recipe.lr, warmupSteps: recipe.warmupSteps, metaBatch: tails.length ? base.metaBatch : recipe.metaBatch, images: tails.length ? base.images : recipe.images },
+  const starts: Array<Omit<ReplaySegment, 'scheduleEnd' | 'stopAt' | 'poolSize'> & { poolSize?: number }> = [
+    {
+      from: 0, lr: recipe.lr, warmupSteps: recipe.warmupSteps, metaBatch: tails.length ? base.metaBatch : recipe.metaBatch,
+      images: tails.length ? base.images : recipe.images, poolSize: recipe.base?.poolSize ?? recipe.poolSize,
+    },
     ...tails,
   ];
-  // Tails before pool sizes were recorded kept the base's pool.
-  let poolSize = recipe.base?.poolSize ?? recipe.poolSize;
+  // Tails recorded before pool sizes were kept the pool of the segment before them.
+  let poolSize = starts[0]!.poolSize!;
   return starts.map((s, i) => {
     const next = tails[i]; // the tail after segment i (starts[i + 1])
     const stopAt = next ? next.from : recipe.steps;
     const scheduleEnd = next && next.warmupSteps === 0 && next.lr > 0 ? cosineEnd(s.from, s.lr, s.warmupSteps, next.from, next.lr) : stopAt;
-    poolSize = ('poolSize' in s ? s.poolSize : undefined) ?? poolSize;
+    poolSize = s.poolSize ?? poolSize;
     return { from: s.from, scheduleEnd, stopAt, lr: s.lr, warmupSteps: s.warmupSteps, metaBatch: s.metaBatch, images: s.images, poolSize };
   });
 }

@@ -226,12 +226,15 @@ export async function trainGhn(options: TrainGhnOptions): Promise<TrainResult> {
           warmupSteps: options.extend?.warmupSteps ?? (finished ? 20 : 0),
           metaBatch, images, poolSize,
         };
-        let base = recipe.base ?? (recipe.tails?.length ? undefined : { metaBatch: recipe.metaBatch, images: recipe.images });
-        // No earlier tail recorded a pool size, so the one in effect so far is the base's.
-        if (!recipe.tails?.some((t) => t.poolSize !== undefined) && base?.poolSize === undefined) {
-          base = { ...(base ?? { metaBatch: DEFAULT_RECIPE.metaBatch, images: DEFAULT_RECIPE.images }), poolSize: recipe.poolSize };
-        }
-        recipe = { ...recipe, steps: wanted, metaBatch, images, poolSize, tails: [...(recipe.tails ?? []), tail], base };
+        // Recipes extended before the base was recorded used DEFAULT_RECIPE's meta-batch and images;
+        // a base without a pool size means no tail has changed it yet, so it is the one in effect.
+        const base = recipe.base ?? (recipe.tails?.length
+          ? { metaBatch: DEFAULT_RECIPE.metaBatch, images: DEFAULT_RECIPE.images }
+          : { metaBatch: recipe.metaBatch, images: recipe.images });
+        recipe = {
+          ...recipe, steps: wanted, metaBatch, images, poolSize,
+          tails: [...(recipe.tails ?? []), tail], base: { ...base, poolSize: base.poolSize ?? recipe.poolSize },
+        };
       }
     }
     optState = decodeGhn(new Uint8Array(readFileSync(`${ckpt}.opt`))).values;
