@@ -60,3 +60,15 @@ export const DEFAULT_RECIPE: TrainRecipe = {
   spaceSeed: 0,
   ghn: DEFAULT_GHN_CONFIG,
 };
+
+/**
+ * The meta-batch, images and pool size of a recipe's base schedule (before any tail). Recipes
+ * extended before the base was recorded used DEFAULT_RECIPE's meta-batch and images; a base without
+ * a pool size means no tail has changed it, so the recipe's own is the base's.
+ */
+export function recipeBase(recipe: TrainRecipe): Required<NonNullable<TrainRecipe['base']>> {
+  const base = recipe.base ?? (recipe.tails?.length
+    ? { metaBatch: DEFAULT_RECIPE.metaBatch, images: DEFAULT_RECIPE.images }
+    : { metaBatch: recipe.metaBatch, images: recipe.images });
+  return { ...base, poolSize: base.poolSize ?? recipe.poolSize };
+}

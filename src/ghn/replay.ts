@@ -9,7 +9,7 @@
  * end), which is the next tail's start unless that segment was cut short, and then follows from the
  * learning rate the next tail inherited (a continuation has no warm-up and starts at the current lr).
  */
-import { DEFAULT_RECIPE, type TrainRecipe } from './recipe.js';
+import { recipeBase, type TrainRecipe } from './recipe.js';
 import { trainGhn, type TrainGhnOptions, type TrainResult } from './train.js';
 
 export interface ReplaySegment {
@@ -28,21 +28,17 @@ export interface ReplaySegment {
 }
 
 /**
- * The segments of `recipe`. The base segment's meta-batch and image count are `recipe.base`; recipes
- * extended before that was recorded (the shipped model's) used DEFAULT_RECIPE's.
+ * The segments of `recipe`: the base (`recipeBase`), then each tail, each stopped where the next begins.
  */
 export function replaySegments(recipe: TrainRecipe): ReplaySegment[] {
   const tails = recipe.tails ?? [];
-  const base = recipe.base ?? { metaBatch: DEFAULT_RECIPE.metaBatch, images: DEFAULT_RECIPE.images };
+  const base = recipeBase(recipe);
   const starts: Array<Omit<ReplaySegment, 'scheduleEnd' | 'stopAt' | 'poolSize'> & { poolSize?: number }> = [
-    {
-      from: 0, lr: recipe.lr, warmupSteps: recipe.warmupSteps, metaBatch: tails.length ? base.metaBatch : recipe.metaBatch,
-      images: tails.length ? base.images : recipe.images, poolSize: recipe.base?.poolSize ?? recipe.poolSize,
-    },
+    { from: 0, lr: recipe.lr, warmupSteps: recipe.warmupSteps, ...base },
     ...tails,
   ];
   // Tails recorded before pool sizes were kept the pool of the segment before them.
-  let poolSize = starts[0]!.poolSize!;
+  let poolSize = base.poolSize;
   return starts.map((s, i) => {
     const next = tails[i]; // the tail after segment i (starts[i + 1])
     const stopAt = next ? next.from : recipe.steps;

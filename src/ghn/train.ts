@@ -12,17 +12,16 @@
  * one): predicted weights are standardized to a fixed He norm, so a norm penalty has nothing to act on.
  */
 import * as tf from '../engine/tfjs-core.js';
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { Dataset } from '../data/dataset.js';
 import { correctCount, crossEntropy } from '../train/loss.js';
 import { ArchitecturePool, TRAINING_POOL_CACHE } from './arch-pool.js';
 import { GradientWorkers } from './gradient-workers.js';
 import { archGradients, drawArchitectures, imageBatch, sumInOrder, type MetaGradients } from './meta-batch.js';
 import { GhnModel } from './model.js';
-import { DEFAULT_RECIPE, type ScheduleTail, type TrainRecipe } from './recipe.js';
+import { DEFAULT_RECIPE, recipeBase, type ScheduleTail, type TrainRecipe } from './recipe.js';
 import { predictInitializerTensors } from './predict-params.js';
 import { decodeGhn, encodeTensors, loadGhn, saveGhn } from './serialize.js';
-import { writeFileSync, renameSync } from 'node:fs';
 
 export { DEFAULT_RECIPE, type ScheduleTail, type TrainRecipe };
 
@@ -226,15 +225,7 @@ export async function trainGhn(options: TrainGhnOptions): Promise<TrainResult> {
           warmupSteps: options.extend?.warmupSteps ?? (finished ? 20 : 0),
           metaBatch, images, poolSize,
         };
-        // Recipes extended before the base was recorded used DEFAULT_RECIPE's meta-batch and images;
-        // a base without a pool size means no tail has changed it yet, so it is the one in effect.
-        const base = recipe.base ?? (recipe.tails?.length
-          ? { metaBatch: DEFAULT_RECIPE.metaBatch, images: DEFAULT_RECIPE.images }
-          : { metaBatch: recipe.metaBatch, images: recipe.images });
-        recipe = {
-          ...recipe, steps: wanted, metaBatch, images, poolSize,
-          tails: [...(recipe.tails ?? []), tail], base: { ...base, poolSize: base.poolSize ?? recipe.poolSize },
-        };
+        recipe = { ...recipe, steps: wanted, metaBatch, images, poolSize, tails: [...(recipe.tails ?? []), tail], base: recipeBase(recipe) };
       }
     }
     optState = decodeGhn(new Uint8Array(readFileSync(`${ckpt}.opt`))).values;
