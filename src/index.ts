@@ -15,5 +15,5 @@ export { loadGhn, saveGhn } from './ghn/serialize.js';
 export { predictParameters } from './ghn/predict-params.js';
 export { diversify, diversifyAsync } from './postprocess/diversify.js';
 export { writeParameters } from './graph/write-parameters.js';
-export { calibrateScales } from './predict/calibrate.js';
+export { calibrate, type CalibrationReport, type CalibrationImages } from './predict/calibrate.js';
 export { validateWithOrt } from './predict/validate.js';

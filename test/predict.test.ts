@@ -49,9 +49,16 @@ describe('predict on every fixture', () => {
           const b = original.proto.graph!.initializer!.find((t) => t.name === name);
           if (b) assert.ok(!sameBytes(b.rawData, byName.get(name)!.rawData), `${name} changed`);
         }
+        // BatchNorm running statistics are estimated (calibration); every other non-parameter is kept.
+        const statistics = runningStatisticSources(original);
         for (const t of original.proto.graph!.initializer!) {
-          if (paramInits.has(t.name!)) continue;
+          if (paramInits.has(t.name!) || statistics.has(t.name!)) continue;
           assert.ok(sameBytes(byName.get(t.name!)!.rawData, t.rawData), `non-parameter ${t.name} untouched`);
+        }
+        for (const bn of written.proto.graph!.node!.filter((n) => n.opType === 'BatchNormalization' && n.output!.length === 1)) {
+          const variance = readFloat32(byName.get(bn.input![4]!)!, written);
+          assert.ok(variance.every((v) => Number.isFinite(v) && v >= 0), `${bn.input![4]} finite, ≥ 0`);
+          assert.ok(variance.some((v) => v !== 1), `${bn.input![4]} estimated, not the fresh 1s`);
         }
         assert.ok(report.validation?.finite);
         const std = report.validation!.outputStd;
@@ -72,6 +79,17 @@ describe('predict on every fixture', () => {
     assert.ok(!sameBytes(a.onnx, c.onnx));
   });
 });
+
+/** Initializers that BatchNorm nodes read as running statistics, directly or through an Identity. */
+function runningStatisticSources(model: ReturnType<typeof readModelFile>): Set<string> {
+  const nodes = model.proto.graph!.node!;
+  const identity = new Map(nodes.filter((n) => n.opType === 'Identity').map((n) => [n.output![0]!, n.input![0]!]));
+  const names = new Set<string>();
+  for (const bn of nodes.filter((n) => n.opType === 'BatchNormalization')) {
+    for (const name of [bn.input![3]!, bn.input![4]!]) names.add(identity.get(name) ?? name);
+  }
+  return names;
+}
 
 describe('predict on a model with external data', () => {
   const file = 'fixtures/external/resnet_small.preserve13.onnx';

@@ -21,10 +21,17 @@ export interface PredictOptions {
   /** First weight (in topological order, counting ≥ 2-D weights from 0) that is post-processed. */
   fromLayer?: number;
   /**
-   * Rescale each weight layer so its output has unit standard deviation on a standard-normal batch
-   * (see src/predict/calibrate.ts; default true): keeps deep BN-free or running-statistics models sane.
+   * One forward pass that rescales each weight layer to unit output standard deviation and writes
+   * every BatchNorm's running statistics as measured on the batch (see src/predict/calibrate.ts;
+   * default true): the model then works as exported, in inference mode.
    */
   calibrate?: boolean;
+  /**
+   * What the calibration pass runs on: 'auto' (default) the GHN's training images when they are on
+   * the machine and fit the model's input, else standard-normal noise; 'noise'; or a directory of
+   * Fashion-MNIST-style idx files.
+   */
+  calibrationData?: string;
   /** Run the written model in onnxruntime-node and check its outputs are finite (default true). */
   validate?: boolean;
   /**
@@ -39,5 +46,5 @@ export interface PredictOptions {
 export type PredictionOptions = Required<Omit<PredictOptions, 'ghn' | 'output'>>;
 
 export const DEFAULT_PREDICT_OPTIONS: Readonly<PredictionOptions> = {
-  seed: 0, noise: 3e-5, orthogonalize: true, fromLayer: 0, calibrate: true, validate: true,
+  seed: 0, noise: 3e-5, orthogonalize: false, fromLayer: 0, calibrate: true, calibrationData: 'auto', validate: true,
 };

@@ -14,7 +14,8 @@ import { allTensors, encodeModel, isExternal } from '../onnx/index.js';
 import type { ModelProto, OnnxModel } from '../onnx/types.js';
 import { diversifyAsync } from '../postprocess/diversify.js';
 import { prepareProducts } from '../postprocess/ort-linalg.js';
-import { calibrateScales, type CalibrationReport } from '../predict/calibrate.js';
+import { calibrate, type CalibrationReport } from '../predict/calibrate.js';
+import { calibrationImages } from './calibration-data.js';
 import { stageFile, type StagedFile } from '../predict/staged-file.js';
 import { stageModelWithData } from '../predict/staged-model.js';
 import { validateWithOrt, type ValidationReport } from '../predict/validate.js';
@@ -101,7 +102,7 @@ export async function predict(source: ModelSource, options: PredictOptions = {})
   // The predicted arrays are this call's own and are not changed again (calibration makes new ones).
   const result = clock.measure('write', () => writeParameters(graph, processed, { adopt: true }));
   const calibration = opts.calibrate
-    ? await clock.measureAsync('calibrate', () => calibrateScales(graph, result, processed, { seed: opts.seed }))
+    ? await clock.measureAsync('calibrate', () => calibrate(graph, result, processed, { seed: opts.seed, images: calibrationImages(model, opts.calibrationData) }))
     : undefined;
   const written = clock.measure('write', () => {
     const normalization = readNormalization(model.proto) ?? FASHION_MNIST_NORMALIZATION;
@@ -111,6 +112,7 @@ export async function predict(source: ModelSource, options: PredictOptions = {})
       'ghn.model_sha256': ghn.hash,
       'ghn.options': JSON.stringify({
         seed: opts.seed, noise: opts.noise, orthogonalize: opts.orthogonalize, fromLayer: opts.fromLayer, calibrate: opts.calibrate,
+        ...(calibration ? { calibrationData: calibration.data, calibrationBatch: calibration.batch } : {}),
       }),
     }, normalization);
     return { model: { ...result.model, proto } as OnnxModel, initializerOf: result.initializerOf, added: result.added };
@@ -142,7 +144,7 @@ export async function predict(source: ModelSource, options: PredictOptions = {})
       ghn: { path: ghnPath, hash: ghn.hash },
       options: {
         seed: opts.seed, noise: opts.noise, orthogonalize: opts.orthogonalize, fromLayer: opts.fromLayer,
-        calibrate: opts.calibrate, validate: opts.validate,
+        calibrate: opts.calibrate, calibrationData: opts.calibrationData, validate: opts.validate,
       },
       backend: backend.name,
       timings: clock.wall,

@@ -10,9 +10,10 @@ interface PredictCliOptions {
   ghn?: string;
   seed: string;
   noise: string;
-  orth: boolean;
+  orth?: boolean;
   fromLayer: string;
   calibrate: boolean;
+  calibrationData: string;
   validate: boolean;
   overwriteInput?: boolean;
   json?: boolean;
@@ -33,9 +34,10 @@ export function registerPredict(program: Command): void {
     .option('--ghn <file>', 'GHN to use (default: the shipped models/ghn-fmnist.ghn)')
     .option('--seed <n>', 'seed of the post-processing noise', String(DEFAULT_PREDICT_OPTIONS.seed))
     .option('--noise <beta>', 'noise scale β of the diversity post-processing (0: off)', String(DEFAULT_PREDICT_OPTIONS.noise))
-    .option('--no-orth', 'do not orthogonalize the predicted weights')
+    .option('--orth', 'orthogonalize the predicted weights (QR; off by default: it destroys the predicted function)')
     .option('--from-layer <k>', 'post-process weights from the k-th weight layer on', String(DEFAULT_PREDICT_OPTIONS.fromLayer))
-    .option('--no-calibrate', 'keep the GHN\'s output scales (no unit-variance calibration pass)')
+    .option('--no-calibrate', 'keep the GHN\'s output scales and the file\'s BatchNorm statistics (no calibration pass)')
+    .option('--calibration-data <dir>', 'images for the calibration pass: auto (the GHN\'s training images if on this machine), noise, or a directory of Fashion-MNIST idx files', String(DEFAULT_PREDICT_OPTIONS.calibrationData))
     .option('--no-validate', 'skip the onnxruntime check of the written model')
     .option('--overwrite-input', 'allow the output to replace the input file')
     .option('--json', 'print the report as JSON')
@@ -49,9 +51,10 @@ export function registerPredict(program: Command): void {
         ghn: o.ghn,
         seed: parseNumber(o.seed, '--seed', { integer: true, min: 0 }),
         noise: parseNumber(o.noise, '--noise', { min: 0 }),
-        orthogonalize: o.orth,
+        orthogonalize: o.orth ?? false,
         fromLayer: parseNumber(o.fromLayer, '--from-layer', { integer: true, min: 0 }),
         calibrate: o.calibrate,
+        calibrationData: o.calibrationData,
         validate: o.validate,
         output,
       });
