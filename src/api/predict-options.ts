@@ -46,5 +46,5 @@ export interface PredictOptions {
 export type PredictionOptions = Required<Omit<PredictOptions, 'ghn' | 'output'>>;
 
 export const DEFAULT_PREDICT_OPTIONS: Readonly<PredictionOptions> = {
-  seed: 0, noise: 3e-5, orthogonalize: false, fromLayer: 0, calibrate: true, calibrationData: 'auto', validate: true,
+  seed: 0, noise: 0, orthogonalize: false, fromLayer: 0, calibrate: true, calibrationData: 'auto', validate: true,
 };

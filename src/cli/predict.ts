@@ -33,7 +33,7 @@ export function registerPredict(program: Command): void {
     .option('-o, --output <file>', 'output file (default: <model>.ghn.onnx beside the input)')
     .option('--ghn <file>', 'GHN to use (default: the shipped models/ghn-fmnist.ghn)')
     .option('--seed <n>', 'seed of the post-processing noise', String(DEFAULT_PREDICT_OPTIONS.seed))
-    .option('--noise <beta>', 'noise scale β of the diversity post-processing (0: off)', String(DEFAULT_PREDICT_OPTIONS.noise))
+    .option('--noise <beta>', 'noise scale β of the diversity post-processing (Knyazev et al. 2022 use 3e-5; default 0: it did not change fine-tuning)', String(DEFAULT_PREDICT_OPTIONS.noise))
     .option('--orth', 'orthogonalize the predicted weights (QR; off by default: it destroys the predicted function)')
     .option('--from-layer <k>', 'post-process weights from the k-th weight layer on', String(DEFAULT_PREDICT_OPTIONS.fromLayer))
     .option('--no-calibrate', 'keep the GHN\'s output scales and the file\'s BatchNorm statistics (no calibration pass)')
