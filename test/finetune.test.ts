@@ -15,6 +15,8 @@ import { encodeModel } from '../src/onnx/index.js';
 import { buildGraph } from '../src/graph/index.js';
 import * as ort from 'onnxruntime-node';
 import { evaluateWithExecutor, evaluateWithOrt } from '../src/train/evaluate.js';
+import { GraphExecutor } from '../src/engine/executor.js';
+import { countCorrect } from '../src/train/loss.js';
 import { finetune } from '../src/train/finetune.js';
 import { createOptimizer, learningRate } from '../src/train/optimizers.js';
 import { untieSharedInitializers } from '../src/train/untie.js';
@@ -188,6 +190,28 @@ test('optimizers: one flat update over all parameters equals per-parameter updat
   }
 });
 
+test('evaluateAt: a checkpoint at step k equals a k-step run (re-estimated BN), and leaves the run unchanged', async () => {
+  const train = loadFashionMnist({ dir: DIR, split: 'train', limit: 1000 });
+  const evalData = loadFashionMnist({ dir: DIR, split: 'test', limit: 300 });
+  const model = readModelFile('fixtures/resnet_small.preserve13.onnx');
+  // lr high enough that step 3 and step 6 differ; the file's BN statistics are stale from step 1 on.
+  const common = { data: train, evalData, batch: 32, lr: 3e-3, seed: 4, bnRecalibrationBatches: 3 };
+  const withCheckpoints = await finetune(model, { ...common, steps: 6, evaluateAt: [3, 6, 9] });
+  const plain6 = await finetune(model, { ...common, steps: 6 });
+  const plain3 = await finetune(model, { ...common, steps: 3 });
+  // Step 9 is past the end; the last step's checkpoint is the final evaluation.
+  assert.deepEqual(withCheckpoints.checkpoints.map((c) => c.step), [3, 6]);
+  assert.equal(withCheckpoints.checkpoints[0]!.testAccuracy, plain3.testAccuracy);
+  assert.equal(withCheckpoints.checkpoints[1]!.testAccuracy, withCheckpoints.testAccuracy);
+  assert.equal(withCheckpoints.testAccuracy, plain6.testAccuracy);
+  assert.notEqual(plain3.testAccuracy, plain6.testAccuracy, 'steps 3 and 6 should differ for the test to mean anything');
+  assert.deepEqual(withCheckpoints.history, plain6.history);
+  assert.deepEqual(plain6.checkpoints, []);
+  // Same weights and running statistics written, bit for bit.
+  assert.deepEqual(encodeModel(withCheckpoints.model), encodeModel(plain6.model));
+  await assert.rejects(finetune(model, { data: train, steps: 2, evaluateAt: [1] }), (e: unknown) => e instanceof GhnError && e.kind === 'usage');
+});
+
 test('evaluateWithExecutor and evaluateWithOrt agree on an untrained BN model', async () => {
   const data = loadFashionMnist({ dir: DIR, split: 'test', limit: 200 });
   const model = readModelFile('fixtures/mobilenet_small.preserve13.onnx');
@@ -195,6 +219,27 @@ test('evaluateWithExecutor and evaluateWithOrt agree on an untrained BN model', 
   const b = await evaluateWithOrt('fixtures/mobilenet_small.preserve13.onnx', data);
   assert.equal(a.count, 200);
   assert.ok(Math.abs(a.accuracy - b.accuracy) <= 0.01, `${a.accuracy} vs ${b.accuracy}`);
+});
+
+test("evaluateWithExecutor batchNorm 'batch': BN on each batch's statistics; no leaked tensors; a BN-free model is unaffected", async () => {
+  const data = loadFashionMnist({ dir: DIR, split: 'test', limit: 200 });
+  const model = readModelFile('fixtures/mobilenet_small.preserve13.onnx');
+  const executor = new GraphExecutor(model);
+  let expected = 0;
+  for (let start = 0; start < 200; start += 100) {
+    const scores = tf.tidy(() => executor.run(tf.tensor(data.images.subarray(start * 784, (start + 100) * 784), [100, 1, 28, 28]), { training: true })
+      .outputs[0]!.dataSync() as Float32Array);
+    expected += countCorrect(scores, 10, data.labels, start);
+  }
+  const before = tf.memory().numTensors;
+  const batchStats = await evaluateWithExecutor(executor, data, { batch: 100, batchNorm: 'batch' });
+  assert.equal(tf.memory().numTensors, before);
+  assert.equal(batchStats.correct, expected);
+  const running = await evaluateWithExecutor(executor, data, { batch: 100 });
+  assert.notEqual(batchStats.correct, running.correct, 'the fixture has randomized running statistics');
+  executor.dispose();
+  const mlp = readModelFile('fixtures/mlp.eval13.onnx');
+  assert.deepEqual(await evaluateWithExecutor(mlp, data, { batchNorm: 'batch' }), await evaluateWithExecutor(mlp, data));
 });
 
 test('a dataset whose images do not fit the model input is a bad-input GhnError', async () => {

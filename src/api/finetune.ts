@@ -7,7 +7,7 @@ import { describeBackend, initBackend } from '../engine/backend.js';
 import { buildGraph } from '../graph/index.js';
 import { encodeModel } from '../onnx/index.js';
 import { evaluateWithOrt } from '../train/evaluate.js';
-import { finetune as trainModel, type FinetuneProgress } from '../train/finetune.js';
+import { finetune as trainModel, type FinetuneCheckpoint, type FinetuneProgress } from '../train/finetune.js';
 
 export { DEFAULT_BN_RECALIBRATION_BATCHES } from '../train/finetune.js';
 import type { OptimizerKind } from '../train/optimizers.js';
@@ -23,6 +23,8 @@ export interface FinetuneModelOptions {
   seed?: number;
   /** Batches that re-estimate BatchNorm running statistics after training (0: off). Default 10. */
   bnRecalibrationBatches?: number;
+  /** Steps after which to measure test accuracy as well (needs `test`; see FinetuneOptions.evaluateAt). */
+  evaluateAt?: number[];
   onProgress?: (p: FinetuneProgress) => void;
 }
 
@@ -36,6 +38,8 @@ export interface FinetuneReport {
   testAccuracy?: number;
   /** Test accuracy of the written file in onnxruntime-node. */
   ortAccuracy?: number;
+  /** Test accuracy (tfjs executor) after each `evaluateAt` step. */
+  checkpoints: FinetuneCheckpoint[];
 }
 
 export async function finetuneModel(source: ModelSource, options: FinetuneModelOptions): Promise<{ onnx: Uint8Array; report: FinetuneReport }> {
@@ -47,7 +51,7 @@ export async function finetuneModel(source: ModelSource, options: FinetuneModelO
   const result = await trainModel(model, {
     data: options.train, evalData: options.test, steps: options.steps, batch: options.batch, lr: options.lr,
     optimizer: options.optimizer, seed: options.seed, trainable,
-    bnRecalibrationBatches: options.bnRecalibrationBatches, onProgress: options.onProgress,
+    bnRecalibrationBatches: options.bnRecalibrationBatches, evaluateAt: options.evaluateAt, onProgress: options.onProgress,
   });
   const proto = withNormalization(result.model.proto, readNormalization(model.proto) ?? options.train.normalization);
   const onnx = encodeModel({ ...result.model, proto });
@@ -62,6 +66,7 @@ export async function finetuneModel(source: ModelSource, options: FinetuneModelO
       trainedTensors: result.trained.length,
       testAccuracy: result.testAccuracy,
       ortAccuracy,
+      checkpoints: result.checkpoints,
     },
   };
 }

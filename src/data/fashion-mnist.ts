@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { GhnError } from '../errors.js';
 import type { Dataset, Split } from './dataset.js';
 import { readIdxFile, type IdxArray } from './idx.js';
-import { FASHION_MNIST_NORMALIZATION, normalizePlanar } from './normalization.js';
+import { FASHION_MNIST_NORMALIZATION, normalizePlanar, type Normalization } from './normalization.js';
 
 export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
 export const FASHION_MNIST_CLASSES = [
@@ -24,6 +24,8 @@ export interface FashionMnistOptions {
   split: Split;
   /** Load only the first `limit` examples. */
   limit?: number;
+  /** How pixels become inputs (default: the training-set statistics, FASHION_MNIST_NORMALIZATION). */
+  normalization?: Normalization;
 }
 
 /** The idx file for `kind` in `dir`, gzipped or not; undefined if neither exists. */
@@ -48,7 +50,8 @@ export function loadFashionMnist(options: FashionMnistOptions): Dataset {
   const count = options.limit === undefined ? available : Math.max(0, Math.min(options.limit, available));
   const plane = SIDE * SIDE;
   const out = new Float32Array(count * plane);
-  normalizePlanar(images.data.subarray(0, count * plane), 1, plane, FASHION_MNIST_NORMALIZATION, out);
+  const normalization = options.normalization ?? FASHION_MNIST_NORMALIZATION;
+  normalizePlanar(images.data.subarray(0, count * plane), 1, plane, normalization, out);
   const labelArray = Int32Array.from(labels.data.subarray(0, count));
   const bad = labelArray.findIndex((l) => l >= FASHION_MNIST_CLASSES.length);
   if (bad >= 0) throw new GhnError('bad-input', `${labelsPath}: label ${labelArray[bad]} at index ${bad} is not a Fashion-MNIST class (0–9)`);
@@ -60,7 +63,7 @@ export function loadFashionMnist(options: FashionMnistOptions): Dataset {
     count,
     shape: [1, SIDE, SIDE],
     classes: FASHION_MNIST_CLASSES.length,
-    normalization: { ...FASHION_MNIST_NORMALIZATION, mean: [...FASHION_MNIST_NORMALIZATION.mean], std: [...FASHION_MNIST_NORMALIZATION.std] },
+    normalization: { ...normalization, mean: [...normalization.mean], std: [...normalization.std] },
   };
 }
 

@@ -1,6 +1,7 @@
 /**
  * Classification accuracy of an ONNX model on a dataset, computed two independent ways: with the
- * tfjs executor (BatchNorm on running statistics) and with onnxruntime-node (inference).
+ * tfjs executor (BatchNorm on running statistics, or on each batch's statistics) and with
+ * onnxruntime-node (inference).
  */
 import * as tf from '../engine/tfjs-core.js';
 import * as ort from 'onnxruntime-node';
@@ -38,17 +39,29 @@ async function accuracyOver(data: Dataset, options: EvaluateOptions, forward: (x
   return { accuracy: count ? correct / count : 0, correct, count };
 }
 
+export interface ExecutorEvaluateOptions extends EvaluateOptions {
+  /** Initializer overrides (e.g. trained weights or re-estimated running statistics). */
+  params?: ReadonlyMap<string, tf.Tensor>;
+  /**
+   * BatchNorm on the file's running statistics ('running', default: what a deployed model does) or
+   * on the statistics of each evaluated batch of `batch` images ('batch': how the GHN literature
+   * evaluates predicted parameters, and how a GHN is trained).
+   */
+  batchNorm?: 'running' | 'batch';
+}
+
 /** Accuracy with the tfjs executor; `params` override initializers (e.g. trained weights). */
 export async function evaluateWithExecutor(
-  model: OnnxModel | GraphExecutor, data: Dataset, options: EvaluateOptions & { params?: ReadonlyMap<string, tf.Tensor> } = {},
+  model: OnnxModel | GraphExecutor, data: Dataset, options: ExecutorEvaluateOptions = {},
 ): Promise<Accuracy> {
   const executor = model instanceof GraphExecutor ? model : new GraphExecutor(model);
+  const training = options.batchNorm === 'batch';
   try {
     return await accuracyOver(data, options, async (x, n) => {
       const input = tf.tensor(x, [n, ...data.shape]);
-      const { outputs } = executor.run(input, { params: options.params, training: false });
+      const { outputs, bnStats } = executor.run(input, { params: options.params, training });
       const scores = outputs[0].dataSync() as Float32Array;
-      tf.dispose([input, ...outputs]);
+      tf.dispose([input, ...outputs, ...[...bnStats.values()].flatMap((s) => [s.mean, s.variance])]);
       return scores;
     });
   } finally {

@@ -5,7 +5,8 @@
  * Training runs BatchNorm on batch statistics and updates running statistics the way PyTorch does
  * (momentum from the node, 0.9 in ONNX terms = 0.1 in PyTorch's; unbiased batch variance);
  * after the last step the running statistics are re-estimated for the final weights (a few
- * forward passes, bn-recalibration.ts); evaluation and the written model use them.
+ * forward passes, bn-recalibration.ts); evaluation and the written model use them. Checkpoints
+ * (`evaluateAt`) are evaluated the same way without changing the run.
  */
 import * as tf from '../engine/tfjs-core.js';
 import { endlessBatches } from '../data/batches.js';
@@ -20,7 +21,7 @@ import { evaluateWithExecutor } from './evaluate.js';
 import { correctCount, crossEntropy } from './loss.js';
 import { createOptimizer, learningRate, type LrSchedule, type OptimizerConfig, type OptimizerKind } from './optimizers.js';
 import { untieSharedInitializers } from './untie.js';
-import { recalibrateBatchNorm, unbiasedVarianceFactor } from './bn-recalibration.js';
+import { recalibrateBatchNorm, unbiasedVarianceFactor, type RecalibratedStats } from './bn-recalibration.js';
 import { DEFAULT_BN_RECALIBRATION_BATCHES } from './defaults.js';
 
 export { DEFAULT_BN_RECALIBRATION_BATCHES };
@@ -68,6 +69,14 @@ export interface FinetuneOptions {
   bnRecalibrationBatches?: number;
   /** Test set: if given, accuracy after training (executor, running-statistics BN). */
   evalData?: Dataset;
+  /**
+   * Steps after which to measure test accuracy on evalData too (required then), exactly as the
+   * final evaluation does: running statistics re-estimated for that step's weights from the same
+   * batches. The run itself is unchanged (weights, optimizer state, running averages and batch
+   * order), so the accuracy at step k equals the final accuracy of a k-step run; the time spent is
+   * left out of msPerStep. Steps beyond `steps` are ignored.
+   */
+  evaluateAt?: number[];
   /** Called after every step. */
   onProgress?: (p: FinetuneProgress) => void;
 }
@@ -79,12 +88,20 @@ export interface FinetuneStep {
   lr: number;
 }
 
+export interface FinetuneCheckpoint {
+  step: number;
+  /** Accuracy on evalData with the weights after `step` steps. */
+  testAccuracy: number;
+}
+
 export interface FinetuneResult {
   /** A copy of the model with trained weights and running statistics. */
   model: OnnxModel;
   history: FinetuneStep[];
   /** Accuracy on evalData, when given. */
   testAccuracy?: number;
+  /** One per requested `evaluateAt` step (≤ steps), in step order. */
+  checkpoints: FinetuneCheckpoint[];
   /** Mean milliseconds per training step (excluding the first, which builds caches). */
   msPerStep: number;
   /** Initializer names that were trained (in the returned model). */
@@ -114,6 +131,9 @@ function checkOptions(o: FinetuneOptions): void {
   if (!Number.isInteger(o.steps) || o.steps <= 0) throw new GhnError('usage', `steps must be a positive integer, got ${o.steps}`);
   const batch = o.batch ?? 64;
   if (!Number.isInteger(batch) || batch <= 0) throw new GhnError('usage', `batch must be a positive integer, got ${batch}`);
+  const at = o.evaluateAt ?? [];
+  if (at.some((k) => !Number.isInteger(k) || k <= 0)) throw new GhnError('usage', `evaluateAt must list positive integer steps, got ${at.join(', ')}`);
+  if (at.length && !o.evalData) throw new GhnError('usage', 'evaluateAt needs evalData');
 }
 
 /** Trainable names in the untied model: each requested name maps to all of its copies. */
@@ -177,8 +197,34 @@ export async function finetune(model: OnnxModel, options: FinetuneOptions): Prom
   const batches = endlessBatches(data, { batchSize: batch, seed: options.seed ?? 0 });
   const varList = [...variables.values()];
   const names = [...variables.keys()];
+  const recalibration = options.bnRecalibrationBatches ?? DEFAULT_BN_RECALIBRATION_BATCHES;
+  /**
+   * Running statistics re-estimated for the current weights (new tensors, the caller's), or
+   * undefined when there is nothing to re-estimate and the running average stands. Each call
+   * starts the same batch stream of its own, so a checkpoint and the end see the same batches and
+   * the training batches do not depend on this.
+   */
+  const reestimatedStats = (): Map<string, RecalibratedStats> | undefined => {
+    if (recalibration <= 0 || running.length === 0) return undefined;
+    const stream = endlessBatches(data, { batchSize: batch, seed: (options.seed ?? 0) + RECALIBRATION_SEED_OFFSET });
+    return recalibrateBatchNorm(executor, variables, stream, recalibration, data.shape);
+  };
+  /** Test accuracy of the current weights, BatchNorm on `stats` where given, else the running average. */
+  const testAccuracyWith = async (stats?: ReadonlyMap<string, RecalibratedStats>): Promise<number> => {
+    // Reads the variables, never writes them: the run goes on from exactly these values.
+    const params = new Map<string, tf.Tensor>(variables);
+    for (const r of running) {
+      const s = stats?.get(r.slot.node) ?? r;
+      params.set(r.slot.mean, s.mean);
+      params.set(r.slot.variance, s.variance);
+    }
+    return (await evaluateWithExecutor(executor, options.evalData!, { params })).accuracy;
+  };
+  const checkpointSteps = new Set((options.evaluateAt ?? []).filter((k) => k < steps));
+  const checkpoints: FinetuneCheckpoint[] = [];
   let started = 0;
   let firstDone = 0;
+  let checkpointMs = 0;
 
   try {
     for (let step = 1; step <= steps; step++) {
@@ -204,22 +250,27 @@ export async function finetune(model: OnnxModel, options: FinetuneOptions): Prom
       if (step === 1) firstDone = performance.now();
       const entry = { step, loss, acc: correct / batch, lr: learningRate(config, step - 1) };
       history.push(entry);
-      const elapsed = (performance.now() - started) / 1000;
+      const elapsed = (performance.now() - started - checkpointMs) / 1000;
       options.onProgress?.({ ...entry, steps, stepsPerSec: step / elapsed });
-    }
-    const msPerStep = steps > 1 ? (performance.now() - firstDone) / (steps - 1) : firstDone - started;
-    const recalibration = options.bnRecalibrationBatches ?? DEFAULT_BN_RECALIBRATION_BATCHES;
-    if (recalibration > 0 && running.length > 0) {
-      // Its own batch stream, so the training batches do not depend on this option.
-      const stream = endlessBatches(data, { batchSize: batch, seed: (options.seed ?? 0) + RECALIBRATION_SEED_OFFSET });
-      const fresh = recalibrateBatchNorm(executor, variables, stream, recalibration, data.shape);
-      for (const r of running) {
-        const s = fresh.get(r.slot.node);
-        if (!s) continue;
-        tf.dispose([r.mean, r.variance]);
-        r.mean = s.mean;
-        r.variance = s.variance;
+      if (checkpointSteps.has(step)) {
+        const t0 = performance.now();
+        const checkpointStats = reestimatedStats();
+        try {
+          checkpoints.push({ step, testAccuracy: await testAccuracyWith(checkpointStats) });
+        } finally {
+          for (const s of checkpointStats?.values() ?? []) tf.dispose([s.mean, s.variance]);
+        }
+        checkpointMs += performance.now() - t0;
       }
+    }
+    const msPerStep = steps > 1 ? (performance.now() - firstDone - checkpointMs) / (steps - 1) : firstDone - started;
+    const fresh = reestimatedStats();
+    for (const r of running) {
+      const s = fresh?.get(r.slot.node);
+      if (!s) continue;
+      tf.dispose([r.mean, r.variance]);
+      r.mean = s.mean;
+      r.variance = s.variance;
     }
 
     // Write trained weights and running statistics into the copy.
@@ -229,13 +280,9 @@ export async function finetune(model: OnnxModel, options: FinetuneOptions): Prom
       replaceTensorData(inits.get(r.slot.mean)!, r.mean.dataSync() as Float32Array);
       replaceTensorData(inits.get(r.slot.variance)!, r.variance.dataSync() as Float32Array);
     }
-    let testAccuracy: number | undefined;
-    if (options.evalData) {
-      const params = new Map<string, tf.Tensor>(variables);
-      for (const r of running) { params.set(r.slot.mean, r.mean); params.set(r.slot.variance, r.variance); }
-      testAccuracy = (await evaluateWithExecutor(executor, options.evalData, { params })).accuracy;
-    }
-    return { model: out, history, testAccuracy, msPerStep, trained };
+    const testAccuracy = options.evalData ? await testAccuracyWith() : undefined;
+    if (testAccuracy !== undefined && options.evaluateAt?.includes(steps)) checkpoints.push({ step: steps, testAccuracy });
+    return { model: out, history, testAccuracy, checkpoints, msPerStep, trained };
   } finally {
     optimizer.dispose();
     for (const v of variables.values()) v.dispose();
