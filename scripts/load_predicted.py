@@ -17,9 +17,6 @@ import onnx
 import torch
 from onnx import numpy_helper
 
-sys.path.insert(0, "scripts")
-from fixture_models import build_model  # noqa: E402
-
 
 def initializers(path):
     return {t.name: numpy_helper.to_array(t) for t in onnx.load(path).graph.initializer}
@@ -56,6 +53,9 @@ def load_predicted(module, original_path, predicted_path):
 
 
 def main():
+    sys.path.insert(0, "scripts")
+    from fixture_models import build_model  # only the command line needs the fixture modules
+
     model_name, predicted_path = sys.argv[1], sys.argv[2]
     original_path = sys.argv[3] if len(sys.argv) > 3 else f"fixtures/{model_name}.preserve13.onnx"
     module = build_model(model_name)

@@ -6,6 +6,10 @@ import { fileURLToPath } from 'node:url';
 export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 /** Plain HTML/JS/CSS, no build step; shipped under src/ (package.json "files"). */
 export const WEB_DIR = path.join(PACKAGE_ROOT, 'src', 'web');
-export const SAMPLES_DIR = path.join(PACKAGE_ROOT, 'fixtures', 'fashion-mnist');
+/**
+ * The first 256 Fashion-MNIST test images (MAX_SAMPLES) and labels, Debian's idx .gz file names:
+ * shipped in the package under assets/ (fixtures/ is test data and is not published).
+ */
+export const SAMPLES_DIR = path.join(PACKAGE_ROOT, 'assets', 'fashion-mnist');
 /** onnxruntime-web's dist directory, wherever npm put the package. */
 export const ORT_WEB_DIR = path.dirname(fileURLToPath(import.meta.resolve('onnxruntime-web')));

@@ -1,6 +1,7 @@
 /**
- * Fashion-MNIST test images for the page to run a predicted model on, from the committed fixture
- * subset: raw 28×28 uint8 pixels (base64) and labels, with the normalization the GHN was trained with.
+ * Fashion-MNIST test images for the page to run a predicted model on, from the shipped subset
+ * (assets/fashion-mnist: the first 256 test images): raw 28×28 uint8 pixels (base64) and labels,
+ * with the normalization the GHN was trained with.
  */
 import path from 'node:path';
 import { FASHION_MNIST_CLASSES } from '../data/fashion-mnist.js';

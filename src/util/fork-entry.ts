@@ -11,7 +11,8 @@ import path from 'node:path';
 export function forkEntry(entry: string): ChildProcess {
   return fork(entry, [], {
     serialization: 'advanced',
-    execArgv: path.extname(entry) === '.ts' ? ['--import', 'tsx'] : [],
+    // tsx as this package resolves it, so the child starts from any working directory.
+    execArgv: path.extname(entry) === '.ts' ? ['--import', import.meta.resolve('tsx')] : [],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
 }
