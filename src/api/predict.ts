@@ -12,7 +12,6 @@ import { predictParametersAsync } from '../ghn/predict-params.js';
 import { buildGraph, type ComputationGraph } from '../graph/index.js';
 import { allTensors, encodeModel, isExternal } from '../onnx/index.js';
 import type { ModelProto, OnnxModel } from '../onnx/types.js';
-import { diversifyAsync } from '../postprocess/diversify.js';
 import { prepareProducts } from '../postprocess/ort-linalg.js';
 import { calibrate, type CalibrationReport } from '../predict/calibrate.js';
 import { calibrationImages } from './calibration-data.js';
@@ -92,8 +91,9 @@ export async function predict(source: ModelSource, options: PredictOptions = {})
     const names = [...new Set(graph.unsupported.map((u) => u.opType))].join(', ');
     throw new GhnError('unsupported', `cannot predict parameters: unsupported operator(s) ${names}`);
   }
-  // onnxruntime starts while the wasm compile finishes: the GHN's products and the QR run on it.
-  prepareProducts(['lowRank', 'gram', 'solve']);
+  // onnxruntime starts while the wasm compile finishes: the GHN's products run on it, and the QR's
+  // only when orthogonalizing (each session built for nothing costs start-up).
+  prepareProducts(opts.orthogonalize ? ['lowRank', 'gram', 'solve'] : ['lowRank']);
   const backend = await backendReady;
   const ghnPath = opts.ghn ?? DEFAULT_GHN_PATH;
   const ghn = openGhn(ghnPath);
@@ -121,7 +121,9 @@ export async function predict(source: ModelSource, options: PredictOptions = {})
   let validation: ValidationReport | undefined;
   if (opts.validate) {
     try {
-      validation = await clock.measureAsync('validate', () => validateWithOrt(output.checked, { seed: opts.seed }));
+      // One sample: loading the written bytes and one forward pass with finite outputs is the proof;
+      // a second sample doubles the forward pass (ResNet-50: ~0.1 s of CPU) and proves nothing more.
+      validation = await clock.measureAsync('validate', () => validateWithOrt(output.checked, { seed: opts.seed, batch: 1 }));
       if (!validation.finite) throw new GhnError('bad-input', 'the predicted model gives non-finite outputs in onnxruntime');
     } catch (err) {
       await output.staged?.discard();
@@ -181,6 +183,8 @@ async function postprocess(graph: ComputationGraph, raw: Map<string, Float32Arra
   const slots = [...graph.slots.values()].map((slot) => ({
     id: slot.id, role: slot.role, shape: slot.shape, layout: slot.layout, isClassifier: heads.has(slot.op),
   }));
+  // Loaded only when post-processing runs (off by default): the QR and noise modules.
+  const { diversifyAsync } = await import('../postprocess/diversify.js');
   // In place: the raw predictions are this call's own and not needed afterwards.
   const options = { noise: opts.noise, orthogonalize: opts.orthogonalize, fromLayer: opts.fromLayer, seed: opts.seed, inPlace: true };
   return (await diversifyAsync(raw, slots, options)).tensors;

@@ -1,7 +1,8 @@
 /**
  * Heavy commands re-run themselves with glibc's malloc using transparent huge pages.
  *
- * `ghn predict` allocates and first touches ~700 MB in ~2 MB–100 MB blocks (predicted weights,
+ * `ghn finetune` and `ghn train` allocate and first touch hundreds of MB; `ghn predict` (measured
+ * when it did so) allocated ~700 MB in ~2 MB–100 MB blocks (predicted weights,
  * float64 work arrays, onnxruntime buffers, the written model). On Linux each fresh 4 KiB page
  * costs a page fault, and on a virtual machine one costs ~7–10 µs: ~170,000 faults, over a second
  * of CPU, for ResNet-50. Where the kernel grants huge pages only on request (transparent_hugepage
@@ -17,9 +18,13 @@ import os from 'node:os';
 const TUNABLE = 'glibc.malloc.hugetlb=1';
 /**
  * Commands that allocate hundreds of MB. Not `serve`: a long-running server must stay the
- * process its supervisor started.
+ * process its supervisor started. Not `predict` any more: since its defaults changed (no
+ * post-processing, fewer float64 work arrays) huge pages cost it more than the faults they save —
+ * ResNet-50, paired whole-process runs on the shared 2-core machine: 1.57 s wall, 0.34 s system,
+ * 509 MiB without vs 2.32 s, 0.94 s system, 615 MiB with (the kernel zeroes whole 2 MiB pages that
+ * onnxruntime's and V8's allocations only partly use), and the re-run is one more node start-up.
  */
-const HEAVY_COMMANDS = new Set(['predict', 'finetune', 'train', 'eval']);
+const HEAVY_COMMANDS = new Set(['finetune', 'train', 'eval']);
 const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 /** Whether this process should re-run itself with the tunable set. */
