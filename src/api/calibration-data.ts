@@ -4,7 +4,7 @@
  * their shape (an ImageNet-size export), or they are not on the machine, the pass runs on noise.
  */
 import fs from 'node:fs';
-import { FASHION_MNIST_DIR, loadFashionMnist } from '../data/index.js';
+import { FASHION_MNIST_DIR, loadFashionMnistImages } from '../data/index.js';
 import { GhnError } from '../errors.js';
 import type { OnnxModel } from '../onnx/types.js';
 import type { CalibrationImages } from '../predict/calibrate.js';
@@ -38,6 +38,6 @@ export function calibrationImages(model: OnnxModel, choice: CalibrationDataChoic
     return undefined;
   }
   if (!explicit && !fs.existsSync(dir)) return undefined;
-  const data = loadFashionMnist({ dir, split: 'train', limit: CALIBRATION_IMAGES });
+  const data = loadFashionMnistImages({ dir, split: 'train', limit: CALIBRATION_IMAGES });
   return { data: data.images, count: data.count, shape: data.shape, source: data.name };
 }

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { GhnError } from '../errors.js';
 import type { Dataset, Split } from './dataset.js';
-import { readIdxFile, type IdxArray } from './idx.js';
+import { readIdxFile, readIdxFilePrefix, type IdxArray } from './idx.js';
 import { FASHION_MNIST_NORMALIZATION, normalizePlanar, type Normalization } from './normalization.js';
 
 export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
@@ -65,6 +65,28 @@ export function loadFashionMnist(options: FashionMnistOptions): Dataset {
     classes: FASHION_MNIST_CLASSES.length,
     normalization: { ...normalization, mean: [...normalization.mean], std: [...normalization.std] },
   };
+}
+
+/**
+ * Only the first `limit` images of a split, normalized as loadFashionMnist does (no labels): reads
+ * just their part of the file, not the whole (the calibration pass of `predict` takes 256).
+ */
+export function loadFashionMnistImages(options: FashionMnistOptions & { limit: number }): Pick<Dataset, 'name' | 'images' | 'count' | 'shape'> {
+  const dir = options.dir ?? FASHION_MNIST_DIR;
+  const imagesPath = findFile(dir, options.split, 'images-idx3-ubyte');
+  if (imagesPath === undefined) {
+    throw new GhnError('missing-data',
+      `Fashion-MNIST not found in ${dir}: install the Debian package dataset-fashion-mnist (apt-get install dataset-fashion-mnist) or pass --data-dir`);
+  }
+  const images = readIdxFilePrefix(imagesPath, Math.max(0, options.limit));
+  if (images.dims.length !== 3 || images.dims[1] !== SIDE || images.dims[2] !== SIDE) {
+    throw new GhnError('bad-input', `${imagesPath}: expected N×28×28 images, got ${images.dims.join('×')}`);
+  }
+  const count = images.dims[0]!;
+  const plane = SIDE * SIDE;
+  const out = new Float32Array(count * plane);
+  normalizePlanar(images.data, 1, plane, options.normalization ?? FASHION_MNIST_NORMALIZATION, out);
+  return { name: `fashion-mnist/${options.split}`, images: out, count, shape: [1, SIDE, SIDE] };
 }
 
 function checkShapes(images: IdxArray, labels: IdxArray, imagesPath: string, labelsPath: string): void {

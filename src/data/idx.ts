@@ -3,8 +3,8 @@
  * big-endian uint32 per dimension, then the data. Only unsigned-byte data (type 0x08) occurs in
  * the datasets we read. Files may be gzipped (recognized by the gzip magic, not the name).
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { gunzipSync } from 'node:zlib';
+import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs';
+import { constants as zlibConstants, gunzipSync } from 'node:zlib';
 import { GhnError } from '../errors.js';
 
 export interface IdxArray {
@@ -57,6 +57,57 @@ export function parseIdx(bytes: Uint8Array, source = 'idx data'): IdxArray {
 export function readIdxFile(path: string): IdxArray {
   if (!existsSync(path)) throw new GhnError('not-found', `idx file not found: ${path}`);
   return parseIdx(readFileSync(path), path);
+}
+
+/**
+ * The first `count` examples of an unsigned-byte idx file (fewer if it has fewer), without reading
+ * or decompressing the rest: 256 Fashion-MNIST images are 0.2 MB of a 47 MB file whose whole
+ * gunzip takes ~0.3 s. A gzipped file is inflated from a growing prefix of its compressed bytes
+ * (a sync flush accepts the cut). Checks the header, not the length of the unread rest.
+ */
+export function readIdxFilePrefix(path: string, count: number): IdxArray {
+  if (!existsSync(path)) throw new GhnError('not-found', `idx file not found: ${path}`);
+  const fd = openSync(path, 'r');
+  try {
+    for (let chunk = 1 << 18; ; chunk *= 4) {
+      const head = new Uint8Array(chunk);
+      const read = readSync(fd, head, 0, chunk, 0);
+      const whole = read < chunk;
+      let raw = head.subarray(0, read);
+      if (isGzip(raw)) {
+        try {
+          raw = gunzipSync(raw, whole ? {} : { finishFlush: zlibConstants.Z_SYNC_FLUSH });
+        } catch (e) {
+          throw new GhnError('bad-input', `${path}: corrupt gzip data (${(e as Error).message})`, { cause: e });
+        }
+      }
+      const prefix = idxPrefix(raw, count, path);
+      if (prefix) return prefix;
+      if (whole) throw new GhnError('bad-input', `${path}: truncated idx data`);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The first `count` examples at the start of idx bytes; undefined while `raw` does not hold them all. */
+function idxPrefix(raw: Uint8Array, count: number, source: string): IdxArray | undefined {
+  if (raw.length < 4) return undefined;
+  if (raw[0] !== 0 || raw[1] !== 0) throw new GhnError('bad-input', `${source}: not an idx file (bad magic number)`);
+  const type = raw[2]!;
+  if (type !== UNSIGNED_BYTE) {
+    throw new GhnError('unsupported', `${source}: idx element type ${ELEMENT_TYPES[type] ?? `0x${type.toString(16)}`} is not supported (only unsigned byte)`);
+  }
+  const rank = raw[3]!;
+  if (rank === 0) throw new GhnError('bad-input', `${source}: truncated idx header`);
+  const headerLength = 4 + 4 * rank;
+  if (raw.length < headerLength) return undefined;
+  const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  const dims = Array.from({ length: rank }, (_, i) => view.getUint32(4 + 4 * i, false));
+  const examples = Math.min(count, dims[0]!);
+  const size = examples * dims.slice(1).reduce((a, b) => a * b, 1);
+  if (raw.length < headerLength + size) return undefined;
+  return { dims: [examples, ...dims.slice(1)], data: new Uint8Array(raw.buffer, raw.byteOffset + headerLength, size) };
 }
 
 /** Encodes an unsigned-byte idx array (plain, not gzipped): used to write fixtures and tests. */
