@@ -7,31 +7,13 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import * as tf from '../src/engine/tfjs-core.js';
 import { predict } from '../src/api/predict.js';
 import { loadFashionMnist } from '../src/data/index.js';
-import { GraphExecutor } from '../src/engine/executor.js';
 import { decodeModel } from '../src/onnx/index.js';
-import { evaluateWithOrt } from '../src/train/evaluate.js';
-import { countCorrect } from '../src/train/loss.js';
+import { evaluateWithExecutor, evaluateWithOrt } from '../src/train/evaluate.js';
 
 const test = loadFashionMnist({ split: 'test', limit: 1000 });
 const MODELS = ['resnet_small', 'mobilenet_small', 'densenet_small', 'mlp', 'convnext_small'];
-
-/** Accuracy with every BatchNorm on the batch's statistics (as the GHN literature evaluates). */
-function batchStatisticsAccuracy(bytes: Uint8Array): number {
-  const executor = new GraphExecutor(decodeModel(bytes));
-  let correct = 0;
-  for (let start = 0; start < test.count; start += 250) {
-    const n = Math.min(250, test.count - start);
-    const x = tf.tensor(test.images.subarray(start * 784, (start + n) * 784), [n, 1, 28, 28]);
-    const { outputs } = executor.run(x, { training: true });
-    correct += countCorrect(outputs[0]!.dataSync() as Float32Array, 10, test.labels, start);
-    tf.dispose([x, ...outputs]);
-  }
-  executor.dispose();
-  return correct / test.count;
-}
 
 describe('default ghn predict output classifies (shipped GHN, onnxruntime as written)', () => {
   for (const model of MODELS) {
@@ -47,7 +29,8 @@ describe('default ghn predict output classifies (shipped GHN, onnxruntime as wri
     for (const model of ['resnet_small', 'mobilenet_small']) {
       const { onnx } = await predict(`fixtures/${model}.preserve13.onnx`);
       const inference = (await evaluateWithOrt(onnx, test)).accuracy;
-      const batch = batchStatisticsAccuracy(onnx);
+      // BatchNorm on the batch's statistics, 250 images at a time (as the GHN literature evaluates).
+      const batch = (await evaluateWithExecutor(decodeModel(onnx), test, { batchNorm: 'batch', batch: 250 })).accuracy;
       assert.ok(Math.abs(inference - batch) <= 0.02, `${model}: ${(100 * inference).toFixed(1)}% as written vs ${(100 * batch).toFixed(1)}% batch statistics`);
     }
   });

@@ -34,24 +34,32 @@ function findFile(dir: string, split: Split, kind: 'images-idx3-ubyte' | 'labels
   return [`${base}.gz`, base].find((p) => existsSync(p));
 }
 
+function missingDataset(dir: string): GhnError {
+  return new GhnError('missing-data',
+    `Fashion-MNIST not found in ${dir}: install the Debian package dataset-fashion-mnist (apt-get install dataset-fashion-mnist) or pass --data-dir`);
+}
+
+/** Raw 28×28 planes → normalized network inputs. */
+function normalizedImages(pixels: Uint8Array, count: number, normalization: Normalization): Float32Array {
+  const plane = SIDE * SIDE;
+  const out = new Float32Array(count * plane);
+  normalizePlanar(pixels.subarray(0, count * plane), 1, plane, normalization, out);
+  return out;
+}
+
 export function loadFashionMnist(options: FashionMnistOptions): Dataset {
   const dir = options.dir ?? FASHION_MNIST_DIR;
   const imagesPath = findFile(dir, options.split, 'images-idx3-ubyte');
   const labelsPath = findFile(dir, options.split, 'labels-idx1-ubyte');
-  if (imagesPath === undefined || labelsPath === undefined) {
-    throw new GhnError('missing-data',
-      `Fashion-MNIST not found in ${dir}: install the Debian package dataset-fashion-mnist (apt-get install dataset-fashion-mnist) or pass --data-dir`);
-  }
+  if (imagesPath === undefined || labelsPath === undefined) throw missingDataset(dir);
   const images = readIdxFile(imagesPath);
   const labels = readIdxFile(labelsPath);
   checkShapes(images, labels, imagesPath, labelsPath);
 
   const available = images.dims[0];
   const count = options.limit === undefined ? available : Math.max(0, Math.min(options.limit, available));
-  const plane = SIDE * SIDE;
-  const out = new Float32Array(count * plane);
   const normalization = options.normalization ?? FASHION_MNIST_NORMALIZATION;
-  normalizePlanar(images.data.subarray(0, count * plane), 1, plane, normalization, out);
+  const out = normalizedImages(images.data, count, normalization);
   const labelArray = Int32Array.from(labels.data.subarray(0, count));
   const bad = labelArray.findIndex((l) => l >= FASHION_MNIST_CLASSES.length);
   if (bad >= 0) throw new GhnError('bad-input', `${labelsPath}: label ${labelArray[bad]} at index ${bad} is not a Fashion-MNIST class (0–9)`);
@@ -74,25 +82,22 @@ export function loadFashionMnist(options: FashionMnistOptions): Dataset {
 export function loadFashionMnistImages(options: FashionMnistOptions & { limit: number }): Pick<Dataset, 'name' | 'images' | 'count' | 'shape'> {
   const dir = options.dir ?? FASHION_MNIST_DIR;
   const imagesPath = findFile(dir, options.split, 'images-idx3-ubyte');
-  if (imagesPath === undefined) {
-    throw new GhnError('missing-data',
-      `Fashion-MNIST not found in ${dir}: install the Debian package dataset-fashion-mnist (apt-get install dataset-fashion-mnist) or pass --data-dir`);
-  }
+  if (imagesPath === undefined) throw missingDataset(dir);
   const images = readIdxFilePrefix(imagesPath, Math.max(0, options.limit));
-  if (images.dims.length !== 3 || images.dims[1] !== SIDE || images.dims[2] !== SIDE) {
-    throw new GhnError('bad-input', `${imagesPath}: expected N×28×28 images, got ${images.dims.join('×')}`);
-  }
+  checkImageDims(images, imagesPath);
   const count = images.dims[0]!;
-  const plane = SIDE * SIDE;
-  const out = new Float32Array(count * plane);
-  normalizePlanar(images.data, 1, plane, options.normalization ?? FASHION_MNIST_NORMALIZATION, out);
+  const out = normalizedImages(images.data, count, options.normalization ?? FASHION_MNIST_NORMALIZATION);
   return { name: `fashion-mnist/${options.split}`, images: out, count, shape: [1, SIDE, SIDE] };
 }
 
-function checkShapes(images: IdxArray, labels: IdxArray, imagesPath: string, labelsPath: string): void {
+function checkImageDims(images: IdxArray, imagesPath: string): void {
   if (images.dims.length !== 3 || images.dims[1] !== SIDE || images.dims[2] !== SIDE) {
     throw new GhnError('bad-input', `${imagesPath}: expected N×28×28 images, got ${images.dims.join('×')}`);
   }
+}
+
+function checkShapes(images: IdxArray, labels: IdxArray, imagesPath: string, labelsPath: string): void {
+  checkImageDims(images, imagesPath);
   if (labels.dims.length !== 1) throw new GhnError('bad-input', `${labelsPath}: expected a 1-D label array, got ${labels.dims.join('×')}`);
   if (labels.dims[0] !== images.dims[0]) {
     throw new GhnError('bad-input', `${imagesPath} has ${images.dims[0]} images but ${labelsPath} has ${labels.dims[0]} labels`);

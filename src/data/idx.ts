@@ -21,6 +21,28 @@ function isGzip(bytes: Uint8Array): boolean {
   return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
 }
 
+/**
+ * The header of (decompressed) idx bytes. With `complete` false, `raw` may be a prefix of the file:
+ * undefined while it is too short to hold the header; otherwise too short is a truncated file.
+ */
+function parseHeader(raw: Uint8Array, source: string, complete: boolean): { dims: number[]; headerLength: number } | undefined {
+  if (raw.length < 4 && !complete) return undefined;
+  if (raw.length < 4 || raw[0] !== 0 || raw[1] !== 0) {
+    throw new GhnError('bad-input', `${source}: not an idx file (bad magic number)`);
+  }
+  const type = raw[2]!;
+  if (!(type in ELEMENT_TYPES)) throw new GhnError('bad-input', `${source}: unknown idx element type 0x${type.toString(16)}`);
+  if (type !== UNSIGNED_BYTE) {
+    throw new GhnError('unsupported', `${source}: idx element type ${ELEMENT_TYPES[type]} is not supported (only unsigned byte)`);
+  }
+  const rank = raw[3]!;
+  const headerLength = 4 + 4 * rank;
+  if (rank > 0 && raw.length < headerLength && !complete) return undefined;
+  if (rank === 0 || raw.length < headerLength) throw new GhnError('bad-input', `${source}: truncated idx header`);
+  const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  return { dims: Array.from({ length: rank }, (_, i) => view.getUint32(4 + 4 * i, false)), headerLength };
+}
+
 /** Parses idx bytes (gzipped or plain). `source` names the file in error messages. */
 export function parseIdx(bytes: Uint8Array, source = 'idx data'): IdxArray {
   let raw = bytes;
@@ -31,19 +53,7 @@ export function parseIdx(bytes: Uint8Array, source = 'idx data'): IdxArray {
       throw new GhnError('bad-input', `${source}: corrupt gzip data (${(e as Error).message})`, { cause: e });
     }
   }
-  if (raw.length < 4 || raw[0] !== 0 || raw[1] !== 0) {
-    throw new GhnError('bad-input', `${source}: not an idx file (bad magic number)`);
-  }
-  const type = raw[2];
-  if (!(type in ELEMENT_TYPES)) throw new GhnError('bad-input', `${source}: unknown idx element type 0x${type.toString(16)}`);
-  if (type !== UNSIGNED_BYTE) {
-    throw new GhnError('unsupported', `${source}: idx element type ${ELEMENT_TYPES[type]} is not supported (only unsigned byte)`);
-  }
-  const rank = raw[3];
-  const headerLength = 4 + 4 * rank;
-  if (rank === 0 || raw.length < headerLength) throw new GhnError('bad-input', `${source}: truncated idx header`);
-  const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-  const dims = Array.from({ length: rank }, (_, i) => view.getUint32(4 + 4 * i, false));
+  const { dims, headerLength } = parseHeader(raw, source, true)!;
   const expected = dims.reduce((a, b) => a * b, 1);
   const actual = raw.length - headerLength;
   if (actual !== expected) {
@@ -92,18 +102,9 @@ export function readIdxFilePrefix(path: string, count: number): IdxArray {
 
 /** The first `count` examples at the start of idx bytes; undefined while `raw` does not hold them all. */
 function idxPrefix(raw: Uint8Array, count: number, source: string): IdxArray | undefined {
-  if (raw.length < 4) return undefined;
-  if (raw[0] !== 0 || raw[1] !== 0) throw new GhnError('bad-input', `${source}: not an idx file (bad magic number)`);
-  const type = raw[2]!;
-  if (type !== UNSIGNED_BYTE) {
-    throw new GhnError('unsupported', `${source}: idx element type ${ELEMENT_TYPES[type] ?? `0x${type.toString(16)}`} is not supported (only unsigned byte)`);
-  }
-  const rank = raw[3]!;
-  if (rank === 0) throw new GhnError('bad-input', `${source}: truncated idx header`);
-  const headerLength = 4 + 4 * rank;
-  if (raw.length < headerLength) return undefined;
-  const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-  const dims = Array.from({ length: rank }, (_, i) => view.getUint32(4 + 4 * i, false));
+  const header = parseHeader(raw, source, false);
+  if (!header) return undefined;
+  const { dims, headerLength } = header;
   const examples = Math.min(count, dims[0]!);
   const size = examples * dims.slice(1).reduce((a, b) => a * b, 1);
   if (raw.length < headerLength + size) return undefined;
