@@ -82,6 +82,11 @@ export class CodeTensors {
     return count === this.channels.shape[0] ? this.channels : tf.slice(this.channels, [0, 0], [count, CHANNEL_CODE_DIM]);
   }
 
+  /** Codes of the channel indices `indices`, or of 0..count-1 when there are none. */
+  indexed(count: number, indices?: Int32Array): tf.Tensor2D {
+    return indices ? tf.gather(this.channels, tf.tensor1d(indices, 'int32')) : this.channelSlice(count);
+  }
+
   tap(kH: number, kW: number): tf.Tensor2D {
     const key = `${kH}x${kW}`;
     let t = this.taps.get(key);

@@ -65,12 +65,17 @@ export function matrixView(slot: SlotSpec): MatrixView {
   return MATRIX_VIEWS[slot.role](slot);
 }
 
-/** Largest channel index any slot of the graph needs a code for. */
+const maxOf = (codes: Int32Array): number => codes.reduce((a, b) => Math.max(a, b), 0);
+
+/** Number of channel codes a row (or column) set needs: its largest code index + 1. */
+const codeCount = (n: number, codes?: Int32Array): number => (codes ? maxOf(codes) + 1 : n);
+
+/** Number of channel codes the slots of the graph need (one more than the largest index). */
 export function maxCodeIndex(enc: GraphEncoding): number {
   let m = 1;
   for (const s of enc.slots) {
     const v = matrixView(s);
-    m = Math.max(m, v.rows, v.cols);
+    m = Math.max(m, codeCount(v.rows, s.rowCodes), codeCount(v.cols, s.colCodes));
   }
   return m;
 }
@@ -143,15 +148,15 @@ export function decodeSlotsPerSlot(ghn: GhnModel, enc: GraphEncoding, nodes: tf.
       let value: tf.Tensor;
       if (rule.kind === 'residual') {
         const w = tf.reshape(tf.slice(vectorMaps, [s, 0], [1, P]), [P, 1]) as tf.Tensor2D;
-        const raw = tf.matMul(codes.channelSlice(view.rows), w as tf.Tensor2D);
+        const raw = tf.matMul(codes.indexed(view.rows, slot.rowCodes), w as tf.Tensor2D);
         value = tf.add(tf.mul(raw, rule.scale), rule.base);
       } else {
         const u = tf.reshape(tf.slice(rowMaps, [s, 0], [1, P * r]), [P, r]) as tf.Tensor2D;
         const vc = tf.reshape(tf.slice(colMaps, [s, 0], [1, P * r]), [P, r]) as tf.Tensor2D;
         const vt = tf.reshape(tf.slice(tapMaps, [s, 0], [1, TAP_CODE_DIM * r]), [TAP_CODE_DIM, r]) as tf.Tensor2D;
         const taps = view.kH * view.kW;
-        const a = tf.matMul(codes.channelSlice(view.rows), u);
-        const bc = tf.matMul(codes.channelSlice(view.cols), vc); // [cols, r]
+        const a = tf.matMul(codes.indexed(view.rows, slot.rowCodes), u);
+        const bc = tf.matMul(codes.indexed(view.cols, slot.colCodes), vc); // [cols, r]
         const bt = tf.matMul(codes.tap(view.kH, view.kW), vt); // [taps, r]
         const b = taps === 1 ? bc : tf.reshape(tf.mul(tf.expandDims(bc, 1), tf.expandDims(bt, 0)), [view.cols * taps, r]);
         const std = tf.mul(tf.reshape(tf.slice(gains, [s, 0], [1, 1]), []), rule.std(slot));
@@ -211,12 +216,14 @@ export function predictionFactors(
   enc.slots.forEach((slot, s) => {
     if (OUTPUT_RULES[slot.role].kind === 'residual') return;
     const v = matrixView(slot);
-    const key = `${v.rows}x${v.cols}x${v.kH}x${v.kW}`;
+    // Slots with their own channel codes are decoded on their own.
+    const key = slot.rowCodes || slot.colCodes ? `slot ${s}` : `${v.rows}x${v.cols}x${v.kH}x${v.kW}`;
     (byView.get(key) ?? byView.set(key, []).get(key)!).push(s);
   });
   for (const slots of byView.values()) {
     const G = slots.length;
-    const view = matrixView(enc.slots[slots[0]!]!);
+    const first = enc.slots[slots[0]!]!;
+    const view = matrixView(first);
     const taps = view.kH * view.kW;
     const es = gatherRows(e, Int32Array.from(slots));
     const u = tf.reshape(decoderMaps(ghn, es, 'rows', enc, slots), [G, P, r]) as tf.Tensor3D;
@@ -230,8 +237,8 @@ export function predictionFactors(
     });
     const std = tf.mul(gains, tf.tensor1d(baseStd)); // [G]
     const batched = (codesOf: tf.Tensor2D, maps: tf.Tensor3D) => tf.matMul(tf.tile(tf.expandDims(codesOf, 0), [G, 1, 1]), maps);
-    const a = batched(codes.channelSlice(view.rows), u); // [G, rows, r]
-    const bc = batched(codes.channelSlice(view.cols), vc); // [G, cols, r]
+    const a = batched(codes.indexed(view.rows, first.rowCodes), u); // [G, rows, r]
+    const bc = batched(codes.indexed(view.cols, first.colCodes), vc); // [G, cols, r]
     const b = taps === 1 ? bc : tf.reshape(tf.mul(tf.expandDims(bc, 2), tf.expandDims(batched(codes.tap(view.kH, view.kW), vt), 1)), [G, view.cols * taps, r]);
     if (view.rows * view.cols * taps === 1) {
       const single = tf.mul(tf.reshape(tf.matMul(a, b, false, true), [G]), std);
@@ -269,6 +276,21 @@ function channelPrefixStats(n: number): { gram: Float32Array; mean: Float32Array
     prefixStats.set(n, st);
   }
   return st;
+}
+
+/** Φᵀ·Φ/n and the mean code of the channels 0..n-1, or of the channel indices `indices` (n of them). */
+function channelSetStats(n: number, indices?: Int32Array): { gram: Float32Array; mean: Float32Array } {
+  if (!indices) return channelPrefixStats(n);
+  const codes = channelCodes(maxOf(indices) + 1);
+  const g = new Float64Array(P_DIM * P_DIM), m = new Float64Array(P_DIM);
+  for (const i of indices) {
+    const row = codes.subarray(i * P_DIM, (i + 1) * P_DIM);
+    for (let a = 0; a < P_DIM; a++) {
+      m[a]! += row[a]!;
+      for (let b = 0; b < P_DIM; b++) g[a * P_DIM + b]! += row[a]! * row[b]!;
+    }
+  }
+  return { gram: Float32Array.from(g, (v) => v / n), mean: Float32Array.from(m, (v) => v / n) };
 }
 
 function tapStats(kH: number, kW: number): { gram: Float32Array; mean: Float32Array } {
@@ -335,15 +357,16 @@ function buildPlan(enc: GraphEncoding): DecodePlan {
   // Vectors.
   const vViews = vSlots.map((s) => matrixView(enc.slots[s]!));
   const Sv = vSlots.length;
-  const maxN = Math.max(1, ...vViews.map((v) => v.rows));
+  const maxN = Math.max(1, ...vViews.map((v, j) => codeCount(v.rows, enc.slots[vSlots[j]!]!.rowCodes)));
   const vTotal = vViews.reduce((a, v) => a + v.rows, 0);
   const vIdx = new Int32Array(vTotal), vScale = new Float32Array(vTotal), vBase = new Float32Array(vTotal);
   let o = 0;
   vSlots.forEach((s, j) => {
     const rule = OUTPUT_RULES[enc.slots[s]!.role];
     if (rule.kind !== 'residual') throw new Error('unreachable');
+    const rowCodes = enc.slots[s]!.rowCodes;
     for (let i = 0; i < vViews[j]!.rows; i++, o++) {
-      vIdx[o] = i * Sv + j;
+      vIdx[o] = (rowCodes ? rowCodes[i]! : i) * Sv + j;
       vScale[o] = rule.scale;
       vBase[o] = rule.base;
     }
@@ -352,8 +375,9 @@ function buildPlan(enc: GraphEncoding): DecodePlan {
   // Weights.
   const S = wSlots.length, P = P_DIM, T = TAP_CODE_DIM;
   const views = wSlots.map((s) => matrixView(enc.slots[s]!));
-  const maxRows = Math.max(1, ...views.map((v) => v.rows));
-  const maxCols = Math.max(1, ...views.map((v) => v.cols));
+  const wSpecs = wSlots.map((s) => enc.slots[s]!);
+  const maxRows = Math.max(1, ...views.map((v, j) => codeCount(v.rows, wSpecs[j]!.rowCodes)));
+  const maxCols = Math.max(1, ...views.map((v, j) => codeCount(v.cols, wSpecs[j]!.colCodes)));
   const tapOffset = new Map<string, number>();
   const tapChunks: Float32Array[] = [];
   let totalTaps = 0;
@@ -388,15 +412,17 @@ function buildPlan(enc: GraphEncoding): DecodePlan {
     baseStd[j] = rule.std(slot);
     const taps = v.kH * v.kW;
     unitMask[j] = v.rows * v.cols * taps === 1 ? 1 : 0;
-    for (let i = 0; i < v.rows; i++, ro++) { rowIdx[ro] = i * S + j; rowSeg[ro] = j; }
+    const { rowCodes, colCodes } = slot;
+    for (let i = 0; i < v.rows; i++, ro++) { rowIdx[ro] = (rowCodes ? rowCodes[i]! : i) * S + j; rowSeg[ro] = j; }
     const tOff = taps > 1 ? tapOffset.get(`${v.kH}x${v.kW}`)! : -1;
     for (let c = 0; c < v.cols; c++) {
+      const code = colCodes ? colCodes[c]! : c;
       for (let t = 0; t < taps; t++, co++) {
-        colIdx[co] = c * S + j;
+        colIdx[co] = code * S + j;
         tapIdx[co] = taps > 1 ? (tOff + t) * S + j : onesRow;
       }
     }
-    const rs = channelPrefixStats(v.rows), cs = channelPrefixStats(v.cols);
+    const rs = channelSetStats(v.rows, rowCodes), cs = channelSetStats(v.cols, colCodes);
     gramRows.set(rs.gram, j * P * P); meanRows.set(rs.mean, j * P);
     gramCols.set(cs.gram, j * P * P); meanCols.set(cs.mean, j * P);
     if (taps > 1) {

@@ -4,6 +4,7 @@
  * shortest-path bucket per node pair for the attention bias, and the list of slots to decode.
  */
 import type { ComputationGraph } from '../graph/computation-graph.js';
+import { slotChannelCodes } from '../graph/channel-maps.js';
 import { depthFromInputs, forwardDistances } from '../graph/distances.js';
 import type { OpNode, ParamSlot } from '../graph/types.js';
 import { OP_KINDS, PARAM_ROLES, type OpKind, type ParamRole } from '../graph/vocabulary.js';
@@ -62,6 +63,10 @@ export interface SlotSpec extends Pick<ParamSlot, 'id' | 'initializer' | 'role' 
   readonly isClassifier: boolean;
   /** The owning op is a depthwise convolution. */
   readonly isDepthwise: boolean;
+  /** Channel-code index per row (output channel or vector element) when not 0..rows-1 (graph/channel-maps.ts). */
+  readonly rowCodes?: Int32Array;
+  /** Channel-code index per input column (before taps) when not 0..cols-1. */
+  readonly colCodes?: Int32Array;
 }
 
 export interface GraphEncoding {
@@ -122,6 +127,7 @@ export function encodeGraph(g: ComputationGraph): GraphEncoding {
   const position = new Map(g.ops.map((op, k) => [op.id, k]));
   const heads = new Set(g.headOps().map((op) => op.id));
   const slots: SlotSpec[] = [];
+  const channelCodes = slotChannelCodes(g);
 
   g.ops.forEach((op, k) => {
     kindIds[k] = KIND_ID.get(op.kind)!;
@@ -146,6 +152,8 @@ export function encodeGraph(g: ComputationGraph): GraphEncoding {
         fanIn: fanInOf(slot),
         isClassifier: heads.has(op.id),
         isDepthwise: op.kind === 'depthwise_conv',
+        rowCodes: channelCodes.get(slot.id)?.rows,
+        colCodes: channelCodes.get(slot.id)?.cols,
       });
     }
   });
