@@ -154,8 +154,8 @@ describe('ghn', () => {
     ghn.dispose();
   });
 
-  it('batched decoder equals the per-slot reference on every fixture (canonical and stored layout)', async () => {
-    const ghn = new GhnModel({ ...DEFAULT_GHN_CONFIG, seed: 11, classifierMaps: true });
+  for (const channelProvenance of [false, true]) it(`batched decoder equals the per-slot reference on every fixture (canonical and stored layout${channelProvenance ? ', channel provenance' : ''})`, async () => {
+    const ghn = new GhnModel({ ...DEFAULT_GHN_CONFIG, seed: 11, classifierMaps: true, channelProvenance });
     // Give the zero-initialized gain head and classifier maps values, so they are exercised too.
     for (const [name, v] of ghn.variables) {
       if (name === 'decoder.gain' || name.endsWith('.classifier')) v.assign(tf.randomNormal(v.shape, 0, name === 'decoder.gain' ? 0.3 : 0.3 / Math.sqrt(v.shape[0]!), 'float32', 4));
@@ -178,8 +178,8 @@ describe('ghn', () => {
     ghn.dispose();
   });
 
-  it('predictParametersAsync (batched factors, onnxruntime products) equals predictParameters on every fixture', async () => {
-    const ghn = new GhnModel({ ...DEFAULT_GHN_CONFIG, seed: 12, classifierMaps: true });
+  for (const channelProvenance of [false, true]) it(`predictParametersAsync (batched factors, onnxruntime products) equals predictParameters on every fixture${channelProvenance ? ' (channel provenance)' : ''}`, async () => {
+    const ghn = new GhnModel({ ...DEFAULT_GHN_CONFIG, seed: 12, classifierMaps: true, channelProvenance });
     for (const [name, v] of ghn.variables) {
       if (name === 'decoder.gain' || name.endsWith('.classifier')) v.assign(tf.randomNormal(v.shape, 0, name === 'decoder.gain' ? 0.3 : 0.3 / Math.sqrt(v.shape[0]!), 'float32', 5));
     }

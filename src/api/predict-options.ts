@@ -32,6 +32,13 @@ export interface PredictOptions {
    * Fashion-MNIST-style idx files.
    */
   calibrationData?: string;
+  /**
+   * With calibration on labeled images of the GHN's training set (the 'auto' data when it is on the
+   * machine, or a directory), replace a Linear classifier by a closed-form ridge fit on 1,024 of them
+   * (src/predict/fit-head.ts; default true). The GHN's features of an unfamiliar architecture carry
+   * the classes; its predicted classifier often does not read them.
+   */
+  fitHead?: boolean;
   /** Run the written model in onnxruntime-node and check its outputs are finite (default true). */
   validate?: boolean;
   /**
@@ -46,5 +53,5 @@ export interface PredictOptions {
 export type PredictionOptions = Required<Omit<PredictOptions, 'ghn' | 'output'>>;
 
 export const DEFAULT_PREDICT_OPTIONS: Readonly<PredictionOptions> = {
-  seed: 0, noise: 0, orthogonalize: false, fromLayer: 0, calibrate: true, calibrationData: 'auto', validate: true,
+  seed: 0, noise: 0, orthogonalize: false, fromLayer: 0, calibrate: true, calibrationData: 'auto', fitHead: true, validate: true,
 };

@@ -14,7 +14,8 @@ import { allTensors, encodeModel, isExternal } from '../onnx/index.js';
 import type { ModelProto, OnnxModel } from '../onnx/types.js';
 import { prepareProducts } from '../postprocess/ort-linalg.js';
 import { calibrate, type CalibrationReport } from '../predict/calibrate.js';
-import { calibrationImages } from './calibration-data.js';
+import { predictionData } from './calibration-data.js';
+import { fitHead, type HeadFitReport } from '../predict/fit-head.js';
 import { stageFile, type StagedFile } from '../predict/staged-file.js';
 import { stageModelWithData } from '../predict/staged-model.js';
 import { validateWithOrt, type ValidationReport } from '../predict/validate.js';
@@ -28,7 +29,7 @@ export { DEFAULT_GHN_PATH, DEFAULT_PREDICT_OPTIONS, type PredictOptions };
 
 type ResolvedOptions = PredictionOptions & Pick<PredictOptions, 'ghn' | 'output'>;
 
-export const PREDICT_STAGES = ['load', 'graph', 'ghn', 'postprocess', 'calibrate', 'write', 'validate'] as const;
+export const PREDICT_STAGES = ['load', 'graph', 'ghn', 'postprocess', 'calibrate', 'fit-head', 'write', 'validate'] as const;
 export type PredictStage = (typeof PREDICT_STAGES)[number];
 
 export interface PredictReport {
@@ -46,6 +47,8 @@ export interface PredictReport {
   /** CPU milliseconds per stage (every thread of the process; see stage-clock.ts). */
   cpuTimings: StageTimes<PredictStage>;
   calibration?: CalibrationReport;
+  /** The classifier fitted on labeled images (absent when not fitted: option off, no labeled images, or no Linear head). */
+  head?: HeadFitReport;
   validation?: ValidationReport;
 }
 
@@ -101,9 +104,11 @@ export async function predict(source: ModelSource, options: PredictOptions = {})
   const processed = await clock.measureAsync('postprocess', () => postprocess(graph, raw, opts));
   // The predicted arrays are this call's own and are not changed again (calibration makes new ones).
   const result = clock.measure('write', () => writeParameters(graph, processed, { adopt: true }));
+  const data = opts.calibrate ? predictionData(model, opts.calibrationData, { labeled: opts.fitHead }) : {};
   const calibration = opts.calibrate
-    ? await clock.measureAsync('calibrate', () => calibrate(graph, result, processed, { seed: opts.seed, images: calibrationImages(model, opts.calibrationData) }))
+    ? await clock.measureAsync('calibrate', () => calibrate(graph, result, processed, { seed: opts.seed, images: data.calibration }))
     : undefined;
+  const head = data.labeled ? await clock.measureAsync('fit-head', () => fitHead(graph, result, processed, data.labeled!)) : undefined;
   const written = clock.measure('write', () => {
     const normalization = readNormalization(model.proto) ?? FASHION_MNIST_NORMALIZATION;
     const proto = recordProvenance(result.model.proto, {
@@ -113,6 +118,8 @@ export async function predict(source: ModelSource, options: PredictOptions = {})
       'ghn.options': JSON.stringify({
         seed: opts.seed, noise: opts.noise, orthogonalize: opts.orthogonalize, fromLayer: opts.fromLayer, calibrate: opts.calibrate,
         ...(calibration ? { calibrationData: calibration.data, calibrationBatch: calibration.batch } : {}),
+        fitHead: opts.fitHead,
+        ...(head?.kept === 'fitted' ? { headFitImages: head.images, headFitData: head.data } : {}),
       }),
     }, normalization);
     return { model: { ...result.model, proto } as OnnxModel, initializerOf: result.initializerOf, added: result.added };
@@ -146,12 +153,13 @@ export async function predict(source: ModelSource, options: PredictOptions = {})
       ghn: { path: ghnPath, hash: ghn.hash },
       options: {
         seed: opts.seed, noise: opts.noise, orthogonalize: opts.orthogonalize, fromLayer: opts.fromLayer,
-        calibrate: opts.calibrate, calibrationData: opts.calibrationData, validate: opts.validate,
+        calibrate: opts.calibrate, calibrationData: opts.calibrationData, fitHead: opts.fitHead, validate: opts.validate,
       },
       backend: backend.name,
       timings: clock.wall,
       cpuTimings: clock.cpu,
       calibration,
+      head,
       validation,
     },
   };

@@ -14,6 +14,7 @@ interface PredictCliOptions {
   fromLayer: string;
   calibrate: boolean;
   calibrationData: string;
+  fitHead: boolean;
   validate: boolean;
   overwriteInput?: boolean;
   json?: boolean;
@@ -38,6 +39,7 @@ export function registerPredict(program: Command): void {
     .option('--from-layer <k>', 'post-process weights from the k-th weight layer on', String(DEFAULT_PREDICT_OPTIONS.fromLayer))
     .option('--no-calibrate', 'keep the GHN\'s output scales and the file\'s BatchNorm statistics (no calibration pass)')
     .option('--calibration-data <dir>', 'images for the calibration pass: auto (the GHN\'s training images if on this machine), noise, or a directory of Fashion-MNIST idx files', String(DEFAULT_PREDICT_OPTIONS.calibrationData))
+    .option('--no-fit-head', 'keep the GHN\'s classifier (default: a Linear classifier is refitted in closed form on 1,024 labeled calibration images)')
     .option('--no-validate', 'skip the onnxruntime check of the written model')
     .option('--overwrite-input', 'allow the output to replace the input file')
     .option('--json', 'print the report as JSON')
@@ -55,6 +57,7 @@ export function registerPredict(program: Command): void {
         fromLayer: parseNumber(o.fromLayer, '--from-layer', { integer: true, min: 0 }),
         calibrate: o.calibrate,
         calibrationData: o.calibrationData,
+        fitHead: o.fitHead,
         validate: o.validate,
         output,
       });
@@ -70,8 +73,12 @@ export function registerPredict(program: Command): void {
         `${output}${report.dataFile ? ` (tensors in ${report.dataFile})` : ''}: predicted ${formatCount(report.parameters)} parameters in ${report.tensors} tensors` +
           (report.splitTensors ? ` (${report.splitTensors} shared tensors split)` : '') + '\n' +
           `  load ${t.load.toFixed(0)} ms, graph ${t.graph.toFixed(0)} ms, GHN ${t.ghn.toFixed(0)} ms, ` +
-          `post-processing ${t.postprocess.toFixed(0)} ms, calibration ${t.calibrate.toFixed(0)} ms, write ${t.write.toFixed(0)} ms, ` +
+          `post-processing ${t.postprocess.toFixed(0)} ms, calibration ${t.calibrate.toFixed(0)} ms, classifier fit ${t['fit-head'].toFixed(0)} ms, write ${t.write.toFixed(0)} ms, ` +
           `onnxruntime check ${t.validate.toFixed(0)} ms (total ${total.toFixed(0)} ms, CPU ${cpu.toFixed(0)} ms; backend ${report.backend}; peak memory ${peakRssMiB} MiB)\n` +
+          (report.head
+            ? `  classifier ${report.head.op}: ${report.head.kept === 'fitted' ? 'fitted' : 'kept as predicted'} on ${report.head.images} labeled images of ${report.head.data} ` +
+              `(accuracy on them ${(100 * report.head.fitAccuracy.predicted).toFixed(1)}% predicted → ${(100 * report.head.fitAccuracy.fitted).toFixed(1)}% fitted)\n`
+            : '') +
           (report.validation ? `  onnxruntime: output ${JSON.stringify(report.validation.outputShape)}, std ${report.validation.outputStd.toPrecision(3)} on a standard-normal batch\n` : ''),
       );
     });

@@ -60,10 +60,7 @@ export function loadFashionMnist(options: FashionMnistOptions): Dataset {
   const count = options.limit === undefined ? available : Math.max(0, Math.min(options.limit, available));
   const normalization = options.normalization ?? FASHION_MNIST_NORMALIZATION;
   const out = normalizedImages(images.data, count, normalization);
-  const labelArray = Int32Array.from(labels.data.subarray(0, count));
-  const bad = labelArray.findIndex((l) => l >= FASHION_MNIST_CLASSES.length);
-  if (bad >= 0) throw new GhnError('bad-input', `${labelsPath}: label ${labelArray[bad]} at index ${bad} is not a Fashion-MNIST class (0–9)`);
-
+  const labelArray = checkedLabels(labels, count, labelsPath);
   return {
     name: `fashion-mnist/${options.split}`,
     images: out,
@@ -76,18 +73,30 @@ export function loadFashionMnist(options: FashionMnistOptions): Dataset {
 }
 
 /**
- * Only the first `limit` images of a split, normalized as loadFashionMnist does (no labels): reads
- * just their part of the file, not the whole (the calibration pass of `predict` takes 256).
+ * Only the first `limit` images of a split, normalized as loadFashionMnist does, and their labels:
+ * reads just their part of the files, not the whole (`predict` calibrates on 256 and fits the
+ * classifier on 1,024).
  */
-export function loadFashionMnistImages(options: FashionMnistOptions & { limit: number }): Pick<Dataset, 'name' | 'images' | 'count' | 'shape'> {
+export function loadFashionMnistImages(options: FashionMnistOptions & { limit: number }): Pick<Dataset, 'name' | 'images' | 'labels' | 'count' | 'shape' | 'classes'> {
   const dir = options.dir ?? FASHION_MNIST_DIR;
   const imagesPath = findFile(dir, options.split, 'images-idx3-ubyte');
-  if (imagesPath === undefined) throw missingDataset(dir);
-  const images = readIdxFilePrefix(imagesPath, Math.max(0, options.limit));
-  checkImageDims(images, imagesPath);
+  const labelsPath = findFile(dir, options.split, 'labels-idx1-ubyte');
+  if (imagesPath === undefined || labelsPath === undefined) throw missingDataset(dir);
+  const limit = Math.max(0, options.limit);
+  const images = readIdxFilePrefix(imagesPath, limit);
+  const labels = readIdxFilePrefix(labelsPath, limit);
+  checkShapes(images, labels, imagesPath, labelsPath);
   const count = images.dims[0]!;
   const out = normalizedImages(images.data, count, options.normalization ?? FASHION_MNIST_NORMALIZATION);
-  return { name: `fashion-mnist/${options.split}`, images: out, count, shape: [1, SIDE, SIDE] };
+  const labelArray = checkedLabels(labels, count, labelsPath);
+  return { name: `fashion-mnist/${options.split}`, images: out, labels: labelArray, count, shape: [1, SIDE, SIDE], classes: FASHION_MNIST_CLASSES.length };
+}
+
+function checkedLabels(labels: IdxArray, count: number, labelsPath: string): Int32Array {
+  const labelArray = Int32Array.from(labels.data.subarray(0, count));
+  const bad = labelArray.findIndex((l) => l >= FASHION_MNIST_CLASSES.length);
+  if (bad >= 0) throw new GhnError('bad-input', `${labelsPath}: label ${labelArray[bad]} at index ${bad} is not a Fashion-MNIST class (0–9)`);
+  return labelArray;
 }
 
 function checkImageDims(images: IdxArray, imagesPath: string): void {

@@ -17,6 +17,13 @@ export interface GhnConfig {
    * accuracy is lost (scripts/probe-ghn-features.ts).
    */
   classifierMaps?: boolean;
+  /**
+   * Channel codes follow channels through Concat/Split/Slice and channel-wise layers
+   * (graph/channel-maps.ts) instead of being 0..n-1 per tensor. A GHN trained without it (the
+   * shipped one) must be decoded without it: densenet_small 66.0% → 23.7% with it, googlenet_mini
+   * 14.6% → 43.0% (benchmark, no training): its concat consumers learned the other convention.
+   */
+  channelProvenance?: boolean;
 }
 
 export const DEFAULT_GHN_CONFIG: GhnConfig = { hidden: 64, layers: 3, heads: 4, rank: 32, seed: 1 };

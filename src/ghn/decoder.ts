@@ -70,12 +70,23 @@ const maxOf = (codes: Int32Array): number => codes.reduce((a, b) => Math.max(a, 
 /** Number of channel codes a row (or column) set needs: its largest code index + 1. */
 const codeCount = (n: number, codes?: Int32Array): number => (codes ? maxOf(codes) + 1 : n);
 
+/**
+ * The channel-code indices a slot's rows and columns get: those of its channels' producers when the
+ * GHN was trained with channel provenance (GhnConfig.channelProvenance), else none (0..n-1).
+ */
+function codesOf(slot: SlotSpec, provenance: boolean): { rows?: Int32Array; cols?: Int32Array } {
+  return provenance ? { rows: slot.rowCodes, cols: slot.colCodes } : {};
+}
+
+const usesProvenance = (ghn: GhnModel): boolean => ghn.config.channelProvenance === true;
+
 /** Number of channel codes the slots of the graph need (one more than the largest index). */
-export function maxCodeIndex(enc: GraphEncoding): number {
+export function maxCodeIndex(enc: GraphEncoding, provenance = false): number {
   let m = 1;
   for (const s of enc.slots) {
     const v = matrixView(s);
-    m = Math.max(m, codeCount(v.rows, s.rowCodes), codeCount(v.cols, s.colCodes));
+    const c = codesOf(s, provenance);
+    m = Math.max(m, codeCount(v.rows, c.rows), codeCount(v.cols, c.cols));
   }
   return m;
 }
@@ -131,7 +142,8 @@ export function decodeSlotsPerSlot(ghn: GhnModel, enc: GraphEncoding, nodes: tf.
   const r = ghn.config.rank;
   const P = CHANNEL_CODE_DIM;
   // Code tensors belong to the caller's tidy/gradient scope: the backward pass still reads them.
-  const codes = new CodeTensors(maxCodeIndex(enc));
+  const provenance = usesProvenance(ghn);
+  const codes = new CodeTensors(maxCodeIndex(enc, provenance));
   {
     const e = embedSlots(ghn, enc, nodes);
     const rowMaps = decoderMaps(ghn, e, 'rows', enc); // [S, P·r]
@@ -145,18 +157,19 @@ export function decodeSlotsPerSlot(ghn: GhnModel, enc: GraphEncoding, nodes: tf.
     enc.slots.forEach((slot, s) => {
       const view = matrixView(slot);
       const rule = OUTPUT_RULES[slot.role];
+      const own = codesOf(slot, provenance);
       let value: tf.Tensor;
       if (rule.kind === 'residual') {
         const w = tf.reshape(tf.slice(vectorMaps, [s, 0], [1, P]), [P, 1]) as tf.Tensor2D;
-        const raw = tf.matMul(codes.indexed(view.rows, slot.rowCodes), w as tf.Tensor2D);
+        const raw = tf.matMul(codes.indexed(view.rows, own.rows), w as tf.Tensor2D);
         value = tf.add(tf.mul(raw, rule.scale), rule.base);
       } else {
         const u = tf.reshape(tf.slice(rowMaps, [s, 0], [1, P * r]), [P, r]) as tf.Tensor2D;
         const vc = tf.reshape(tf.slice(colMaps, [s, 0], [1, P * r]), [P, r]) as tf.Tensor2D;
         const vt = tf.reshape(tf.slice(tapMaps, [s, 0], [1, TAP_CODE_DIM * r]), [TAP_CODE_DIM, r]) as tf.Tensor2D;
         const taps = view.kH * view.kW;
-        const a = tf.matMul(codes.indexed(view.rows, slot.rowCodes), u);
-        const bc = tf.matMul(codes.indexed(view.cols, slot.colCodes), vc); // [cols, r]
+        const a = tf.matMul(codes.indexed(view.rows, own.rows), u);
+        const bc = tf.matMul(codes.indexed(view.cols, own.cols), vc); // [cols, r]
         const bt = tf.matMul(codes.tap(view.kH, view.kW), vt); // [taps, r]
         const b = taps === 1 ? bc : tf.reshape(tf.mul(tf.expandDims(bc, 1), tf.expandDims(bt, 0)), [view.cols * taps, r]);
         const std = tf.mul(tf.reshape(tf.slice(gains, [s, 0], [1, 1]), []), rule.std(slot));
@@ -205,9 +218,10 @@ export function predictionFactors(
   const values = new Map<string, tf.Tensor>();
   if (enc.slots.length === 0) return { groups, values };
   const r = ghn.config.rank, P = CHANNEL_CODE_DIM, T = TAP_CODE_DIM;
-  const codes = new CodeTensors(maxCodeIndex(enc));
+  const provenance = usesProvenance(ghn);
+  const codes = new CodeTensors(maxCodeIndex(enc, provenance));
   const e = embedSlots(ghn, enc, nodes);
-  const vectorPlan = planOf(enc).vectors;
+  const vectorPlan = planOf(enc, provenance).vectors;
   const vectors = vectorPlan.slots.length
     ? { values: batchedVectorValues(ghn, e, vectorPlan, enc), slots: vectorPlan.slots, sizes: vectorPlan.sizes }
     : undefined;
@@ -217,7 +231,8 @@ export function predictionFactors(
     if (OUTPUT_RULES[slot.role].kind === 'residual') return;
     const v = matrixView(slot);
     // Slots with their own channel codes are decoded on their own.
-    const key = slot.rowCodes || slot.colCodes ? `slot ${s}` : `${v.rows}x${v.cols}x${v.kH}x${v.kW}`;
+    const own = codesOf(slot, provenance);
+    const key = own.rows || own.cols ? `slot ${s}` : `${v.rows}x${v.cols}x${v.kH}x${v.kW}`;
     (byView.get(key) ?? byView.set(key, []).get(key)!).push(s);
   });
   for (const slots of byView.values()) {
@@ -237,8 +252,9 @@ export function predictionFactors(
     });
     const std = tf.mul(gains, tf.tensor1d(baseStd)); // [G]
     const batched = (codesOf: tf.Tensor2D, maps: tf.Tensor3D) => tf.matMul(tf.tile(tf.expandDims(codesOf, 0), [G, 1, 1]), maps);
-    const a = batched(codes.indexed(view.rows, first.rowCodes), u); // [G, rows, r]
-    const bc = batched(codes.indexed(view.cols, first.colCodes), vc); // [G, cols, r]
+    const firstCodes = codesOf(first, provenance);
+    const a = batched(codes.indexed(view.rows, firstCodes.rows), u); // [G, rows, r]
+    const bc = batched(codes.indexed(view.cols, firstCodes.cols), vc); // [G, cols, r]
     const b = taps === 1 ? bc : tf.reshape(tf.mul(tf.expandDims(bc, 2), tf.expandDims(batched(codes.tap(view.kH, view.kW), vt), 1)), [G, view.cols * taps, r]);
     if (view.rows * view.cols * taps === 1) {
       const single = tf.mul(tf.reshape(tf.matMul(a, b, false, true), [G]), std);
@@ -348,23 +364,24 @@ interface DecodePlan {
   vectors: VectorPlan;
 }
 
-const plans = new WeakMap<GraphEncoding, DecodePlan>();
+/** Plans per encoding, one cache per code convention. */
+const plans = { identity: new WeakMap<GraphEncoding, DecodePlan>(), provenance: new WeakMap<GraphEncoding, DecodePlan>() };
 
-function buildPlan(enc: GraphEncoding): DecodePlan {
+function buildPlan(enc: GraphEncoding, provenance: boolean): DecodePlan {
   const wSlots: number[] = [], vSlots: number[] = [];
   enc.slots.forEach((slot, s) => (OUTPUT_RULES[slot.role].kind === 'residual' ? vSlots : wSlots).push(s));
 
   // Vectors.
   const vViews = vSlots.map((s) => matrixView(enc.slots[s]!));
   const Sv = vSlots.length;
-  const maxN = Math.max(1, ...vViews.map((v, j) => codeCount(v.rows, enc.slots[vSlots[j]!]!.rowCodes)));
+  const maxN = Math.max(1, ...vViews.map((v, j) => codeCount(v.rows, codesOf(enc.slots[vSlots[j]!]!, provenance).rows)));
   const vTotal = vViews.reduce((a, v) => a + v.rows, 0);
   const vIdx = new Int32Array(vTotal), vScale = new Float32Array(vTotal), vBase = new Float32Array(vTotal);
   let o = 0;
   vSlots.forEach((s, j) => {
     const rule = OUTPUT_RULES[enc.slots[s]!.role];
     if (rule.kind !== 'residual') throw new Error('unreachable');
-    const rowCodes = enc.slots[s]!.rowCodes;
+    const rowCodes = codesOf(enc.slots[s]!, provenance).rows;
     for (let i = 0; i < vViews[j]!.rows; i++, o++) {
       vIdx[o] = (rowCodes ? rowCodes[i]! : i) * Sv + j;
       vScale[o] = rule.scale;
@@ -376,8 +393,8 @@ function buildPlan(enc: GraphEncoding): DecodePlan {
   const S = wSlots.length, P = P_DIM, T = TAP_CODE_DIM;
   const views = wSlots.map((s) => matrixView(enc.slots[s]!));
   const wSpecs = wSlots.map((s) => enc.slots[s]!);
-  const maxRows = Math.max(1, ...views.map((v, j) => codeCount(v.rows, wSpecs[j]!.rowCodes)));
-  const maxCols = Math.max(1, ...views.map((v, j) => codeCount(v.cols, wSpecs[j]!.colCodes)));
+  const maxRows = Math.max(1, ...views.map((v, j) => codeCount(v.rows, codesOf(wSpecs[j]!, provenance).rows)));
+  const maxCols = Math.max(1, ...views.map((v, j) => codeCount(v.cols, codesOf(wSpecs[j]!, provenance).cols)));
   const tapOffset = new Map<string, number>();
   const tapChunks: Float32Array[] = [];
   let totalTaps = 0;
@@ -412,7 +429,7 @@ function buildPlan(enc: GraphEncoding): DecodePlan {
     baseStd[j] = rule.std(slot);
     const taps = v.kH * v.kW;
     unitMask[j] = v.rows * v.cols * taps === 1 ? 1 : 0;
-    const { rowCodes, colCodes } = slot;
+    const { rows: rowCodes, cols: colCodes } = codesOf(slot, provenance);
     for (let i = 0; i < v.rows; i++, ro++) { rowIdx[ro] = (rowCodes ? rowCodes[i]! : i) * S + j; rowSeg[ro] = j; }
     const tOff = taps > 1 ? tapOffset.get(`${v.kH}x${v.kW}`)! : -1;
     for (let c = 0; c < v.cols; c++) {
@@ -438,11 +455,12 @@ function buildPlan(enc: GraphEncoding): DecodePlan {
   };
 }
 
-function planOf(enc: GraphEncoding): DecodePlan {
-  let plan = plans.get(enc);
+function planOf(enc: GraphEncoding, provenance: boolean): DecodePlan {
+  const cache = provenance ? plans.provenance : plans.identity;
+  let plan = cache.get(enc);
   if (!plan) {
-    plan = buildPlan(enc);
-    plans.set(enc, plan);
+    plan = buildPlan(enc, provenance);
+    cache.set(enc, plan);
   }
   return plan;
 }
@@ -486,7 +504,7 @@ function batchedMean(mu: tf.Tensor2D, x: tf.Tensor3D): tf.Tensor2D {
 export function decodeSlots(ghn: GhnModel, enc: GraphEncoding, nodes: tf.Tensor2D, options: { stored?: boolean } = {}): Map<string, tf.Tensor> {
   const out = new Map<string, tf.Tensor>();
   if (enc.slots.length === 0) return out;
-  const plan = planOf(enc);
+  const plan = planOf(enc, usesProvenance(ghn));
   const r = ghn.config.rank;
   const P = P_DIM, T = TAP_CODE_DIM;
   const e = embedSlots(ghn, enc, nodes);

@@ -6,8 +6,9 @@
  *
  * The GHN codes channel i of a layer's output and input channel i of the next layer alike, so that
  * it can coordinate them. After a Concat that identity breaks (input column a + j of the consumer is
- * output channel j of the second branch); these maps restore it. Only maps that differ from the
- * identity are reported, so sequential and residual networks are unaffected.
+ * output channel j of the second branch); these maps restore it, for a GHN trained with them
+ * (GhnConfig.channelProvenance). Only maps that differ from the identity are reported, so
+ * sequential and residual networks are unaffected.
  */
 import { attrInt, attrInts } from '../onnx/attributes.js';
 import { readTensorData } from '../onnx/tensor.js';

@@ -10,7 +10,7 @@ import { GhnError } from '../errors.js';
 import type { ComputationGraph } from './computation-graph.js';
 import type { ParamSlot } from './types.js';
 import { isLazy, replaceTensorData } from '../onnx/index.js';
-import type { GraphProto, NodeProto, OnnxModel, TensorProto } from '../onnx/types.js';
+import { DataType, type GraphProto, type NodeProto, type OnnxModel, type TensorProto } from '../onnx/types.js';
 
 /** Values per slot id, in the slot's stored shape and layout. */
 export type SlotTensors = ReadonlyMap<string, Float32Array>;
@@ -160,4 +160,18 @@ export function writeParameters(graph: ComputationGraph, tensors: SlotTensors, o
     initializerOf,
     added: added.map((t) => t.name!),
   };
+}
+
+/**
+ * Replaces initializer `name` of `written` by a new float tensor of the same shape holding `values`
+ * (adopted): the old TensorProto may also belong to the caller's model (writeParameters shares
+ * unchanged ones), so it is not changed.
+ */
+export function replaceFloatInitializer(written: WrittenParameters, name: string, values: Float32Array): void {
+  const list = written.model.proto.graph!.initializer!;
+  const k = list.findIndex((t) => t.name === name);
+  const old = list[k]!;
+  const fresh: TensorProto = { name, dims: [...(old.dims ?? [])], dataType: DataType.FLOAT };
+  replaceTensorData(fresh, values, { adopt: true });
+  list[k] = fresh;
 }

@@ -18,9 +18,8 @@
 import * as ort from 'onnxruntime-node';
 import type { ComputationGraph } from '../graph/index.js';
 import { untieRunningStatistics } from '../graph/running-statistics.js';
-import type { WrittenParameters } from '../graph/write-parameters.js';
+import { replaceFloatInitializer, type WrittenParameters } from '../graph/write-parameters.js';
 import { replaceTensorData } from '../onnx/index.js';
-import { DataType, type TensorProto } from '../onnx/types.js';
 import { createRng, gaussian } from '../util/random.js';
 import { calibrationModel } from './calibration-graph.js';
 import { concreteInputShape } from './validate.js';
@@ -90,19 +89,6 @@ function calibrationFeed(inputShape: number[], options: CalibrationOptions): { d
 }
 
 /**
- * Replaces initializer `name` of `written` by a new tensor of the same shape holding `values`: the
- * old TensorProto may also belong to the caller's model (writeParameters shares unchanged ones).
- */
-function setFloatInitializer(written: WrittenParameters, name: string, values: Float32Array): void {
-  const list = written.model.proto.graph!.initializer!;
-  const k = list.findIndex((t) => t.name === name);
-  const old = list[k]!;
-  const fresh: TensorProto = { name, dims: [...(old.dims ?? [])], dataType: DataType.FLOAT };
-  replaceTensorData(fresh, values, { adopt: true });
-  list[k] = fresh;
-}
-
-/**
  * Rescales `tensors` (slot id → values, stored layout; changed in place) and the matching
  * initializers of `written` (the model with one initializer per slot, from writeParameters, which
  * the forward pass runs; they end up holding the same arrays), and writes every inference-form
@@ -156,8 +142,8 @@ export async function calibrate(
       const count = Number(pooled[0]) * Number(pooled[2]);
       // Running variances are unbiased (PyTorch's convention); batch variances are not.
       const variance = Float32Array.from(results[s.variance]!.data as Float32Array, (v) => (count > 1 ? (v * count) / (count - 1) : v));
-      setFloatInitializer(written, s.runningMean, Float32Array.from(results[s.mean]!.data as Float32Array));
-      setFloatInitializer(written, s.runningVariance, variance);
+      replaceFloatInitializer(written, s.runningMean, Float32Array.from(results[s.mean]!.data as Float32Array));
+      replaceFloatInitializer(written, s.runningVariance, variance);
     }
   } finally {
     await session.release();
