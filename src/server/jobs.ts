@@ -11,6 +11,7 @@ export interface PredictJobOptions {
   noise: number;
   orthogonalize: boolean;
   fromLayer: number;
+  fitHead: boolean;
   validate: boolean;
 }
 

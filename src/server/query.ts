@@ -11,6 +11,7 @@ export interface PredictQuery {
   noise: number;
   orthogonalize: boolean;
   fromLayer: number;
+  fitHead: boolean;
   validate?: boolean;
 }
 
@@ -39,7 +40,7 @@ function number(query: Query, key: string, fallback: number, limits: { integer?:
 }
 
 export function parsePredictQuery(query: Query): PredictQuery {
-  checkKnown(query, ['ghn', 'seed', 'noise', 'orth', 'fromLayer', 'validate', 'name']);
+  checkKnown(query, ['ghn', 'seed', 'noise', 'orth', 'fromLayer', 'fitHead', 'validate', 'name']);
   const d = DEFAULT_PREDICT_OPTIONS;
   return {
     ghn: single(query, 'ghn'),
@@ -47,6 +48,7 @@ export function parsePredictQuery(query: Query): PredictQuery {
     noise: number(query, 'noise', d.noise, { min: 0 }),
     orthogonalize: flag(query, 'orth') ?? d.orthogonalize,
     fromLayer: number(query, 'fromLayer', d.fromLayer, { integer: true, min: 0 }),
+    fitHead: flag(query, 'fitHead') ?? d.fitHead,
     validate: flag(query, 'validate'),
   };
 }
