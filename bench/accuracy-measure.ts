@@ -62,9 +62,10 @@ export interface Prediction {
 }
 
 /** `predict()` with its default options, whatever they are: the benchmark measures what users get. */
-export async function predictDefault(file: string): Promise<{ prediction: Prediction; ms: number }> {
+/** `predict()` with its default options (`fitHead: false` only for the GHN-alone comparison). */
+export async function predictDefault(file: string, options: { fitHead?: boolean } = {}): Promise<{ prediction: Prediction; ms: number }> {
   const t0 = performance.now();
-  const prediction = await predict(file);
+  const prediction = await predict(file, options);
   return { prediction, ms: performance.now() - t0 };
 }
 

@@ -7,8 +7,11 @@
  *
  *   /usr/bin/python3 scripts/make_benchmark.py          # once: fixtures/benchmark/ (git-ignored)
  *   npx tsx bench/accuracy.ts [--dir fixtures/benchmark] [--models a,b] [--steps 25,100,300]
- *       [--variant preserve13|eval13] [--json out.json] [--test-limit N] [--data-dir DIR]
+ *       [--variant preserve13|eval13] [--json out.json] [--test-limit N] [--data-dir DIR] [--no-fit-head]
  *   npm run bench:accuracy -- …
+ *   npx tsx scripts/make-generated-split.ts && npx tsx bench/accuracy.ts --dir fixtures/generated --variant generated
+ *
+ * `--no-fit-head` measures the GHN's own classifier (predict's fitHead off), for comparison only.
  *
  * `--steps ''` or `--steps 0` skips fine-tuning. One fine-tuning run per start goes to the largest
  * count and is evaluated at the others on the way. Not part of `npm run bench` (it takes hours in full).
@@ -25,7 +28,7 @@ import {
 } from './accuracy-measure.js';
 import { environment, markdownTable, summary, type ModelResult } from './accuracy-report.js';
 
-const VARIANTS = ['preserve13', 'eval13'] as const;
+const VARIANTS = ['preserve13', 'eval13', 'generated'] as const;
 type Variant = (typeof VARIANTS)[number];
 
 interface IndexEntry {
@@ -42,6 +45,7 @@ const { values } = parseArgs({
     models: { type: 'string', default: '' },
     steps: { type: 'string', default: '25,100,300' },
     variant: { type: 'string', default: 'preserve13' },
+    'no-fit-head': { type: 'boolean', default: false },
     json: { type: 'string' },
     'test-limit': { type: 'string' },
     'data-dir': { type: 'string' },
@@ -119,7 +123,7 @@ async function main(): Promise<void> {
 
   for (const [i, entry] of models.entries()) {
     const file = path.join(dir, entry.files[variant]?.file ?? `${entry.name}.${variant}.onnx`);
-    const { prediction, ms: predictMs } = await predictDefault(file);
+    const { prediction, ms: predictMs } = await predictDefault(file, values['no-fit-head'] ? { fitHead: false } : {});
     ghn ??= prediction.report.ghn;
     predictOptions ??= prediction.report.options;
     const noTraining = await measureNoTraining(file, prediction, predictMs, sets);

@@ -9,8 +9,32 @@ import { describe, it } from 'node:test';
 import { predict } from '../src/api/predict.js';
 import { loadFashionMnist } from '../src/data/index.js';
 import { choleskySolve, ridgeRegression } from '../src/predict/ridge-regression.js';
+import { encodeModel } from '../src/onnx/index.js';
+import { activation, conv2d, convNorm, flatten, globalAvgPool } from '../src/space/layers.js';
+import { ModelBuilder } from '../src/space/onnx-builder.js';
 import { evaluateWithOrt } from '../src/train/evaluate.js';
+import { untieSharedInitializers } from '../src/train/untie.js';
 import { createRng, gaussian } from '../src/util/random.js';
+
+/** A SqueezeNet-style classifier: convs, then a 1×1 conv to the classes, ReLU, global average pooling. */
+function convHeadModel(): Uint8Array {
+  const b = new ModelBuilder();
+  let x = b.input([1, 28, 28]);
+  x = b.within('features', () => {
+    let y = convNorm(b, x, { out: 16, kernel: 3, stride: 2 }, 'bn', { conv: '0', bn: '1' });
+    y = b.within('2', () => activation(b, y, 'relu'));
+    y = convNorm(b, y, { out: 32, kernel: 3, stride: 2 }, 'bn', { conv: '3', bn: '4' });
+    return b.within('5', () => activation(b, y, 'relu'));
+  });
+  const logits = b.within('classifier', () => {
+    let y = b.within('0', () => conv2d(b, x, { out: 10, kernel: 1, bias: true }));
+    y = b.within('1', () => activation(b, y, 'relu'));
+    return flatten(b, b.within('2', () => globalAvgPool(b, y)));
+  });
+  const model = { proto: b.build(logits, createRng(3)) };
+  untieSharedInitializers(model);
+  return encodeModel(model);
+}
 
 function randomMatrix(rows: number, cols: number, seed: number): Float32Array {
   const rng = createRng(seed);
@@ -96,6 +120,21 @@ describe('predict fits the classifier on labeled images of the GHN\'s training s
       assert.ok(changed.length >= 1 && changed.length <= 2, `changed tensors: ${changed.join(', ')}`);
     });
   }
+
+  it('a 1×1 conv head with ReLU before global pooling is fitted, and the ReLU passes the fitted logits', async () => {
+    const source = convHeadModel();
+    const fitted = await predict(source);
+    const ghnHead = await predict(source, { fitHead: false });
+    const head = fitted.report.head!;
+    assert.equal(head.form, 'pointwise-conv');
+    assert.equal(head.features, 32);
+    assert.equal(head.kept, 'fitted');
+    const a = (await evaluateWithOrt(fitted.onnx, test)).accuracy, b = (await evaluateWithOrt(ghnHead.onnx, test)).accuracy;
+    // The ReLU keeps the fitted linear logits only if the bias shift lifted every pre-activation:
+    // then test accuracy is close to the accuracy on the fit images.
+    assert.ok(a >= 0.5 && a > b, `fitted ${(100 * a).toFixed(1)}% vs GHN head ${(100 * b).toFixed(1)}%`);
+    assert.ok(head.fitAccuracy.fitted - a < 0.1, `fit images ${(100 * head.fitAccuracy.fitted).toFixed(1)}% vs test ${(100 * a).toFixed(1)}%`);
+  });
 
   it('calibration on noise has no labels: the GHN\'s head is kept', async () => {
     const { report } = await predict('fixtures/mlp.preserve13.onnx', { calibrationData: 'noise' });
