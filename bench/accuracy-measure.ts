@@ -12,8 +12,8 @@ import { predict, type PredictReport } from '../src/api/predict.js';
 import { FASHION_MNIST_NORMALIZATION, loadFashionMnist, readNormalization, type Dataset, type Normalization, type Split } from '../src/data/index.js';
 import { GraphExecutor } from '../src/engine/executor.js';
 import { decodeModel, readModelFile } from '../src/onnx/index.js';
-import { evaluateWithExecutor, evaluateWithOrt } from '../src/train/evaluate.js';
-import type { FinetuneProgress } from '../src/train/finetune.js';
+import { evaluateWithExecutor, evaluateWithOrt } from '../src/fine-tuning/evaluate.js';
+import type { FinetuneProgress } from '../src/fine-tuning/finetune.js';
 
 /** The fine-tuning recipe, the same for both starts (AdamW, constant lr; finetune's BN re-estimation). */
 export const FINETUNE_RECIPE = { batch: 64, lr: 1e-3, optimizer: 'adamw', seed: 0 } as const;

@@ -22,7 +22,7 @@ import { parseArgs } from 'node:util';
 import { progressBar } from '../src/cli/progress.js';
 import { describeBackend, initBackend } from '../src/engine/backend.js';
 import { GhnError } from '../src/errors.js';
-import type { FinetuneProgress } from '../src/train/finetune.js';
+import type { FinetuneProgress } from '../src/fine-tuning/finetune.js';
 import {
   BATCH_STAT_BATCH, FINETUNE_RECIPE, FashionMnistSets, measureFinetuning, measureNoTraining, predictDefault, type Prediction,
 } from './accuracy-measure.js';

@@ -9,12 +9,12 @@ import { existsSync } from 'node:fs';
 import { initBackend } from '../src/engine/backend.js';
 import { buildGraph } from '../src/graph/index.js';
 import { readModelFile } from '../src/onnx/index.js';
-import { ArchitecturePool } from '../src/ghn/arch-pool.js';
+import { ArchitecturePool } from '../src/meta-training/arch-pool.js';
 import { decodeSlots, decodeSlotsPerSlot } from '../src/ghn/decoder.js';
 import { encodeGraph, type GraphEncoding } from '../src/ghn/encoding.js';
 import { DEFAULT_GHN_CONFIG, GhnModel } from '../src/ghn/model.js';
 import { predictInitializerTensors, predictParameters, toStored } from '../src/ghn/predict-params.js';
-import { correctCount, crossEntropy } from '../src/train/loss.js';
+import { correctCount, crossEntropy } from '../src/fine-tuning/loss.js';
 
 await initBackend();
 const ghn = new GhnModel(DEFAULT_GHN_CONFIG);

@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { loadFashionMnist } from '../src/data/index.js';
 import { initBackend } from '../src/engine/backend.js';
 import { readModelFile } from '../src/onnx/index.js';
-import { finetune } from '../src/train/finetune.js';
+import { finetune } from '../src/fine-tuning/finetune.js';
 
 const args = process.argv.slice(2);
 const flag = (name: string, fallback: number) => {

@@ -15,7 +15,7 @@ import { describeBackend, initBackend, type BackendPreference } from '../src/eng
 import { GraphExecutor, type ObservedNode } from '../src/engine/executor.js';
 import { readModelFile } from '../src/onnx/index.js';
 import type { OnnxModel } from '../src/onnx/types.js';
-import { finetune } from '../src/train/finetune.js';
+import { finetune } from '../src/fine-tuning/finetune.js';
 
 const args = process.argv.slice(2);
 const flag = (name: string, fallback: number) => {

@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadFashionMnist } from '../src/data/fashion-mnist.js';
 import { initBackend } from '../src/engine/backend.js';
-import { evaluateGhn } from '../src/ghn/evaluate.js';
+import { evaluateGhn } from '../src/meta-training/evaluate.js';
 import { loadGhn, saveGhn } from '../src/ghn/serialize.js';
 
 const { values } = parseArgs({

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { encodeModel, writeFileAtomic } from '../src/onnx/index.js';
 import { architectureSeed, sampleArchitecture } from '../src/space/sample.js';
-import { untieSharedInitializers } from '../src/train/untie.js';
+import { untieSharedInitializers } from '../src/fine-tuning/untie.js';
 
 const { values } = parseArgs({ options: { archs: { type: 'string', default: '40' }, out: { type: 'string', default: 'fixtures/generated' } } });
 const count = Number(values.archs);

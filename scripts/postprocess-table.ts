@@ -18,7 +18,7 @@ import { predict, type PredictOptions } from '../src/api/predict.js';
 import { buildGraph } from '../src/graph/index.js';
 import { writeFileAtomic } from '../src/onnx/index.js';
 import { isDiversifiable } from '../src/postprocess/diversify.js';
-import { evaluateWithOrt } from '../src/train/evaluate.js';
+import { evaluateWithOrt } from '../src/fine-tuning/evaluate.js';
 
 /** Post-processing settings compared; `default` is what `ghn predict` does without options. */
 const SETTINGS: Record<string, { label: string; options: PredictOptions }> = {

@@ -19,7 +19,7 @@ import { loadGhn } from '../src/ghn/serialize.js';
 import { buildGraph } from '../src/graph/build.js';
 import type { OnnxModel } from '../src/onnx/types.js';
 import { architectureSeed, sampleArchitecture } from '../src/space/sample.js';
-import { untieSharedInitializers } from '../src/train/untie.js';
+import { untieSharedInitializers } from '../src/fine-tuning/untie.js';
 
 const { values } = parseArgs({ options: {
   ghn: { type: 'string', default: 'models/ghn-fmnist.ghn' }, archs: { type: 'string', default: '12' },

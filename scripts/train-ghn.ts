@@ -11,13 +11,13 @@
  * stored in the .ghn header (`recipe.tails`). Without --steps a resume finishes the saved schedule.
  *
  * `--replay models/ghn-fmnist.ghn --out <prefix>` trains that model's recorded run again from nothing:
- * the base schedule, then every tail, each stopped where the next began (src/ghn/replay.ts);
+ * the base schedule, then every tail, each stopped where the next began (src/meta-training/replay.ts);
  * resumable by running the same command again.
  *
  * `--stop-at N` stops (checkpointed) after step N, before the schedule's end (side-by-side runs).
  *
  * `--workers 2` shares each step's architectures between this process and a child (one core each;
- * src/ghn/gradient-workers.ts): the same run bit for bit, faster when a core is free (figures in
+ * src/meta-training/gradient-workers.ts): the same run bit for bit, faster when a core is free (figures in
  * the README).
  */
 import { writeFileSync } from 'node:fs';
@@ -25,10 +25,10 @@ import { parseArgs } from 'node:util';
 import { loadFashionMnist } from '../src/data/fashion-mnist.js';
 import { initBackend } from '../src/engine/backend.js';
 import { recordedRecipe, trainValidationSplit } from '../src/api/ghn-training.js';
-import { evaluateGhn } from '../src/ghn/evaluate.js';
-import { replayTraining } from '../src/ghn/replay.js';
+import { evaluateGhn } from '../src/meta-training/evaluate.js';
+import { replayTraining } from '../src/meta-training/replay.js';
 import { saveGhn } from '../src/ghn/serialize.js';
-import { DEFAULT_RECIPE, trainGhn, type TrainProgress } from '../src/ghn/train.js';
+import { DEFAULT_RECIPE, trainGhn, type TrainProgress } from '../src/meta-training/train.js';
 
 const { values } = parseArgs({
   options: {

@@ -11,7 +11,7 @@ import { GraphExecutor } from '../src/engine/executor.js';
 import { encodeModel, readModelFile } from '../src/onnx/index.js';
 import * as ort from 'onnxruntime-node';
 import { AttributeType, DataType, type AttributeProto, type NodeProto, type OnnxModel, type TensorProto } from '../src/onnx/types.js';
-import { crossEntropy } from '../src/train/loss.js';
+import { crossEntropy } from '../src/fine-tuning/loss.js';
 import { createRng, gaussian } from '../src/util/random.js';
 
 type Attr = number | number[] | string | { floats: number[] } | { f: number };

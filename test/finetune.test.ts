@@ -14,12 +14,12 @@ import type { OnnxModel } from '../src/onnx/types.js';
 import { encodeModel } from '../src/onnx/index.js';
 import { buildGraph } from '../src/graph/index.js';
 import * as ort from 'onnxruntime-node';
-import { evaluateWithExecutor, evaluateWithOrt } from '../src/train/evaluate.js';
+import { evaluateWithExecutor, evaluateWithOrt } from '../src/fine-tuning/evaluate.js';
 import { GraphExecutor } from '../src/engine/executor.js';
-import { countCorrect } from '../src/train/loss.js';
-import { finetune } from '../src/train/finetune.js';
-import { createOptimizer, learningRate } from '../src/train/optimizers.js';
-import { untieSharedInitializers } from '../src/train/untie.js';
+import { countCorrect } from '../src/fine-tuning/loss.js';
+import { finetune } from '../src/fine-tuning/finetune.js';
+import { createOptimizer, learningRate } from '../src/fine-tuning/optimizers.js';
+import { untieSharedInitializers } from '../src/fine-tuning/untie.js';
 
 const DIR = 'fixtures/fashion-mnist';
 

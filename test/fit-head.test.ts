@@ -12,8 +12,8 @@ import { choleskySolve, ridgeRegression } from '../src/predict/ridge-regression.
 import { encodeModel } from '../src/onnx/index.js';
 import { activation, conv2d, convNorm, flatten, globalAvgPool } from '../src/space/layers.js';
 import { ModelBuilder } from '../src/space/onnx-builder.js';
-import { evaluateWithOrt } from '../src/train/evaluate.js';
-import { untieSharedInitializers } from '../src/train/untie.js';
+import { evaluateWithOrt } from '../src/fine-tuning/evaluate.js';
+import { untieSharedInitializers } from '../src/fine-tuning/untie.js';
 import { createRng, gaussian } from '../src/util/random.js';
 
 /** A SqueezeNet-style classifier: convs, then a 1×1 conv to the classes, ReLU, global average pooling. */

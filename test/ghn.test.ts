@@ -11,15 +11,15 @@ import { DEFAULT_GHN_CONFIG, GhnModel } from '../src/ghn/model.js';
 import { targetVariance } from '../src/ghn/output-scale.js';
 import { predictInitializerTensors, predictParameters, predictParametersAsync, predictSlotTensors } from '../src/ghn/predict-params.js';
 import { loadGhn, saveGhn } from '../src/ghn/serialize.js';
-import { scheduledLr, trainGhn, DEFAULT_RECIPE } from '../src/ghn/train.js';
-import { ArchitecturePool } from '../src/ghn/arch-pool.js';
-import { drawArchitectures } from '../src/ghn/meta-batch.js';
-import { replaySegments, replayTraining } from '../src/ghn/replay.js';
+import { scheduledLr, trainGhn, DEFAULT_RECIPE } from '../src/meta-training/train.js';
+import { ArchitecturePool } from '../src/meta-training/arch-pool.js';
+import { drawArchitectures } from '../src/meta-training/meta-batch.js';
+import { replaySegments, replayTraining } from '../src/meta-training/replay.js';
 import { decodeSlots, decodeSlotsPerSlot } from '../src/ghn/decoder.js';
 import { buildGraph } from '../src/graph/build.js';
 import { readModelFile } from '../src/onnx/index.js';
 import { architectureSeed, sampleArchitecture } from '../src/space/sample.js';
-import { untieSharedInitializers } from '../src/train/untie.js';
+import { untieSharedInitializers } from '../src/fine-tuning/untie.js';
 
 const FIXTURES = readdirSync('fixtures').filter((f) => f.endsWith('.eval13.onnx')).map((f) => join('fixtures', f));
 

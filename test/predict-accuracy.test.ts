@@ -13,7 +13,7 @@ import { describe, it } from 'node:test';
 import { predict } from '../src/api/predict.js';
 import { loadFashionMnist } from '../src/data/index.js';
 import { decodeModel } from '../src/onnx/index.js';
-import { evaluateWithExecutor, evaluateWithOrt } from '../src/train/evaluate.js';
+import { evaluateWithExecutor, evaluateWithOrt } from '../src/fine-tuning/evaluate.js';
 
 const test = loadFashionMnist({ split: 'test', limit: 1000 });
 const MODELS = ['resnet_small', 'mobilenet_small', 'densenet_small', 'mlp', 'convnext_small'];

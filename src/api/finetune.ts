@@ -6,11 +6,11 @@ import { readNormalization, withNormalization, type Dataset } from '../data/inde
 import { describeBackend, initBackend } from '../engine/backend.js';
 import { buildGraph } from '../graph/index.js';
 import { encodeModel } from '../onnx/index.js';
-import { evaluateWithOrt } from '../train/evaluate.js';
-import { finetune as trainModel, type FinetuneCheckpoint, type FinetuneProgress } from '../train/finetune.js';
+import { evaluateWithOrt } from '../fine-tuning/evaluate.js';
+import { finetune as trainModel, type FinetuneCheckpoint, type FinetuneProgress } from '../fine-tuning/finetune.js';
 
-export { DEFAULT_BN_RECALIBRATION_BATCHES } from '../train/finetune.js';
-import type { OptimizerKind } from '../train/optimizers.js';
+export { DEFAULT_BN_RECALIBRATION_BATCHES } from '../fine-tuning/finetune.js';
+import type { OptimizerKind } from '../fine-tuning/optimizers.js';
 import { loadModel, type ModelSource } from './inspect.js';
 
 export interface FinetuneModelOptions {

@@ -5,11 +5,11 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadFashionMnist, type Dataset } from '../data/index.js';
 import { initBackend } from '../engine/backend.js';
-import { evaluateGhn, type EvaluateGhnOptions, type GhnEvaluation } from '../ghn/evaluate.js';
+import { evaluateGhn, type EvaluateGhnOptions, type GhnEvaluation } from '../meta-training/evaluate.js';
 import { GhnError } from '../errors.js';
-import { replayTraining } from '../ghn/replay.js';
+import { replayTraining } from '../meta-training/replay.js';
 import { decodeGhn, loadGhn, saveGhn } from '../ghn/serialize.js';
-import { trainGhn, type TrainProgress, type TrainRecipe } from '../ghn/train.js';
+import { trainGhn, type TrainProgress, type TrainRecipe } from '../meta-training/train.js';
 
 /** Training images held out of the train set for validation during meta-training. */
 export const VALIDATION_IMAGES = 5000;

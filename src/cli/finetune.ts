@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { DATASET_NAMES, loadDataset } from '../api/datasets.js';
 import { GhnError } from '../errors.js';
-import { DEFAULT_BN_RECALIBRATION_BATCHES } from '../train/defaults.js';
+import { DEFAULT_BN_RECALIBRATION_BATCHES } from '../fine-tuning/defaults.js';
 import { parseNumber } from './options.js';
 import path from 'node:path';
 

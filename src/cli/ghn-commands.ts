@@ -1,8 +1,8 @@
 /** `ghn train` and `ghn eval`: meta-training and evaluation of the GHN, thin over src/api/ghn-training. */
 import type { Command } from 'commander';
 import { DEFAULT_GHN_PATH } from '../api/predict-options.js';
-import type { GhnEvaluation } from '../ghn/evaluate.js';
-import { DEFAULT_RECIPE } from '../ghn/recipe.js';
+import type { GhnEvaluation } from '../meta-training/evaluate.js';
+import { DEFAULT_RECIPE } from '../meta-training/recipe.js';
 import { table } from './format.js';
 import { parseNumber } from './options.js';
 

@@ -10,10 +10,10 @@ import * as tf from '../engine/tfjs-core.js';
 import { GraphExecutor } from '../engine/executor.js';
 import { buildGraph } from '../graph/build.js';
 import type { OnnxModel } from '../onnx/types.js';
-import { untieSharedInitializers } from '../train/untie.js';
+import { untieSharedInitializers } from '../fine-tuning/untie.js';
 import { architectureSeed, sampleArchitecture, type Split } from '../space/sample.js';
 import type { FamilyName } from '../space/family.js';
-import { encodeGraph, type GraphEncoding } from './encoding.js';
+import { encodeGraph, type GraphEncoding } from '../ghn/encoding.js';
 
 /** Input of the sampled networks (the space's default task: Fashion-MNIST). */
 const SPACE_INPUT = [1, 28, 28];

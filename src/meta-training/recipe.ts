@@ -2,7 +2,7 @@
  * The meta-training recipe and its defaults, apart from the trainer so that the CLI can show the
  * defaults without loading the training code.
  */
-import { DEFAULT_GHN_CONFIG, type GhnConfig } from './config.js';
+import { DEFAULT_GHN_CONFIG, type GhnConfig } from '../ghn/config.js';
 
 export interface TrainRecipe {
   steps: number;

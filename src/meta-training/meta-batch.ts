@@ -7,11 +7,11 @@ import * as tf from '../engine/tfjs-core.js';
 import { gatherBatch } from '../data/batches.js';
 import type { Dataset } from '../data/dataset.js';
 import { GhnError } from '../errors.js';
-import { correctCount, crossEntropy } from '../train/loss.js';
+import { correctCount, crossEntropy } from '../fine-tuning/loss.js';
 import { createRng, deriveSeed, randomInt } from '../util/random.js';
 import type { ArchitecturePool, PooledArchitecture } from './arch-pool.js';
-import type { GhnModel } from './model.js';
-import { predictInitializerTensors } from './predict-params.js';
+import type { GhnModel } from '../ghn/model.js';
+import { predictInitializerTensors } from '../ghn/predict-params.js';
 
 /** Pool indices of the `count` usable architectures of step `step` (deterministic). */
 export function drawArchitectures(pool: ArchitecturePool, count: number, seed: number, step: number): number[] {

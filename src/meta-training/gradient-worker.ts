@@ -7,10 +7,10 @@ import * as tf from '../engine/tfjs-core.js';
 import { initBackend } from '../engine/backend.js';
 import { ArchitecturePool, TRAINING_POOL_CACHE } from './arch-pool.js';
 import { archGradients, imageBatch } from './meta-batch.js';
-import { GhnModel } from './model.js';
+import { GhnModel } from '../ghn/model.js';
 import type { SentShare, WorkerMessage, WorkerReply } from './gradient-workers.js';
 
-if (!process.send) throw new Error('src/ghn/gradient-worker.ts runs as a child of meta-training (forked with IPC)');
+if (!process.send) throw new Error('src/meta-training/gradient-worker.ts runs as a child of meta-training (forked with IPC)');
 
 const reply = (message: WorkerReply): void => void process.send!(message);
 process.on('disconnect', () => process.exit(0));

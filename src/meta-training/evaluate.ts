@@ -2,7 +2,7 @@
  * Evaluation of a GHN on the test split of architectures (never seen in training):
  * - no training: accuracy of predicted parameters on the test images, BatchNorm on batch
  *   statistics, against the PyTorch-style default init the sampler writes into each ONNX;
- * - fine-tuning (AdamW lr 1e-3, batch 64, src/train finetune): k steps from predicted parameters
+ * - fine-tuning (AdamW lr 1e-3, batch 64, src/fine-tuning/finetune.ts): k steps from predicted parameters
  *   against k and K steps from the default init (accuracy with running-statistics BN, as exported).
  * The result is plain JSON, ready for a table.
  */
@@ -15,12 +15,12 @@ import { replaceTensorData } from '../onnx/tensor.js';
 import type { OnnxModel } from '../onnx/types.js';
 import { encodeModel } from '../onnx/write.js';
 import { architectureSeed, sampleArchitecture } from '../space/sample.js';
-import { finetune } from '../train/finetune.js';
-import { countCorrect } from '../train/loss.js';
-import { untieSharedInitializers } from '../train/untie.js';
-import { encodeGraph } from './encoding.js';
-import type { GhnModel } from './model.js';
-import { predictParameters } from './predict-params.js';
+import { finetune } from '../fine-tuning/finetune.js';
+import { countCorrect } from '../fine-tuning/loss.js';
+import { untieSharedInitializers } from '../fine-tuning/untie.js';
+import { encodeGraph } from '../ghn/encoding.js';
+import type { GhnModel } from '../ghn/model.js';
+import { predictParameters } from '../ghn/predict-params.js';
 
 export interface EvaluateGhnOptions {
   /** Test images. */

@@ -14,14 +14,14 @@
 import * as tf from '../engine/tfjs-core.js';
 import { appendFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { Dataset } from '../data/dataset.js';
-import { correctCount, crossEntropy } from '../train/loss.js';
+import { correctCount, crossEntropy } from '../fine-tuning/loss.js';
 import { ArchitecturePool, TRAINING_POOL_CACHE } from './arch-pool.js';
 import { GradientWorkers } from './gradient-workers.js';
 import { archGradients, drawArchitectures, imageBatch, sumInOrder, type MetaGradients } from './meta-batch.js';
-import { GhnModel } from './model.js';
+import { GhnModel } from '../ghn/model.js';
 import { DEFAULT_RECIPE, recipeBase, type ScheduleTail, type TrainRecipe } from './recipe.js';
-import { predictInitializerTensors } from './predict-params.js';
-import { decodeGhn, encodeTensors, loadGhn, saveGhn } from './serialize.js';
+import { predictInitializerTensors } from '../ghn/predict-params.js';
+import { decodeGhn, encodeTensors, loadGhn, saveGhn } from '../ghn/serialize.js';
 
 export { DEFAULT_RECIPE, type ScheduleTail, type TrainRecipe };
 

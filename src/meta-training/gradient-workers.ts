@@ -15,7 +15,7 @@ import type { Dataset } from '../data/dataset.js';
 import { GhnError } from '../errors.js';
 import { forkEntry } from '../util/fork-entry.js';
 import { sumInOrder, type MetaGradients } from './meta-batch.js';
-import type { GhnConfig, GhnModel } from './model.js';
+import type { GhnConfig, GhnModel } from '../ghn/model.js';
 
 export type WorkerMessage =
   | { type: 'init'; config: GhnConfig; poolSize: number; spaceSeed: number; seed: number; data: Dataset }
