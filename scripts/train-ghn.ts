@@ -1,7 +1,8 @@
 /**
  * Trains the shipped GHN: `npx tsx scripts/train-ghn.ts [--minutes M] [--steps N] [--resume] [--out models/ghn-fmnist]`.
  * Writes <out>.ghn (checkpointed, with <out>.ghn.opt: the AdamW state a resume needs),
- * <out>.log.jsonl (one line per step, appended) and, at the end, evaluates on the test split of
+ * <out>.log.jsonl.gz (one JSON line per step, appended as gzip members; a legacy plain <out>.log.jsonl
+ * is converted on the first append; src/meta-training/training-log.ts) and, at the end, evaluates on the test split of
  * architectures into <out>.metrics.json (unless --skip-eval).
  *
  * `--resume --steps N` with N beyond the saved step count extends the run: a new schedule tail
@@ -29,6 +30,7 @@ import { evaluateGhn } from '../src/meta-training/evaluate.js';
 import { replayTraining } from '../src/meta-training/replay.js';
 import { saveGhn } from '../src/ghn/serialize.js';
 import { DEFAULT_RECIPE, trainGhn, type TrainProgress } from '../src/meta-training/train.js';
+import { trainingLogPath } from '../src/meta-training/training-log.js';
 
 const { values } = parseArgs({
   options: {
@@ -63,7 +65,7 @@ const run = {
   checkpointPath: `${out}.ghn`,
   checkpointEvery: 1000000,
   checkpointMinutes: Number(values['checkpoint-minutes']),
-  logPath: `${out}.log.jsonl`,
+  logPath: trainingLogPath(out),
   maxMinutes: Number(values.minutes),
   workers: Number(values.workers),
   onProgress: (p: TrainProgress) => {

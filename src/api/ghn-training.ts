@@ -10,6 +10,7 @@ import { GhnError } from '../errors.js';
 import { replayTraining } from '../meta-training/replay.js';
 import { decodeGhn, loadGhn, saveGhn } from '../ghn/serialize.js';
 import { trainGhn, type TrainProgress, type TrainRecipe } from '../meta-training/train.js';
+import { trainingLogPath } from '../meta-training/training-log.js';
 
 /** Training images held out of the train set for validation during meta-training. */
 export const VALIDATION_IMAGES = 5000;
@@ -25,7 +26,7 @@ export function trainValidationSplit(full: Dataset, held = VALIDATION_IMAGES): {
 }
 
 export interface TrainCommandOptions {
-  /** Output prefix: writes <out>.ghn, <out>.log.jsonl, <out>.metrics.json. */
+  /** Output prefix: writes <out>.ghn, <out>.log.jsonl.gz (gzip-compressed JSON lines), <out>.metrics.json. */
   out: string;
   recipe?: Partial<TrainRecipe>;
   /**
@@ -49,7 +50,7 @@ export async function trainAndSave(options: TrainCommandOptions) {
   const { train, val } = trainValidationSplit(loadFashionMnist({ split: 'train', dir: options.dataDir }));
   const run = {
     data: train, valData: val, valEvery: 100, checkpointPath: `${options.out}.ghn`, checkpointEvery: 50,
-    logPath: `${options.out}.log.jsonl`, maxMinutes: options.minutes, onProgress: options.onProgress, workers: options.workers,
+    logPath: trainingLogPath(options.out), maxMinutes: options.minutes, onProgress: options.onProgress, workers: options.workers,
   };
   const result = options.replay
     ? await replayTraining(options.replay, run)

@@ -28,7 +28,7 @@ export function registerGhnCommands(program: Command): void {
   program
     .command('train')
     .description('meta-train a GHN on Fashion-MNIST over the generated architecture space')
-    .option('--out <prefix>', 'writes <prefix>.ghn, <prefix>.log.jsonl, <prefix>.metrics.json', 'models/ghn-fmnist')
+    .option('--out <prefix>', 'writes <prefix>.ghn, <prefix>.log.jsonl.gz, <prefix>.metrics.json', 'models/ghn-fmnist')
     .option('--steps <n>', 'meta-steps', String(DEFAULT_RECIPE.steps))
     .option('--meta-batch <n>', 'architectures per meta-step', String(DEFAULT_RECIPE.metaBatch))
     .option('--images <n>', 'images per architecture per step', String(DEFAULT_RECIPE.images))

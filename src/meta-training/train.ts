@@ -12,7 +12,7 @@
  * one): predicted weights are standardized to a fixed He norm, so a norm penalty has nothing to act on.
  */
 import * as tf from '../engine/tfjs-core.js';
-import { appendFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { Dataset } from '../data/dataset.js';
 import { correctCount, crossEntropy } from '../fine-tuning/loss.js';
 import { ArchitecturePool, TRAINING_POOL_CACHE } from './arch-pool.js';
@@ -22,6 +22,7 @@ import { GhnModel } from '../ghn/model.js';
 import { DEFAULT_RECIPE, recipeBase, type ScheduleTail, type TrainRecipe } from './recipe.js';
 import { predictInitializerTensors } from '../ghn/predict-params.js';
 import { decodeGhn, encodeTensors, loadGhn, saveGhn } from '../ghn/serialize.js';
+import { TrainingLog } from './training-log.js';
 
 export { DEFAULT_RECIPE, type ScheduleTail, type TrainRecipe };
 
@@ -71,7 +72,11 @@ export interface TrainGhnOptions {
   extend?: { lr?: number; warmupSteps?: number };
   /** Also checkpoint whenever this much wall-clock has passed since the last checkpoint. */
   checkpointMinutes?: number;
-  /** JSON lines, one per step (and per validation). */
+  /**
+   * JSON lines, one per step (validation results on their step's line): gzip members appended per
+   * flush when the path ends in `.gz` (training-log.ts), plain lines otherwise. The run keeps the
+   * records up to the step it starts from (0, or the checkpoint's on resume) and appends after them.
+   */
   logPath?: string;
   /** Stop (after checkpointing) once this much wall-clock has passed. */
   maxMinutes?: number;
@@ -165,10 +170,6 @@ export function validate(ghn: GhnModel, pool: ArchitecturePool, data: Dataset, c
   return { acc: acc / Math.max(1, archs), loss: loss / Math.max(1, archs), archs };
 }
 
-function log(path: string | undefined, record: object): void {
-  if (path) appendFileSync(path, JSON.stringify(record) + '\n');
-}
-
 function saveCheckpoint(path: string, ghn: GhnModel, opt: AdamW, recipe: TrainRecipe, step: number, extra: object): void {
   saveGhn(path, ghn, { recipe: { ...recipe, stepsDone: step }, metrics: extra as Record<string, unknown> });
   const bytes = encodeTensors(ghn.config, opt.state(), { recipe: { kind: 'adamw-state', step } });
@@ -247,6 +248,7 @@ export async function trainGhn(options: TrainGhnOptions): Promise<TrainResult> {
   let lastVal: ValidationResult | undefined;
   let step = startStep;
   // Data-parallel: this process and workers − 1 children share each step's architectures.
+  const log = options.logPath ? TrainingLog.open(options.logPath, { keepThroughStep: startStep }) : undefined;
   const workers = parallel
     ? await GradientWorkers.start(options.workers! - 1, { config: ghn.config, poolSize: recipe.poolSize, spaceSeed: recipe.spaceSeed, seed: recipe.seed, data: options.data })
     : undefined;
@@ -286,11 +288,13 @@ export async function trainGhn(options: TrainGhnOptions): Promise<TrainResult> {
         progress.val = lastVal;
       }
       history.push(progress);
-      log(options.logPath, progress);
+      log?.append(progress);
       options.onProgress?.(progress);
       const outOfTime = options.maxMinutes !== undefined && elapsedSec / 60 >= options.maxMinutes;
       const dueByTime = options.checkpointMinutes !== undefined && (performance.now() - lastCheckpoint) / 60000 >= options.checkpointMinutes;
       if (ckpt && ((step + 1) % checkpointEvery === 0 || step + 1 === lastStep || outOfTime || dueByTime)) {
+        // The log first: an interruption between the two leaves steps the resume drops, not a gap.
+        log?.flush();
         saveCheckpoint(ckpt, ghn, opt, recipe, step + 1, { lastVal });
         lastCheckpoint = performance.now();
       }
@@ -301,6 +305,7 @@ export async function trainGhn(options: TrainGhnOptions): Promise<TrainResult> {
       }
     }
   } finally {
+    log?.close();
     workers?.stop();
     opt.dispose();
     pool.dispose();
