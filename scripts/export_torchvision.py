@@ -24,11 +24,15 @@ import time
 import warnings
 from typing import Any, Dict, List
 
-VARIANTS = {  # name -> (opset, TrainingMode member name)
-    "eval13": (13, "EVAL"),
-    "preserve13": (13, "PRESERVE"),
-    "training13": (13, "TRAINING"),
-    "preserve17": (17, "PRESERVE"),
+VARIANTS = {  # name -> (opset, TrainingMode member name, constant folding)
+    "eval13": (13, "EVAL", True),
+    "preserve13": (13, "PRESERVE", True),
+    "training13": (13, "TRAINING", True),
+    "preserve17": (17, "PRESERVE", True),
+    # Constant folding replaces Gather(parameter, constant index) by its result: Swin's and MaxViT's
+    # relative position bias tables then become [1, heads, N, N] biases. These keep the tables.
+    "eval13nofold": (13, "EVAL", False),
+    "preserve13nofold": (13, "PRESERVE", False),
 }
 DEFAULT_VARIANTS = "eval13,preserve13,preserve17"
 PROTOBUF_LIMIT = 2 * 1024**3
@@ -66,7 +70,7 @@ def export_one(model: Any, shape: List[int], variant: str, dest: str) -> None:
     import onnx
     import torch
 
-    opset, mode = VARIANTS[variant]
+    opset, mode, fold = VARIANTS[variant]
     with tempfile.TemporaryDirectory(dir=os.path.dirname(dest)) as tmp:
         tmp_path = os.path.join(tmp, "model.onnx")
         with warnings.catch_warnings():
@@ -77,7 +81,7 @@ def export_one(model: Any, shape: List[int], variant: str, dest: str) -> None:
                 tmp_path,
                 opset_version=opset,
                 training=getattr(torch.onnx.TrainingMode, mode),
-                do_constant_folding=True,
+                do_constant_folding=fold,
                 input_names=["input"],
                 output_names=["logits"],
                 dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},

@@ -51,6 +51,8 @@ const MATRIX_VIEWS: Readonly<Record<ParamRole, (s: SlotSpec) => MatrixView>> = {
   'linear.weight': asMatrix,
   'embedding': asMatrix,
   'pos_embedding': (s) => ({ rows: product(s.shape.slice(0, -1)), cols: s.shape[s.shape.length - 1] ?? 1, kH: 1, kW: 1 }),
+  // [(2w−1)², heads]: relative position × head, as a position embedding is token × channel.
+  'relative_position_bias': asMatrix,
   'conv.bias': asVector,
   'linear.bias': asVector,
   'bias': asVector,

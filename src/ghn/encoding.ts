@@ -7,7 +7,7 @@ import type { ComputationGraph } from '../graph/computation-graph.js';
 import { slotChannelCodes } from '../graph/channel-maps.js';
 import { depthFromInputs, forwardDistances } from '../graph/distances.js';
 import type { OpNode, ParamSlot } from '../graph/types.js';
-import { OP_KINDS, PARAM_ROLES, type OpKind, type ParamRole } from '../graph/vocabulary.js';
+import { OP_KINDS, PARAM_ROLES, type EmbeddedParamRole, type LaterParamRole, type OpKind, type ParamRole } from '../graph/vocabulary.js';
 
 /** Hop distances 0..MAX_DISTANCE keep their own bucket; longer ones share MAX_DISTANCE; unreachable gets one more. */
 export const MAX_DISTANCE = 8;
@@ -19,7 +19,20 @@ export const PAIR_BUCKETS = DISTANCE_BUCKETS * DISTANCE_BUCKETS;
 export const MAX_DEGREE = 8;
 
 const KIND_ID = new Map<OpKind, number>(OP_KINDS.map((k, i) => [k, i]));
-const ROLE_ID = new Map<ParamRole, number>(PARAM_ROLES.map((r, i) => [r, i]));
+/**
+ * The role embedding a role recognized after the shipped GHN was trained is decoded with (a new row
+ * would change the trained table's shape). A relative position bias table is a per-position,
+ * per-head additive term of position-embedding scale (torchvision draws it trunc-normal, std 0.02,
+ * as ViT's position embedding): the closest trained role is pos_embedding.
+ */
+export const DECODED_AS: Readonly<Record<LaterParamRole, EmbeddedParamRole>> = {
+  relative_position_bias: 'pos_embedding',
+};
+
+const ROLE_ID = new Map<ParamRole, number>([
+  ...PARAM_ROLES.map((r, i) => [r, i] as const),
+  ...Object.entries(DECODED_AS).map(([r, as]) => [r as LaterParamRole, PARAM_ROLES.indexOf(as)] as const),
+]);
 
 /**
  * Continuous op properties, each mapped to [0, 1] before the [cos(πx/2), sin(πx/2)] encoding.

@@ -7,7 +7,8 @@
  *   std = √(gain / fan_in) for conv/linear weights: gain 2 (He, the layer is followed by a ReLU-like
  *   op or a norm) except gain 1 for the classifier (no nonlinearity after it) and for depthwise convs
  *   (a k·k fan-in with gain 2 doubles the variance of every block in deep MobileNets).
- *   Embeddings keep PyTorch's N(0, 1); position embeddings 0.02 (ViT's trunc-normal std).
+ *   Embeddings keep PyTorch's N(0, 1); position embeddings and relative position bias tables 0.02
+ *   (ViT's and Swin's trunc-normal std).
  * - 'residual' roles (vectors): value = base + scale·raw with raw ≈ N(0, 1) at initialization, so
  *   an untrained GHN gives the PyTorch defaults plus a small perturbation and a trained one can move
  *   them freely.
@@ -34,6 +35,8 @@ export const OUTPUT_RULES: Readonly<Record<ParamRole, OutputRule>> = {
   'linear.weight': { kind: 'standardized', std: heStd },
   'embedding': { kind: 'standardized', std: () => 1 },
   'pos_embedding': { kind: 'standardized', std: () => 0.02 },
+  // torchvision's Swin and MaxViT draw the table trunc-normal with std 0.02.
+  'relative_position_bias': { kind: 'standardized', std: () => 0.02 },
   'conv.bias': { kind: 'residual', base: 0, scale: 0.05 },
   'linear.bias': { kind: 'residual', base: 0, scale: 0.05 },
   'bias': { kind: 'residual', base: 0, scale: 0.05 },

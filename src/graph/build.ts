@@ -12,6 +12,7 @@ import { matchActivationRegions } from './patterns/activation-region.js';
 import { matchDecomposedGroupNorm } from './patterns/group-norm.js';
 import { matchDecomposedLayerNorm } from './patterns/layer-norm.js';
 import { matchMatMulLinear } from './patterns/linear.js';
+import { matchRelativePositionBias } from './patterns/relative-position-bias.js';
 import type { OpMatch, ParamUse, PatternMatcher } from './patterns/match.js';
 import { matchSingleOp } from './single-ops.js';
 import type { BufferSlot, OpNode, ParamSlot, StorageLayout, Unsupported } from './types.js';
@@ -22,7 +23,7 @@ const { MultiDirectedGraph } = graphology as unknown as { MultiDirectedGraph: ty
 
 /** Matched in this order; earlier matchers take precedence over later ones. */
 const PATTERNS: readonly PatternMatcher[] = [
-  matchDecomposedLayerNorm, matchDecomposedGroupNorm, matchMatMulLinear, matchActivationRegions,
+  matchDecomposedLayerNorm, matchDecomposedGroupNorm, matchMatMulLinear, matchRelativePositionBias, matchActivationRegions,
 ];
 
 const BUFFER_ROLES: ReadonlySet<string> = new Set<BufferRole>(['running_mean', 'running_var']);

@@ -19,14 +19,28 @@ export const OP_KINDS = [
 ] as const;
 export type OpKind = (typeof OP_KINDS)[number];
 
-/** Roles a trainable parameter tensor plays. */
+/**
+ * Roles a trainable parameter tensor plays that the GHN has its own role embedding for: one row
+ * each, in this order (ghn/model.ts), so the list changes only with a retrained GHN.
+ */
 export const PARAM_ROLES = [
   'conv.weight', 'conv.bias',
   'linear.weight', 'linear.bias',
   'norm.scale', 'norm.shift',
   'embedding', 'pos_embedding', 'class_token', 'layer_scale', 'bias', 'prelu.slope',
 ] as const;
-export type ParamRole = (typeof PARAM_ROLES)[number];
+export type EmbeddedParamRole = (typeof PARAM_ROLES)[number];
+
+/**
+ * Roles recognized after the shipped GHN was trained; ghn/encoding.ts says which embedded role each
+ * is decoded as. relative_position_bias: a table gathered by a constant index into the bias added
+ * to attention logits (Swin, MaxViT).
+ */
+export const LATER_PARAM_ROLES = ['relative_position_bias'] as const;
+export type LaterParamRole = (typeof LATER_PARAM_ROLES)[number];
+
+/** Roles a trainable parameter tensor plays. */
+export type ParamRole = EmbeddedParamRole | LaterParamRole;
 
 /** Non-trainable state that travels with a layer (BatchNorm running statistics). */
 export type BufferRole = 'running_mean' | 'running_var';
@@ -47,6 +61,7 @@ export const ROLE_INFO: Record<ParamRole, RoleInfo> = {
   'norm.shift': { isWeight: false, constantDefault: 0 },
   'embedding': { isWeight: true },
   'pos_embedding': { isWeight: false },
+  'relative_position_bias': { isWeight: false },
   'class_token': { isWeight: false },
   'layer_scale': { isWeight: false },
   'bias': { isWeight: false, constantDefault: 0 },
