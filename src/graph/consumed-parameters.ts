@@ -116,3 +116,10 @@ export function unpredictedParameters(original: OnnxModel, written: OnnxModel): 
 export function distinctInitializers(uses: readonly ConsumedParameter[]): string[] {
   return [...new Set(uses.map((u) => u.initializer))];
 }
+
+/** The uses no slot reads (a slot's consumer is the node input that reads its value). */
+export function withoutSlots(uses: readonly ConsumedParameter[], slots: Iterable<{ readonly consumer: { readonly node: number; readonly input: number } }>): ConsumedParameter[] {
+  const read = new Set<string>();
+  for (const s of slots) read.add(`${s.consumer.node}:${s.consumer.input}`);
+  return uses.filter((u) => !read.has(`${u.node}:${u.input}`));
+}
