@@ -17,6 +17,7 @@ const BENCHES: Bench[] = [
   { title: 'graph import (issue 2)', script: 'bench/graph.ts' },
   { title: 'wasm kernels (issue 3)', script: 'bench/kernels.ts' },
   { title: 'training step through the executor (issue 3)', script: 'bench/train.ts' },
+  { title: 'meta-training throughput and replay time (issue 18)', script: 'bench/train.ts', args: () => ['--meta'] },
   { title: 'GHN (issue 4)', script: 'bench/ghn.ts' },
   { title: 'post-processing (issue 5)', script: 'bench/postprocess.ts' },
   { title: 'ghn predict (issue 5)', script: 'bench/predict.ts' },

@@ -7,6 +7,12 @@
  *   npx tsx bench/train.ts [--steps 10] [--cpu-cap-seconds 60] [--backends wasm,cpu] [model ...]
  *
  * GHN_WASM_THREADS=2 (or 3, …) times the opt-in threaded wasm backend.
+ *
+ * `--meta` instead times GHN meta-training (issue 18): whole steps of trainGhn at each meta-batch
+ * of the shipped recipe (architectures × images per step), with 1 and 2 gradient processes, and
+ * projects the wall time of replaying the recipe from nothing:
+ *
+ *   npx tsx bench/train.ts --meta [--meta-steps 20] [--warmup-steps 3] [--workers 1,2] [--ghn models/ghn-fmnist.ghn]
  */
 import * as tf from '@tensorflow/tfjs-core';
 import os from 'node:os';
@@ -16,8 +22,15 @@ import { GraphExecutor, type ObservedNode } from '../src/engine/executor.js';
 import { readModelFile } from '../src/onnx/index.js';
 import type { OnnxModel } from '../src/onnx/types.js';
 import { finetune } from '../src/fine-tuning/finetune.js';
+import { recordedRecipe } from '../src/api/ghn-training.js';
+import { replaySegments } from '../src/meta-training/replay.js';
+import { trainGhn } from '../src/meta-training/train.js';
 
 const args = process.argv.slice(2);
+if (args.includes('--meta')) {
+  await metaThroughput(args.filter((a) => a !== '--meta'));
+  process.exit(0);
+}
 const flag = (name: string, fallback: number) => {
   const i = args.indexOf(name);
   if (i < 0) return fallback;
@@ -121,4 +134,69 @@ for (const r of rows) {
   const cpu = r.cpuMsPerStep === undefined ? '—' : r.cpuMsPerStep.toFixed(0);
   const rate = r.msPerStep === undefined ? '—' : (r.gflops / (r.msPerStep / 1000)).toFixed(1);
   console.log(`| ${r.model} | ${r.backend} | ${ms} | ${cpu} | ${r.gflops.toFixed(2)} | ${rate} | ${r.note} |`);
+}
+
+/**
+ * Meta-training throughput: for each meta-batch (architectures × images) of the recorded recipe,
+ * `timed` whole steps of trainGhn after `warm` untimed ones, from a new GHN (the same work per step
+ * as a trained one), drawing from a million architectures (every draw a new one, built in the step,
+ * as in the shipped recipe's last 19,000 steps), no validation. Steps/min from the median step time
+ * and from the timed steps' total; the replay projection sums each segment's steps at its meta-batch's
+ * rate.
+ */
+async function metaThroughput(argv: string[]): Promise<void> {
+  const get = (name: string, fallback: string) => {
+    const i = argv.indexOf(name);
+    return i < 0 ? fallback : argv[i + 1]!;
+  };
+  const timed = Number(get('--meta-steps', '20'));
+  const warm = Number(get('--warmup-steps', '3'));
+  const workerCounts = get('--workers', '1,2').split(',').map(Number);
+  const ghnFile = get('--ghn', 'models/ghn-fmnist.ghn');
+  const recipe = recordedRecipe(ghnFile);
+  const segments = replaySegments(recipe);
+  const configs = [...new Map(segments.map((s) => [`${s.metaBatch}x${s.images}`, { metaBatch: s.metaBatch, images: s.images }])).values()];
+  const described = describeBackend(await initBackend('wasm'));
+  const data = loadFashionMnist({ dir: 'fixtures/fashion-mnist', split: 'train' });
+  const load = () => os.loadavg().map((l) => l.toFixed(1)).join(' ');
+  const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return (s[(s.length - 1) >> 1]! + s[s.length >> 1]!) / 2; };
+
+  console.log(`meta-training throughput: npx tsx bench/train.ts --meta --meta-steps ${timed} --warmup-steps ${warm} --workers ${workerCounts.join(',')}`);
+  console.log(`${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, node ${process.version}; ${described}; recipe of ${ghnFile} (${recipe.steps} steps)`);
+  console.log(`load average (1/5/15 min) at start: ${load()}`);
+  const rows: Array<{ metaBatch: number; images: number; workers: number; medianSec: number; meanSec: number; cpuSec: number; loadAfter: string }> = [];
+  for (const c of configs) {
+    for (const workers of workerCounts) {
+      const stepSec: number[] = [];
+      const cpuSec: number[] = [];
+      let lastCpu = 0;
+      const result = await trainGhn({
+        recipe: { steps: warm + timed, metaBatch: c.metaBatch, images: c.images, poolSize: 1_000_000, warmupSteps: 1 },
+        data, valEvery: 0, workers,
+        onProgress: (p) => {
+          if (p.step > warm) { stepSec.push(p.stepSec!); cpuSec.push(p.cpuSec! - lastCpu); }
+          lastCpu = p.cpuSec!;
+        },
+      });
+      result.model.dispose();
+      const meanSec = stepSec.reduce((a, b) => a + b, 0) / stepSec.length;
+      rows.push({ ...c, workers, medianSec: median(stepSec), meanSec, cpuSec: median(cpuSec), loadAfter: load() });
+    }
+  }
+  console.log('(CPU s/step: this process only, median; with 2 workers the child\'s share is not in it)');
+  console.log('| architectures × images | workers | median s/step | meta-steps/min (median) | meta-steps/min (mean) | architecture-images/s (median) | CPU s/step | load average after |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (const r of rows) {
+    console.log(`| ${r.metaBatch} × ${r.images} | ${r.workers} | ${r.medianSec.toFixed(3)} | ${(60 / r.medianSec).toFixed(1)} | ${(60 / r.meanSec).toFixed(1)} | ` +
+      `${((r.metaBatch * r.images) / r.medianSec).toFixed(0)} | ${r.cpuSec.toFixed(3)} | ${r.loadAfter} |`);
+  }
+  for (const workers of workerCounts) {
+    const at = (s: (typeof segments)[number], key: 'medianSec' | 'meanSec' | 'cpuSec') =>
+      rows.find((r) => r.workers === workers && r.metaBatch === s.metaBatch && r.images === s.images)![key];
+    const hours = (key: 'medianSec' | 'meanSec' | 'cpuSec') => segments.reduce((t, s) => t + (s.stopAt - s.from) * at(s, key), 0) / 3600;
+    console.log(`replay of the recipe from nothing (${segments.length} segments, ${recipe.steps} steps), ${workers} worker${workers > 1 ? 's' : ''}: ` +
+      `${hours('medianSec').toFixed(1)} h at the median step times, ${hours('meanSec').toFixed(1)} h at the mean` +
+      // One process's CPU time per step is what the step costs on a core of its own: the shared-machine-proof figure.
+      (workers === 1 ? `, ${hours('cpuSec').toFixed(1)} h at its CPU time per step` : ''));
+  }
 }

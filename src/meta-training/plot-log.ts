@@ -6,7 +6,7 @@
  *
  * Long logs are drawn from per-bin summaries (each bin's minimum and maximum, for lines that have
  * to keep their spikes, such as the warm-ups of the learning rate), so the file stays small: the
- * shipped 53,000-step log gives ~100 KB.
+ * shipped 53,000-step log gives ~150 KB.
  */
 
 /** The fields of a log line this reads (TrainProgress). */
