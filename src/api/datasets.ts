@@ -1,23 +1,18 @@
-/** Datasets by name, as commands and the server name them. */
-import { loadCifar10, loadFashionMnist, type Dataset, type Split } from '../data/index.js';
-import { GhnError } from '../errors.js';
+/** Datasets as commands and the library name them: by name, or a folder (src/data/sources.ts). */
+import { DATASET_NAMES, loadSource, resolveDataset, type Dataset, type Normalization, type Split } from '../data/index.js';
 
-export const DATASET_NAMES = ['fashion-mnist', 'cifar10'] as const;
+export { DATASET_NAMES };
 export type DatasetName = (typeof DATASET_NAMES)[number];
-
-const LOADERS: Record<DatasetName, (split: Split, dir?: string, limit?: number) => Dataset> = {
-  'fashion-mnist': (split, dir, limit) => loadFashionMnist({ split, dir, limit }),
-  cifar10: (split, dir, limit) => {
-    if (!dir) throw new GhnError('usage', 'cifar10 needs --data-dir (a folder with data_batch_*.bin and test_batch.bin)');
-    return loadCifar10({ split, dir, limit });
-  },
-};
 
 export function isDatasetName(name: string): name is DatasetName {
   return (DATASET_NAMES as readonly string[]).includes(name);
 }
 
-export function loadDataset(name: string, split: Split, options: { dir?: string; limit?: number } = {}): Dataset {
-  if (!isDatasetName(name)) throw new GhnError('usage', `unknown dataset "${name}" (choose ${DATASET_NAMES.join(' or ')})`);
-  return LOADERS[name](split, options.dir, options.limit);
+/**
+ * A split of a dataset: `name` is fashion-mnist, cifar10 (with `dir`), or a folder of IDX files,
+ * CIFAR-10 binary batches or images. `normalization` overrides the dataset's own (give the train
+ * split's to a test split loaded on its own, or it is computed again).
+ */
+export function loadDataset(name: string, split: Split, options: { dir?: string; limit?: number; normalization?: Normalization } = {}): Dataset {
+  return loadSource(resolveDataset(name, options.dir), split, { limit: options.limit, normalization: options.normalization });
 }

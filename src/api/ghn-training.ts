@@ -1,9 +1,11 @@
 /**
- * Meta-training and evaluation of a GHN on Fashion-MNIST, as the `ghn train` / `ghn eval` commands
- * and the training script run them: the data split and file layout live here, once.
+ * Meta-training and evaluation of a GHN on a dataset (Fashion-MNIST by default), as the `ghn train` /
+ * `ghn eval` commands and the training script run them: the data split and file layout live here, once.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { loadFashionMnist, type Dataset } from '../data/index.js';
+import {
+  datasetRecord, describeTask, FASHION_MNIST_RECORD, loadSource, loadTrainTest, resolveDataset, type Dataset, type DatasetRecord, type DatasetSource,
+} from '../data/index.js';
 import { initBackend } from '../engine/backend.js';
 import { evaluateGhn, type EvaluateGhnOptions, type GhnEvaluation } from '../meta-training/evaluate.js';
 import { GhnError } from '../errors.js';
@@ -15,8 +17,11 @@ import { trainingLogPath } from '../meta-training/training-log.js';
 /** Training images held out of the train set for validation during meta-training. */
 export const VALIDATION_IMAGES = 5000;
 
-/** Splits Fashion-MNIST's train set into meta-training images and held-out validation images. */
-export function trainValidationSplit(full: Dataset, held = VALIDATION_IMAGES): { train: Dataset; val: Dataset } {
+/**
+ * Splits a train set into meta-training images and held-out validation images: the last
+ * VALIDATION_IMAGES (Fashion-MNIST's 55,000 + 5,000), or a tenth of a smaller set.
+ */
+export function trainValidationSplit(full: Dataset, held = Math.min(VALIDATION_IMAGES, Math.floor(full.count / 10))): { train: Dataset; val: Dataset } {
   const size = full.shape.reduce((a, b) => a * b, 1);
   const cut = full.count - held;
   return {
@@ -38,6 +43,8 @@ export interface TrainCommandOptions {
   resume?: boolean;
   /** Processes sharing each meta-step (see TrainGhnOptions.workers); default 1. */
   workers?: number;
+  /** fashion-mnist (default), cifar10, or a folder: IDX files, CIFAR-10 binary batches or images (src/data/sources.ts). */
+  data?: string;
   dataDir?: string;
   /** Test-split architectures evaluated after training (0: no evaluation). */
   evalArchs?: number;
@@ -46,10 +53,13 @@ export interface TrainCommandOptions {
 }
 
 export async function trainAndSave(options: TrainCommandOptions) {
+  const source = resolveDataset(options.data ?? 'fashion-mnist', options.dataDir);
   await initBackend();
-  const { train, val } = trainValidationSplit(loadFashionMnist({ split: 'train', dir: options.dataDir }));
+  const { train: full, test } = loadTrainTest(source, { test: Boolean(options.evalArchs) });
+  const { train, val } = trainValidationSplit(full);
+  const dataset = datasetRecord(full);
   const run = {
-    data: train, valData: val, valEvery: 100, checkpointPath: `${options.out}.ghn`, checkpointEvery: 50,
+    data: train, valData: val.count > 0 ? val : undefined, dataset, valEvery: 100, checkpointPath: `${options.out}.ghn`, checkpointEvery: 50,
     logPath: trainingLogPath(options.out), maxMinutes: options.minutes, onProgress: options.onProgress, workers: options.workers,
   };
   const result = options.replay
@@ -57,17 +67,23 @@ export async function trainAndSave(options: TrainCommandOptions) {
     : await trainGhn({ ...run, recipe: options.recipe, resume: options.resume });
   const training = { stepsDone: result.stepsDone, stepsPerMin: result.stepsPerMin, lastVal: result.lastVal };
   let evaluation: GhnEvaluation | undefined;
-  if (options.evalArchs) {
+  if (options.evalArchs && test) {
     evaluation = await evaluateGhn(result.model, {
-      data: loadFashionMnist({ split: 'test', dir: options.dataDir }), trainData: train, archs: options.evalArchs,
+      data: test, trainData: train, archs: options.evalArchs,
       onProgress: options.onEvalProgress,
     });
     writeFileSync(`${options.out}.metrics.json`, JSON.stringify({ training, ...evaluation }, null, 2));
   }
   const hash = saveGhn(`${options.out}.ghn`, result.model, {
-    recipe: { ...result.recipe, stepsDone: result.stepsDone }, metrics: { training, ...evaluation },
+    recipe: { ...result.recipe, stepsDone: result.stepsDone }, metrics: { training, ...evaluation }, dataset,
   });
-  return { hash, training, evaluation };
+  return { hash, training, evaluation, dataset };
+}
+
+function checkTask(file: string, recorded: DatasetRecord, data: Dataset): void {
+  if (recorded.shape.join() !== data.shape.join() || recorded.classes !== data.classes) {
+    throw new GhnError('usage', `${file} was trained on ${describeTask(recorded.shape, recorded.classes)} (${recorded.name}); ${data.name} has ${describeTask(data.shape, data.classes)}`);
+  }
 }
 
 /** The training recipe recorded in a .ghn file's header (what `ghn train --replay` trains again). */
@@ -81,13 +97,29 @@ export function recordedRecipe(file: string): TrainRecipe {
   return recipe;
 }
 
-export async function evaluateSavedGhn(file: string, options: Omit<EvaluateGhnOptions, 'data' | 'trainData'> & { dataDir?: string }) {
+/**
+ * Evaluates a saved GHN on its own dataset's test split (the one recorded in its header; Fashion-MNIST
+ * for GHNs without a record), or on `data` (the same task: input shape and classes).
+ */
+export async function evaluateSavedGhn(file: string, options: Omit<EvaluateGhnOptions, 'data' | 'trainData'> & { data?: string; dataDir?: string }) {
   await initBackend();
-  const { model, hash } = loadGhn(file);
+  const { model, hash, header } = loadGhn(file);
   try {
-    const { train } = trainValidationSplit(loadFashionMnist({ split: 'train', dir: options.dataDir }));
-    const evaluation = await evaluateGhn(model, { ...options, data: loadFashionMnist({ split: 'test', dir: options.dataDir }), trainData: train });
-    return { hash, evaluation };
+    const recorded = header.dataset ?? FASHION_MNIST_RECORD;
+    const named = recorded.kind === 'fashion-mnist' || recorded.kind === 'cifar10';
+    const source: DatasetSource = options.data !== undefined
+      ? resolveDataset(options.data, options.dataDir)
+      : options.dataDir !== undefined
+        ? resolveDataset(named ? recorded.kind : options.dataDir, options.dataDir)
+        : { kind: recorded.kind, path: recorded.path };
+    // The GHN's normalization, so the test images are what its predictions were trained for.
+    const finetune = (options.finetuneArchs ?? 10) > 0;
+    const test = loadSource(source, 'test', { normalization: recorded.normalization });
+    checkTask(file, recorded, test);
+    const train = finetune ? trainValidationSplit(loadSource(source, 'train', { normalization: recorded.normalization })).train : undefined;
+    const { data: _d, dataDir: _dd, ...rest } = options;
+    const evaluation = await evaluateGhn(model, { ...rest, data: test, trainData: train });
+    return { hash, evaluation, dataset: test.name };
   } finally {
     model.dispose();
   }

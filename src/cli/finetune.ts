@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { DATASET_NAMES, loadDataset } from '../api/datasets.js';
+import { DATA_HELP } from '../data/names.js';
 import { GhnError } from '../errors.js';
 import { DEFAULT_BN_RECALIBRATION_BATCHES } from '../fine-tuning/defaults.js';
 import { parseNumber } from './options.js';
@@ -28,8 +28,8 @@ export function registerFinetune(program: Command): void {
     .description("train a model's parameters on a dataset (from the values in the file) and write them back")
     .argument('<model>', 'ONNX file')
     .requiredOption('-o, --output <file>', 'where to write the trained model')
-    .option('--data <name>', `dataset: ${DATASET_NAMES.join(' | ')}`, 'fashion-mnist')
-    .option('--data-dir <dir>', 'dataset folder (default for fashion-mnist: /usr/share/datasets/fashion-mnist)')
+    .option('--data <name|dir>', `dataset: ${DATA_HELP}`, 'fashion-mnist')
+    .option('--data-dir <dir>', 'folder of a dataset named by --data (default for fashion-mnist: /usr/share/datasets/fashion-mnist)')
     .option('--steps <n>', 'training steps', '300')
     .option('--batch <n>', 'batch size', '64')
     .option('--lr <rate>', 'learning rate', '1e-3')
@@ -48,12 +48,12 @@ export function registerFinetune(program: Command): void {
       }
       const steps = parseNumber(o.steps, '--steps', { integer: true, min: 1 });
       const testLimit = o.testLimit === undefined ? undefined : parseNumber(o.testLimit, '--test-limit', { integer: true, min: 1 });
-      const train = loadDataset(o.data, 'train', { dir: o.dataDir });
-      const test = loadDataset(o.data, 'test', { dir: o.dataDir, limit: testLimit });
-      // The training code and the progress bar load only for this command.
-      const [{ finetuneModel }, { writeFileAtomic }, { progressBar }] = await Promise.all([
-        import('../api/finetune.js'), import('../onnx/index.js'), import('./progress.js'),
+      // The data loaders, the training code and the progress bar load only for this command.
+      const [{ finetuneModel }, { writeFileAtomic }, { progressBar }, { loadTrainTest, resolveDataset }] = await Promise.all([
+        import('../api/finetune.js'), import('../onnx/index.js'), import('./progress.js'), import('../data/sources.js'),
       ]);
+      // The test split is normalized with the train split's statistics.
+      const { train, test } = loadTrainTest(resolveDataset(o.data, o.dataDir), { testLimit });
       const bar = progressBar(steps, 'finetune', 'loss {loss} acc {acc} {speed} steps/s');
       let result;
       try {

@@ -3,16 +3,17 @@ import type { Command } from 'commander';
 import { DEFAULT_GHN_PATH } from '../api/predict-options.js';
 import type { GhnEvaluation } from '../meta-training/evaluate.js';
 import { DEFAULT_RECIPE } from '../meta-training/recipe.js';
+import { DATA_HELP } from '../data/names.js';
 import { table } from './format.js';
 import { parseNumber } from './options.js';
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 
-export function renderEvaluation(e: GhnEvaluation): string {
+export function renderEvaluation(e: GhnEvaluation, data = 'Fashion-MNIST'): string {
   const rows: (string | number)[][] = [['family', 'archs', 'predicted', 'default init']];
   for (const [family, f] of Object.entries(e.perFamily)) rows.push([family, f.archs, pct(f.predicted), pct(f.defaultInit)]);
   rows.push(['mean', e.archs, pct(e.meanPredicted), pct(e.meanDefault)]);
-  const lines = [`test-split architectures, Fashion-MNIST test images (${e.images} per architecture), no training, BN on batch statistics:`, table(rows)];
+  const lines = [`test-split architectures, ${data} test images (${e.images} per architecture), no training, BN on batch statistics:`, table(rows)];
   if (e.finetune) {
     const f = e.finetune;
     lines.push('', `fine-tuning (${f.archs} architectures, AdamW lr 1e-3, batch 64): ` +
@@ -27,7 +28,7 @@ export function renderEvaluation(e: GhnEvaluation): string {
 export function registerGhnCommands(program: Command): void {
   program
     .command('train')
-    .description('meta-train a GHN on Fashion-MNIST over the generated architecture space')
+    .description('meta-train a GHN on a dataset (default Fashion-MNIST) over the architecture space generated for its input shape and classes')
     .option('--out <prefix>', 'writes <prefix>.ghn, <prefix>.log.jsonl.gz, <prefix>.metrics.json', 'models/ghn-fmnist')
     .option('--steps <n>', 'meta-steps', String(DEFAULT_RECIPE.steps))
     .option('--meta-batch <n>', 'architectures per meta-step', String(DEFAULT_RECIPE.metaBatch))
@@ -37,7 +38,8 @@ export function registerGhnCommands(program: Command): void {
     .option('--resume', 'continue from <prefix>.ghn and its optimizer state')
     .option('--replay <ghn>', 'train again, from nothing, the run recorded in <ghn> (base schedule and every extension; resumable: run it again)')
     .option('--workers <n>', 'processes sharing each meta-step, one core each (the same run, bit for bit, as with 1)', '1')
-    .option('--data-dir <dir>', 'Fashion-MNIST folder (default /usr/share/datasets/fashion-mnist)')
+    .option('--data <name|dir>', `training data: ${DATA_HELP}`, 'fashion-mnist')
+    .option('--data-dir <dir>', 'folder of a dataset named by --data (default for fashion-mnist: /usr/share/datasets/fashion-mnist)')
     .option('--eval-archs <n>', 'test-split architectures to evaluate at the end (0: none)', '30')
     .action(async (o: Record<string, string | boolean | undefined>) => {
       // The training code and the progress bar load only for this command.
@@ -57,6 +59,7 @@ export function registerGhnCommands(program: Command): void {
         resume: Boolean(o.resume),
         replay,
         workers: parseNumber(String(o.workers), '--workers', { integer: true, min: 1 }),
+        data: String(o.data),
         dataDir: o.dataDir as string | undefined,
         evalArchs: parseNumber(String(o.evalArchs), '--eval-archs', { integer: true, min: 0 }),
         onProgress: (p) => bar.update(p.step, {
@@ -65,8 +68,10 @@ export function registerGhnCommands(program: Command): void {
         }),
         onEvalProgress: (m) => process.stderr.write(`${m}\n`),
       }).finally(() => bar.stop());
-      process.stdout.write(`${o.out}.ghn: ${result.training.stepsDone} meta-steps at ${result.training.stepsPerMin.toFixed(1)}/min, sha256 ${result.hash}\n`);
-      if (result.evaluation) process.stdout.write(renderEvaluation(result.evaluation) + '\n');
+      const d = result.dataset;
+      process.stdout.write(`${o.out}.ghn: ${result.training.stepsDone} meta-steps at ${result.training.stepsPerMin.toFixed(1)}/min, sha256 ${result.hash}\n` +
+        `  trained on ${d.name} (${d.trainImages} images, ${d.shape.join('×')}, ${d.classes} classes), normalization mean [${d.normalization.mean.map((m) => m.toFixed(4))}] std [${d.normalization.std.map((m) => m.toFixed(4))}]\n`);
+      if (result.evaluation) process.stdout.write(renderEvaluation(result.evaluation, d.name) + '\n');
     });
 
   program
@@ -76,18 +81,20 @@ export function registerGhnCommands(program: Command): void {
     .option('--archs <n>', 'test-split architectures', '30')
     .option('--images <n>', 'test images per architecture', '2000')
     .option('--finetune-archs <n>', 'of those, how many to fine-tune (25 steps from predicted vs 25/100 from default init)', '5')
-    .option('--data-dir <dir>', 'Fashion-MNIST folder (default /usr/share/datasets/fashion-mnist)')
+    .option('--data <name|dir>', `test data (default: the dataset the GHN was trained on): ${DATA_HELP}`)
+    .option('--data-dir <dir>', 'folder of a dataset named by --data (default for fashion-mnist: /usr/share/datasets/fashion-mnist)')
     .option('--json', 'print the evaluation as JSON')
     .action(async (o: Record<string, string | boolean | undefined>) => {
       const { evaluateSavedGhn } = await import('../api/ghn-training.js');
-      const { hash, evaluation } = await evaluateSavedGhn(String(o.ghn), {
+      const { hash, evaluation, dataset } = await evaluateSavedGhn(String(o.ghn), {
         archs: parseNumber(String(o.archs), '--archs', { integer: true, min: 1 }),
         images: parseNumber(String(o.images), '--images', { integer: true, min: 1 }),
         finetuneArchs: parseNumber(String(o.finetuneArchs), '--finetune-archs', { integer: true, min: 0 }),
+        data: o.data as string | undefined,
         dataDir: o.dataDir as string | undefined,
         onProgress: o.json ? undefined : (m) => process.stderr.write(`${m}\n`),
       });
-      if (o.json) process.stdout.write(JSON.stringify({ ghn: o.ghn, sha256: hash, ...evaluation }, null, 2) + '\n');
-      else process.stdout.write(`${o.ghn} (sha256 ${hash.slice(0, 12)}…)\n${renderEvaluation(evaluation)}\n`);
+      if (o.json) process.stdout.write(JSON.stringify({ ghn: o.ghn, sha256: hash, data: dataset, ...evaluation }, null, 2) + '\n');
+      else process.stdout.write(`${o.ghn} (sha256 ${hash.slice(0, 12)}…)\n${renderEvaluation(evaluation, dataset.replace(/\/test$/, ''))}\n`);
     });
 }

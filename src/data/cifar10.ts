@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GhnError } from '../errors.js';
 import type { Dataset, Split } from './dataset.js';
-import { CIFAR10_NORMALIZATION, normalizePlanar } from './normalization.js';
+import { CIFAR10_NORMALIZATION, normalizePlanar, type Normalization } from './normalization.js';
 
 export const CIFAR10_CLASSES = [
   'airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck',
@@ -26,6 +26,8 @@ export interface Cifar10Options {
   split: Split;
   /** Load only the first `limit` examples. */
   limit?: number;
+  /** How pixels become inputs (default: the training-set statistics, CIFAR10_NORMALIZATION). */
+  normalization?: Normalization;
 }
 
 function resolveDir(dir: string): string {
@@ -43,6 +45,7 @@ export function loadCifar10(options: Cifar10Options): Dataset {
       'download the binary version from https://www.cs.toronto.edu/~kriz/cifar.html and pass its cifar-10-batches-bin directory');
   }
   const limit = options.limit ?? Infinity;
+  const normalization = options.normalization ?? CIFAR10_NORMALIZATION;
   const chunks: { bytes: Uint8Array; records: number; path: string }[] = [];
   let count = 0;
   for (const path of files) {
@@ -67,7 +70,7 @@ export function loadCifar10(options: Cifar10Options): Dataset {
       if (label >= CIFAR10_CLASSES.length) throw new GhnError('bad-input', `${path}: record ${r} has label ${label} (CIFAR-10 has 10 classes)`);
       labels[n] = label;
       pixels.set(bytes.subarray(offset + 1, offset + RECORD));
-      normalizePlanar(pixels, CHANNELS, SIDE * SIDE, CIFAR10_NORMALIZATION, images, n * PIXELS);
+      normalizePlanar(pixels, CHANNELS, SIDE * SIDE, normalization, images, n * PIXELS);
     }
   }
   return {
@@ -77,6 +80,6 @@ export function loadCifar10(options: Cifar10Options): Dataset {
     count,
     shape: [CHANNELS, SIDE, SIDE],
     classes: CIFAR10_CLASSES.length,
-    normalization: { ...CIFAR10_NORMALIZATION, mean: [...CIFAR10_NORMALIZATION.mean], std: [...CIFAR10_NORMALIZATION.std] },
+    normalization: { ...normalization, mean: [...normalization.mean], std: [...normalization.std] },
   };
 }

@@ -4,3 +4,5 @@ export * from './idx.js';
 export * from './fashion-mnist.js';
 export * from './cifar10.js';
 export * from './batches.js';
+export * from './image-folder.js';
+export * from './sources.js';

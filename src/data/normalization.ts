@@ -92,3 +92,31 @@ export function normalizePlanar(
     }
   }
 }
+
+/**
+ * Per-channel mean and standard deviation of planar uint8 images scaled to [0, 1] (`count` images
+ * of `channels × plane` bytes): a dataset's normalization, computed on its training split.
+ */
+export function computeNormalization(pixels: Uint8Array, channels: number, plane: number): Normalization {
+  const images = pixels.length / (channels * plane);
+  const mean: number[] = [], std: number[] = [];
+  for (let c = 0; c < channels; c++) {
+    // Byte histograms: exact sums in float64 whatever the dataset's size.
+    const hist = new Float64Array(256);
+    for (let n = 0; n < images; n++) {
+      const base = (n * channels + c) * plane;
+      for (let i = 0; i < plane; i++) hist[pixels[base + i]!]++;
+    }
+    let total = 0, sum = 0, sq = 0;
+    for (let v = 0; v < 256; v++) {
+      total += hist[v]!;
+      sum += hist[v]! * (v / 255);
+      sq += hist[v]! * (v / 255) ** 2;
+    }
+    const m = sum / Math.max(1, total);
+    mean.push(m);
+    // A constant channel would divide by 0: its inputs become 0 with std 1.
+    std.push(Math.sqrt(Math.max(0, sq / Math.max(1, total) - m * m)) || 1);
+  }
+  return { mean, std, scale: 1 / 255 };
+}

@@ -4,7 +4,8 @@
  *   bytes 0–3   magic "GHN1"
  *   bytes 4–7   uint32 N: byte length of the JSON header
  *   bytes 8…    N bytes of UTF-8 JSON: { format: 'ghn', version: 1, config: GhnConfig,
- *               recipe?: object, metrics?: object, tensors: [{ name, shape, offset, length }] }
+ *               recipe?: object, metrics?: object, dataset?: DatasetRecord,
+ *               tensors: [{ name, shape, offset, length }] }
  *               (offset and length in float32 elements, relative to the blob)
  *   then        padding with spaces inside the header so the blob starts at a multiple of 4
  *   then        the blob: every tensor's float32 values, in header order
@@ -12,7 +13,8 @@
  * The model id is the sha256 of the whole file, hex.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, writeFileSync, renameSync } from 'node:fs';
+import type { DatasetRecord } from '../data/dataset.js';
 import { GhnError } from '../errors.js';
 import { GhnModel, variableShapes, type GhnConfig } from './model.js';
 
@@ -34,8 +36,16 @@ export interface GhnHeader {
   recipe?: Record<string, unknown>;
   /** Measured results (free-form, JSON). */
   metrics?: Record<string, unknown>;
+  /**
+   * The dataset it was trained on: the input shape and classes its predictions serve and the
+   * normalization they carry. Absent in GHNs trained before it was recorded (the shipped one: Fashion-MNIST).
+   */
+  dataset?: DatasetRecord;
   tensors: TensorEntry[];
 }
+
+/** What a header holds besides the config and the tensors. */
+export type GhnExtra = Pick<GhnHeader, 'recipe' | 'metrics' | 'dataset'>;
 
 export interface GhnFileContents {
   header: GhnHeader;
@@ -51,7 +61,7 @@ export function sha256Hex(bytes: Uint8Array): string {
 /** Encodes named float32 tensors with a header (the GHN's variables, or optimizer state). */
 export function encodeTensors(
   config: GhnConfig, entries: ReadonlyMap<string, { shape: readonly number[]; data: Float32Array }>,
-  extra: Pick<GhnHeader, 'recipe' | 'metrics'> = {},
+  extra: GhnExtra = {},
 ): Uint8Array {
   const tensors: TensorEntry[] = [];
   let offset = 0;
@@ -75,9 +85,28 @@ export function encodeTensors(
   return out;
 }
 
-export function encodeGhn(ghn: GhnModel, extra: Pick<GhnHeader, 'recipe' | 'metrics'> = {}): Uint8Array {
+export function encodeGhn(ghn: GhnModel, extra: GhnExtra = {}): Uint8Array {
   const entries = new Map([...ghn.variables].map(([name, v]) => [name, { shape: v.shape, data: v.dataSync() as Float32Array }]));
   return encodeTensors(ghn.config, entries, extra);
+}
+
+/** The header alone, read from the start of the file (suggesting a GHN need not read every tensor of each). */
+export function readGhnHeader(path: string): GhnHeader {
+  const fd = openSync(path, 'r');
+  try {
+    const head = Buffer.alloc(8);
+    readSync(fd, head, 0, 8, 0);
+    if (head.subarray(0, 4).toString('ascii') !== MAGIC) throw new GhnError('bad-input', `${path}: not a GHN file (magic ${MAGIC} missing)`);
+    const json = Buffer.alloc(head.readUInt32LE(4));
+    if (readSync(fd, json, 0, json.length, 8) !== json.length) throw new GhnError('bad-input', `${path}: truncated header`);
+    try {
+      return JSON.parse(json.toString('utf8')) as GhnHeader;
+    } catch (e) {
+      throw new GhnError('bad-input', `${path}: header is not JSON (${(e as Error).message})`);
+    }
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export function decodeGhn(bytes: Uint8Array, source = 'GHN file'): GhnFileContents {
@@ -121,7 +150,7 @@ export function modelFromContents(contents: GhnFileContents, source = 'GHN file'
 }
 
 /** Writes atomically (temp file + rename); returns the file's sha256. */
-export function saveGhn(path: string, ghn: GhnModel, extra: Pick<GhnHeader, 'recipe' | 'metrics'> = {}): string {
+export function saveGhn(path: string, ghn: GhnModel, extra: GhnExtra = {}): string {
   const bytes = encodeGhn(ghn, extra);
   writeFileSync(`${path}.tmp`, bytes);
   renameSync(`${path}.tmp`, path);

@@ -12,11 +12,11 @@ import { buildGraph } from '../graph/build.js';
 import type { OnnxModel } from '../onnx/types.js';
 import { untieSharedInitializers } from '../fine-tuning/untie.js';
 import { architectureSeed, sampleArchitecture, type Split } from '../space/sample.js';
-import type { FamilyName } from '../space/family.js';
+import type { FamilyName, TaskShape } from '../space/family.js';
 import { encodeGraph, type GraphEncoding } from '../ghn/encoding.js';
 
-/** Input of the sampled networks (the space's default task: Fashion-MNIST). */
-const SPACE_INPUT = [1, 28, 28];
+/** The space's default task (Fashion-MNIST); a GHN trained on other data samples for its input shape and classes. */
+export const DEFAULT_TASK: TaskShape = Object.freeze({ input: [1, 28, 28] as const, classes: 10 });
 
 /** Built training architectures kept in memory per process (~1.4 GB); the rest are rebuilt when drawn again. */
 export const TRAINING_POOL_CACHE = 512;
@@ -40,7 +40,10 @@ export class ArchitecturePool {
    * that one tfjs cannot run is never drawn (~30 ms, most of a build). A caller that runs each
    * architecture it draws anyway can skip it and report a failure with `markUnusable` instead.
    */
-  constructor(readonly split: Split, readonly size: number, readonly baseSeed = 0, readonly cacheSize = Infinity, readonly smokeTest = true) {}
+  constructor(
+    readonly split: Split, readonly size: number, readonly baseSeed = 0, readonly cacheSize = Infinity, readonly smokeTest = true,
+    readonly task: TaskShape = DEFAULT_TASK,
+  ) {}
 
   /** Never draw `index` again (it failed where the smoke test would have caught it). */
   markUnusable(index: number): void {
@@ -59,7 +62,7 @@ export class ArchitecturePool {
     if (entry) {
       this.built.delete(index); // re-inserted below as the most recently used
     } else {
-      entry = build(architectureSeed(this.split, index, this.baseSeed), this.smokeTest) ?? undefined;
+      entry = build(architectureSeed(this.split, index, this.baseSeed), this.smokeTest, this.task) ?? undefined;
       if (!entry) {
         this.unusable.add(index);
         return undefined;
@@ -84,15 +87,15 @@ export class ArchitecturePool {
  * One training-mode forward and backward on two blank images: drops networks the executor cannot
  * run or tfjs cannot differentiate (e.g. strided dilated convolutions) before they are drawn.
  */
-function smokeRun(executor: GraphExecutor): void {
+function smokeRun(executor: GraphExecutor, task: TaskShape): void {
   tf.tidy(() => {
-    tf.grad((x: tf.Tensor) => tf.sum(executor.run(x, { training: true }).outputs[0]!))(tf.zeros([2, ...SPACE_INPUT]));
+    tf.grad((x: tf.Tensor) => tf.sum(executor.run(x, { training: true }).outputs[0]!))(tf.zeros([2, ...task.input]));
   });
 }
 
-function build(seed: number, smokeTest: boolean): PooledArchitecture | null {
+function build(seed: number, smokeTest: boolean, task: TaskShape): PooledArchitecture | null {
   try {
-    const arch = sampleArchitecture(seed);
+    const arch = sampleArchitecture(seed, { input: [...task.input], classes: task.classes });
     const model: OnnxModel = { proto: arch.model };
     untieSharedInitializers(model); // the exporter merges equal initializers; each slot needs its own
     const graph = buildGraph(model);
@@ -104,7 +107,7 @@ function build(seed: number, smokeTest: boolean): PooledArchitecture | null {
     }
     const executor = new GraphExecutor(model);
     try {
-      if (smokeTest) smokeRun(executor);
+      if (smokeTest) smokeRun(executor, task);
     } catch (e) {
       executor.dispose();
       throw e;

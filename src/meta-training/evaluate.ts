@@ -119,7 +119,8 @@ export async function evaluateGhn(ghn: GhnModel, options: EvaluateGhnOptions): P
   const skipped: Array<{ id: string; reason: string }> = [];
 
   for (let i = 0; results.length < archCount && i < archCount * 3; i++) {
-    const arch = sampleArchitecture(architectureSeed('test', i, options.spaceSeed ?? 0));
+    // Test architectures of the space generated for the data's input shape and class count.
+    const arch = sampleArchitecture(architectureSeed('test', i, options.spaceSeed ?? 0), { input: [...options.data.shape], classes: options.data.classes });
     const model: OnnxModel = { proto: arch.model };
     untieSharedInitializers(model);
     let predicted: number, defaultInit: number;

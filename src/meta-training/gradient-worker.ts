@@ -20,7 +20,7 @@ let state: { ghn: GhnModel; pool: ArchitecturePool; init: Extract<WorkerMessage,
 process.on('message', (message: WorkerMessage) => {
   try {
     if (message.type === 'init') {
-      state = { ghn: new GhnModel(message.config), pool: new ArchitecturePool('train', message.poolSize, message.spaceSeed, TRAINING_POOL_CACHE), init: message };
+      state = { ghn: new GhnModel(message.config), pool: new ArchitecturePool('train', message.poolSize, message.spaceSeed, TRAINING_POOL_CACHE, true, message.task), init: message };
       reply({ type: 'ready' });
       return;
     }

@@ -16,9 +16,10 @@ import { GhnError } from '../errors.js';
 import { forkEntry } from '../util/fork-entry.js';
 import { sumInOrder, type MetaGradients } from './meta-batch.js';
 import type { GhnConfig, GhnModel } from '../ghn/model.js';
+import type { TaskShape } from '../space/family.js';
 
 export type WorkerMessage =
-  | { type: 'init'; config: GhnConfig; poolSize: number; spaceSeed: number; seed: number; data: Dataset }
+  | { type: 'init'; config: GhnConfig; poolSize: number; spaceSeed: number; seed: number; data: Dataset; task: TaskShape }
   | { type: 'step'; step: number; images: number; divisor: number; archIndices: number[]; weights: Record<string, Float32Array> };
 
 /** One architecture's gradient as it crosses the channel, with the seconds it took. */

@@ -13,7 +13,9 @@
  */
 import * as tf from '../engine/tfjs-core.js';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import type { Dataset } from '../data/dataset.js';
+import type { Dataset, DatasetRecord } from '../data/dataset.js';
+import { datasetRecord, describeTask, FASHION_MNIST_RECORD } from '../data/sources.js';
+import type { TaskShape } from '../space/family.js';
 import { correctCount, crossEntropy } from '../fine-tuning/loss.js';
 import { ArchitecturePool, TRAINING_POOL_CACHE } from './arch-pool.js';
 import { GradientWorkers } from './gradient-workers.js';
@@ -23,6 +25,7 @@ import { DEFAULT_RECIPE, recipeBase, type ScheduleTail, type TrainRecipe } from 
 import { predictInitializerTensors } from '../ghn/predict-params.js';
 import { decodeGhn, encodeTensors, loadGhn, saveGhn } from '../ghn/serialize.js';
 import { TrainingLog } from './training-log.js';
+import { GhnError } from '../errors.js';
 
 export { DEFAULT_RECIPE, type ScheduleTail, type TrainRecipe };
 
@@ -55,6 +58,8 @@ export interface TrainGhnOptions {
   data: Dataset;
   /** Held-out images for validation. */
   valData?: Dataset;
+  /** What checkpoints record as the training data (default: `data`'s own record). */
+  dataset?: DatasetRecord;
   /** Validate on the val split of architectures every N steps (0: never). Default 100. */
   valEvery?: number;
   valArchs?: number;
@@ -92,6 +97,8 @@ export interface TrainGhnOptions {
 
 export interface TrainResult {
   model: GhnModel;
+  /** The training data's record, as the checkpoints carry it. */
+  dataset: DatasetRecord;
   recipe: TrainRecipe;
   stepsDone: number;
   stepsPerMin: number;
@@ -170,8 +177,8 @@ export function validate(ghn: GhnModel, pool: ArchitecturePool, data: Dataset, c
   return { acc: acc / Math.max(1, archs), loss: loss / Math.max(1, archs), archs };
 }
 
-function saveCheckpoint(path: string, ghn: GhnModel, opt: AdamW, recipe: TrainRecipe, step: number, extra: object): void {
-  saveGhn(path, ghn, { recipe: { ...recipe, stepsDone: step }, metrics: extra as Record<string, unknown> });
+function saveCheckpoint(path: string, ghn: GhnModel, opt: AdamW, recipe: TrainRecipe, step: number, extra: object, dataset: DatasetRecord): void {
+  saveGhn(path, ghn, { recipe: { ...recipe, stepsDone: step }, metrics: extra as Record<string, unknown>, dataset });
   const bytes = encodeTensors(ghn.config, opt.state(), { recipe: { kind: 'adamw-state', step } });
   writeFileSync(`${path}.opt.tmp`, bytes);
   renameSync(`${path}.opt.tmp`, `${path}.opt`);
@@ -204,8 +211,17 @@ export async function trainGhn(options: TrainGhnOptions): Promise<TrainResult> {
   let startStep = 0;
   let optState: Map<string, Float32Array> | undefined;
   const ckpt = options.checkpointPath;
+  // The space is generated for the data's input shape and class count.
+  const task: TaskShape = { input: options.data.shape, classes: options.data.classes };
+  const dataset = options.dataset ?? datasetRecord(options.data);
   if (options.resume && ckpt && existsSync(ckpt) && existsSync(`${ckpt}.opt`)) {
     const loaded = loadGhn(ckpt);
+    // Continuing on other data would make a GHN whose record describes neither.
+    const was = loaded.header.dataset ?? FASHION_MNIST_RECORD;
+    if (was.shape.join() !== dataset.shape.join() || was.classes !== dataset.classes) {
+      loaded.model.dispose();
+      throw new GhnError('usage', `${ckpt} was trained on ${describeTask(was.shape, was.classes)} (${was.name}); the data given are ${describeTask(dataset.shape, dataset.classes)} (${dataset.name})`);
+    }
     ghn = loaded.model;
     const saved = loaded.header.recipe as (TrainRecipe & { stepsDone: number }) | undefined;
     if (saved) {
@@ -237,8 +253,8 @@ export async function trainGhn(options: TrainGhnOptions): Promise<TrainResult> {
   const parallel = (options.workers ?? 1) > 1;
   // Serial steps run each drawn architecture themselves and drop one that fails (serialStep), so
   // their pool skips the build-time smoke test; worker processes draw on their own and keep it.
-  const pool = new ArchitecturePool('train', recipe.poolSize, recipe.spaceSeed, TRAINING_POOL_CACHE, parallel);
-  const valPool = new ArchitecturePool('val', 64, recipe.spaceSeed);
+  const pool = new ArchitecturePool('train', recipe.poolSize, recipe.spaceSeed, TRAINING_POOL_CACHE, parallel, task);
+  const valPool = new ArchitecturePool('val', 64, recipe.spaceSeed, Infinity, true, task);
   const valEvery = options.valEvery ?? 100;
   const checkpointEvery = options.checkpointEvery ?? 100;
   const started = performance.now();
@@ -250,7 +266,7 @@ export async function trainGhn(options: TrainGhnOptions): Promise<TrainResult> {
   // Data-parallel: this process and workers − 1 children share each step's architectures.
   const log = options.logPath ? TrainingLog.open(options.logPath, { keepThroughStep: startStep }) : undefined;
   const workers = parallel
-    ? await GradientWorkers.start(options.workers! - 1, { config: ghn.config, poolSize: recipe.poolSize, spaceSeed: recipe.spaceSeed, seed: recipe.seed, data: options.data })
+    ? await GradientWorkers.start(options.workers! - 1, { config: ghn.config, poolSize: recipe.poolSize, spaceSeed: recipe.spaceSeed, seed: recipe.seed, data: options.data, task })
     : undefined;
 
   try {
@@ -295,7 +311,7 @@ export async function trainGhn(options: TrainGhnOptions): Promise<TrainResult> {
       if (ckpt && ((step + 1) % checkpointEvery === 0 || step + 1 === lastStep || outOfTime || dueByTime)) {
         // The log first: an interruption between the two leaves steps the resume drops, not a gap.
         log?.flush();
-        saveCheckpoint(ckpt, ghn, opt, recipe, step + 1, { lastVal });
+        saveCheckpoint(ckpt, ghn, opt, recipe, step + 1, { lastVal }, dataset);
         lastCheckpoint = performance.now();
       }
       stepStarted = performance.now();
@@ -312,5 +328,5 @@ export async function trainGhn(options: TrainGhnOptions): Promise<TrainResult> {
     valPool.dispose();
   }
   const elapsed = (performance.now() - started) / 60000;
-  return { model: ghn, recipe, stepsDone: step, stepsPerMin: (step - startStep) / Math.max(elapsed, 1e-9), lastVal, history };
+  return { model: ghn, dataset, recipe, stepsDone: step, stepsPerMin: (step - startStep) / Math.max(elapsed, 1e-9), lastVal, history };
 }
