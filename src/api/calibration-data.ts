@@ -2,22 +2,24 @@
  * Which images the calibration pass runs on and the classifier is fitted on. Real images of the GHN's training set make the
  * estimated BatchNorm statistics those the model will see; when the model's input does not have
  * their shape (an ImageNet-size export), or they are not on the machine, the pass runs on noise.
+ * The GHN's training set is the dataset its header records (Fashion-MNIST for a GHN without a
+ * record), normalized as the GHN's predictions are.
  */
 import fs from 'node:fs';
-import { FASHION_MNIST_DIR, loadFashionMnistImages } from '../data/index.js';
+import { FASHION_MNIST_RECORD, loadSource, resolveDataset } from '../data/sources.js';
+import type { Dataset, DatasetRecord, DatasetSource } from '../data/dataset.js';
 import { GhnError } from '../errors.js';
 import type { OnnxModel } from '../onnx/types.js';
 import type { CalibrationImages } from '../predict/calibrate.js';
 import type { LabeledImages } from '../predict/fit-head.js';
 
-/** 'auto': the GHN's training images when present; 'noise': never images; else a directory of Fashion-MNIST-style idx files. */
+/** 'auto': the GHN's training images when present; 'noise': never images; else a dataset folder (IDX files, CIFAR-10 batches or images). */
 export type CalibrationDataChoice = 'auto' | 'noise' | (string & {});
 
 /** Images per calibration pass: enough for per-channel statistics within ~1% of the full set's. */
 export const CALIBRATION_IMAGES = 256;
 /** Labeled images the classifier is fitted on: 256 → 1,024 gave +1 to +11 points on six benchmark architectures, 2,048 ≤ +3 more. */
 export const HEAD_FIT_IMAGES = 1024;
-const FASHION_MNIST_SHAPE = [1, 28, 28];
 
 /** The [C, H, W…] of the model's first data input (batch dimension dropped), if declared. */
 function sampleShape(model: OnnxModel): number[] | undefined {
@@ -34,20 +36,35 @@ export interface PredictionData {
   labeled?: LabeledImages;
 }
 
-/** The calibration images (the first CALIBRATION_IMAGES) and the labeled ones (HEAD_FIT_IMAGES, with labels) for `model`. */
-export function predictionData(model: OnnxModel, choice: CalibrationDataChoice, options: { labeled?: boolean } = {}): PredictionData {
+/**
+ * The calibration images (the first CALIBRATION_IMAGES) and the labeled ones (HEAD_FIT_IMAGES, with
+ * labels) for `model`: from the GHN's training dataset (`dataset`, default Fashion-MNIST) or the
+ * folder `choice` names, normalized with that dataset's normalization.
+ */
+export function predictionData(model: OnnxModel, choice: CalibrationDataChoice, options: { labeled?: boolean; dataset?: DatasetRecord } = {}): PredictionData {
   if (choice === 'noise') return {};
+  const ghnData = options.dataset ?? FASHION_MNIST_RECORD;
   const explicit = choice !== 'auto';
-  const dir = explicit ? choice : FASHION_MNIST_DIR;
-  if (explicit && !fs.existsSync(dir)) throw new GhnError('not-found', `calibration data not found: ${dir}`);
+  if (explicit && !fs.existsSync(choice)) throw new GhnError('not-found', `calibration data not found: ${choice}`);
+  const source: DatasetSource = explicit ? resolveDataset(choice) : { kind: ghnData.kind, path: ghnData.path };
   const shape = sampleShape(model);
-  const fits = shape !== undefined && shape.length === FASHION_MNIST_SHAPE.length && shape.every((d, k) => d === FASHION_MNIST_SHAPE[k]);
-  if (!fits) {
-    if (explicit) throw new GhnError('usage', `calibration data in ${dir} are 1×28×28 images; the model takes [${shape?.join(', ') ?? '?'}]`);
-    return {};
+  const sameShape = (s: readonly number[]) => shape !== undefined && shape.length === s.length && shape.every((d, k) => d === s[k]);
+  if (!explicit && (!sameShape(ghnData.shape) || !fs.existsSync(source.path))) return {};
+  const limit = options.labeled ? HEAD_FIT_IMAGES : CALIBRATION_IMAGES;
+  let data: Dataset;
+  try {
+    data = loadSource(source, 'train', { limit, normalization: ghnData.normalization });
+  } catch (e) {
+    // The GHN's own data gone from the machine is the noise case, as for a GHN whose data never were on it.
+    if (!explicit && e instanceof GhnError && (e.kind === 'missing-data' || e.kind === 'not-found')) return {};
+    throw e;
   }
-  if (!explicit && !fs.existsSync(dir)) return {};
-  const data = loadFashionMnistImages({ dir, split: 'train', limit: options.labeled ? HEAD_FIT_IMAGES : CALIBRATION_IMAGES });
+  if (!sameShape(data.shape)) {
+    throw new GhnError('usage', `calibration data in ${choice} are ${data.shape.join('×')} images; the model takes [${shape?.join(', ') ?? '?'}]`);
+  }
+  if (ghnData.classNames && data.classNames && ghnData.classNames.join('\n') !== data.classNames.join('\n')) {
+    throw new GhnError('usage', `calibration data in ${choice} have classes ${data.classNames.join(', ')}; the GHN was trained on ${ghnData.classNames.join(', ')}`);
+  }
   const calibrationCount = Math.min(CALIBRATION_IMAGES, data.count);
   const perImage = data.shape.reduce((a, b) => a * b, 1);
   return {

@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { readNormalization, withNormalization, FASHION_MNIST_NORMALIZATION, type Normalization } from '../data/normalization.js';
+import { withNormalization, type Normalization } from '../data/normalization.js';
 import { initBackend } from '../engine/backend.js';
 import { GhnError } from '../errors.js';
 import { loadGhn, type LoadedGhn } from '../ghn/serialize.js';
@@ -15,6 +15,7 @@ import type { ModelProto, OnnxModel } from '../onnx/types.js';
 import { prepareProducts } from '../postprocess/ort-linalg.js';
 import { calibrate, type CalibrationReport } from '../predict/calibrate.js';
 import { predictionData } from './calibration-data.js';
+import { checkGhnServes, ghnDataset, predictedNormalization } from './ghn-compatibility.js';
 import { fitHead, type HeadFitReport } from '../predict/fit-head.js';
 import { stageFile, type StagedFile } from '../predict/staged-file.js';
 import { stageModelWithData } from '../predict/staged-model.js';
@@ -100,17 +101,18 @@ export async function predict(source: ModelSource, options: PredictOptions = {})
   const backend = await backendReady;
   const ghnPath = opts.ghn ?? DEFAULT_GHN_PATH;
   const ghn = openGhn(ghnPath);
+  checkGhnServes(ghn.header, ghnPath, model, typeof source === 'string' ? source : undefined);
   const raw = await clock.measureAsync('ghn', () => predictParametersAsync(ghn.model, graph));
   const processed = await clock.measureAsync('postprocess', () => postprocess(graph, raw, opts));
   // The predicted arrays are this call's own and are not changed again (calibration makes new ones).
   const result = clock.measure('write', () => writeParameters(graph, processed, { adopt: true }));
-  const data = opts.calibrate ? predictionData(model, opts.calibrationData, { labeled: opts.fitHead }) : {};
+  const data = opts.calibrate ? predictionData(model, opts.calibrationData, { labeled: opts.fitHead, dataset: ghnDataset(ghn.header) }) : {};
   const calibration = opts.calibrate
     ? await clock.measureAsync('calibrate', () => calibrate(graph, result, processed, { seed: opts.seed, images: data.calibration }))
     : undefined;
   const head = data.labeled ? await clock.measureAsync('fit-head', () => fitHead(graph, result, processed, data.labeled!)) : undefined;
   const written = clock.measure('write', () => {
-    const normalization = readNormalization(model.proto) ?? FASHION_MNIST_NORMALIZATION;
+    const normalization = predictedNormalization(ghn.header, model.proto);
     const proto = recordProvenance(result.model.proto, {
       'ghn.version': VERSION,
       'ghn.model': path.basename(ghnPath),
