@@ -8,7 +8,7 @@
  * Every input is normalized as the file's metadata says (`ghn.input_normalization`).
  */
 import { finetuneModel, type FinetuneReport } from '../src/api/finetune.js';
-import { predict, type PredictReport } from '../src/api/predict.js';
+import { predict, type PredictOptions, type PredictReport } from '../src/api/predict.js';
 import { FASHION_MNIST_NORMALIZATION, loadFashionMnist, readNormalization, type Dataset, type Normalization, type Split } from '../src/data/index.js';
 import { GraphExecutor } from '../src/engine/executor.js';
 import { decodeModel, readModelFile } from '../src/onnx/index.js';
@@ -63,7 +63,7 @@ export interface Prediction {
 
 /** `predict()` with its default options, whatever they are: the benchmark measures what users get. */
 /** `predict()` with its default options (`fitHead: false` only for the GHN-alone comparison). */
-export async function predictDefault(file: string, options: { fitHead?: boolean } = {}): Promise<{ prediction: Prediction; ms: number }> {
+export async function predictDefault(file: string, options: Pick<PredictOptions, 'fitHead' | 'mix'> = {}): Promise<{ prediction: Prediction; ms: number }> {
   const t0 = performance.now();
   const prediction = await predict(file, options);
   return { prediction, ms: performance.now() - t0 };

@@ -1,6 +1,7 @@
 /** The accuracy benchmark's report: the run's environment, per-model results, the markdown table. */
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
+import type { PredictReport } from '../src/api/predict.js';
 import type { FinetuneRun, NoTrainingResult } from './accuracy-measure.js';
 
 export interface ModelResult {
@@ -10,6 +11,8 @@ export interface ModelResult {
   params: number;
   file: string;
   noTraining: NoTrainingResult;
+  /** What predict chose: the default-init share and its held-out figures, the classifier fit. */
+  prediction: { mix: PredictReport['mix']; head?: { images: number; ridge: number; heldOut?: number } };
   finetune?: { predicted: FinetuneRun; defaultInit: FinetuneRun };
 }
 

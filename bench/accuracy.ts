@@ -7,11 +7,12 @@
  *
  *   /usr/bin/python3 scripts/make_benchmark.py          # once: fixtures/benchmark/ (git-ignored)
  *   npx tsx bench/accuracy.ts [--dir fixtures/benchmark] [--models a,b] [--steps 25,100,300]
- *       [--variant preserve13|eval13] [--json out.json] [--test-limit N] [--data-dir DIR] [--no-fit-head]
+ *       [--variant preserve13|eval13] [--json out.json] [--test-limit N] [--data-dir DIR] [--no-fit-head] [--mix t|auto]
  *   npm run bench:accuracy -- …
  *   npx tsx scripts/make-generated-split.ts && npx tsx bench/accuracy.ts --dir fixtures/generated --variant generated
  *
- * `--no-fit-head` measures the GHN's own classifier (predict's fitHead off), for comparison only.
+ * `--no-fit-head` measures the GHN's own classifier (predict's fitHead off), `--mix 0` the prediction
+ * without PyTorch's default init mixed in: for comparison only.
  *
  * `--steps ''` or `--steps 0` skips fine-tuning. One fine-tuning run per start goes to the largest
  * count and is evaluated at the others on the way. Not part of `npm run bench` (it takes hours in full).
@@ -46,6 +47,7 @@ const { values } = parseArgs({
     steps: { type: 'string', default: '25,100,300' },
     variant: { type: 'string', default: 'preserve13' },
     'no-fit-head': { type: 'boolean', default: false },
+    mix: { type: 'string' },
     json: { type: 'string' },
     'test-limit': { type: 'string' },
     'data-dir': { type: 'string' },
@@ -123,14 +125,19 @@ async function main(): Promise<void> {
 
   for (const [i, entry] of models.entries()) {
     const file = path.join(dir, entry.files[variant]?.file ?? `${entry.name}.${variant}.onnx`);
-    const { prediction, ms: predictMs } = await predictDefault(file, values['no-fit-head'] ? { fitHead: false } : {});
+    const { prediction, ms: predictMs } = await predictDefault(file, {
+      ...(values['no-fit-head'] ? { fitHead: false } : {}),
+      ...(values.mix === undefined ? {} : { mix: values.mix === 'auto' ? 'auto' : Number(values.mix) }),
+    });
     ghn ??= prediction.report.ghn;
     predictOptions ??= prediction.report.options;
     const noTraining = await measureNoTraining(file, prediction, predictMs, sets);
-    const result: ModelResult = { name: entry.name, family: entry.family, description: entry.description, params: entry.params, file, noTraining };
+    const { mix, head } = prediction.report;
+    const chosen = { mix, ...(head ? { head: { images: head.images, ridge: head.ridge, ...(head.heldOut === undefined ? {} : { heldOut: head.heldOut }) } } : {}) };
+    const result: ModelResult = { name: entry.name, family: entry.family, description: entry.description, params: entry.params, file, noTraining, prediction: chosen };
     console.log(`[${i + 1}/${models.length}] ${entry.name} (${entry.params.toLocaleString('en-US')} params): ` +
       `ORT as written ${pct(noTraining.ortAsWritten)}, batch-stat BN ${noTraining.hasBatchNorm ? pct(noTraining.batchStatBn) : '(no BN)'}, ` +
-      `default init ${pct(noTraining.defaultInitOrt)}; predict ${secs(predictMs)}, no-training part ${secs(noTraining.ms.total)}`);
+      `default init ${pct(noTraining.defaultInitOrt)}; mix t ${mix.t}${mix.candidates ? ` (${mix.candidates.map((c) => `${c.t}: ${pct(c.heldOut)}`).join(', ')})` : ''}; predict ${secs(predictMs)}, no-training part ${secs(noTraining.ms.total)}`);
 
     if (steps.length) {
       const total = steps.at(-1)!;

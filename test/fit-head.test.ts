@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { HEAD_FIT_IMAGES } from '../src/api/calibration-data.js';
 import { predict } from '../src/api/predict.js';
 import { loadFashionMnist } from '../src/data/index.js';
 import { choleskySolve, ridgeRegression } from '../src/predict/ridge-regression.js';
@@ -95,6 +96,42 @@ describe('ridge regression', () => {
     for (let i = 0; i < d * k; i++) { worst = Math.max(worst, Math.abs(fit.weights[i]! - reference[i]!)); scale = Math.max(scale, Math.abs(reference[i]!)); }
     assert.ok(worst / scale < 1e-8, `dual vs primal: ${worst / scale}`);
   });
+  it('chooses λ by 4-fold cross-validation: each fold refitted on the others, the best held-out accuracy wins', async () => {
+    const n = 120, d = 40, k = 3, grid = [1e-4, 1e-2, 1, 100];
+    const f = randomMatrix(n, d, 7), w = randomMatrix(d, k, 8), noise = randomMatrix(n, k, 9);
+    const labels = new Int32Array(n);
+    const t = new Float64Array(n * k).fill(-1 / k);
+    for (let i = 0; i < n; i++) {
+      const z = Array.from({ length: k }, (_, c) => 3 * noise[i * k + c]! + Array.from({ length: d }, (_, j) => f[i * d + j]! * w[j * k + c]!).reduce((a, b) => a + b, 0));
+      labels[i] = z.indexOf(Math.max(...z));
+      t[i * k + labels[i]!]! += 1;
+    }
+    const fit = await ridgeRegression({ features: f, samples: n, dims: d, targets: t, outputs: k, relativeRidge: { grid, labels, folds: 4 }, center: true });
+    let trace = 0;
+    for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) trace += (f[i * d + j]! - fit.mean[j]!) ** 2;
+    // The reference: every fold fitted from scratch on the other rows (the whole set's mean, λ in proportion to the rows).
+    const reference = grid.map((relative) => {
+      let sum = 0;
+      for (let fold = 0; fold < 4; fold++) {
+        const train = [...Array(n).keys()].filter((i) => i % 4 !== fold), held = [...Array(n).keys()].filter((i) => i % 4 === fold);
+        const sub = new Float32Array(train.length * d), subT = new Float64Array(train.length * k);
+        train.forEach((row, i) => { sub.set(f.subarray(row * d, (row + 1) * d), i * d); subT.set(t.subarray(row * k, (row + 1) * k), i * k); });
+        const wf = primalReference(sub, train.length, d, subT, k, (relative * trace * train.length) / (n * n), fit.mean);
+        const correct = held.filter((row) => {
+          const z = Array.from({ length: k }, (_, c) => Array.from({ length: d }, (_, j) => (f[row * d + j]! - fit.mean[j]!) * wf[j * k + c]!).reduce((a, b) => a + b, 0));
+          return z.indexOf(Math.max(...z)) === labels[row];
+        }).length;
+        sum += correct / held.length;
+      }
+      return sum / 4;
+    });
+    assert.deepEqual(fit.heldOut!.map((a) => a.toFixed(6)), reference.map((a) => a.toFixed(6)));
+    const best = Math.max(...reference);
+    assert.equal(fit.relativeRidge, grid[reference.lastIndexOf(best)]);
+    assert.ok(new Set(reference).size > 1, 'the grid spans fits that differ on held-out rows');
+    const fixed = await ridgeRegression({ features: f, samples: n, dims: d, targets: t, outputs: k, relativeRidge: fit.relativeRidge, center: true });
+    for (let i = 0; i < d * k; i++) assert.ok(Math.abs(fit.weights[i]! - fixed.weights[i]!) < 1e-9);
+  });
 });
 
 describe('predict fits the classifier on labeled images of the GHN\'s training set', () => {
@@ -102,11 +139,13 @@ describe('predict fits the classifier on labeled images of the GHN\'s training s
 
   for (const [model, gain] of [['misc_small', 0.25], ['resnet_flat', 0.4]] as const) {
     it(`${model}: the fitted head classifies ≥ ${100 * gain} points better than the GHN's, as written in onnxruntime`, async () => {
-      const fitted = await predict(`fixtures/${model}.preserve13.onnx`);
+      // mix 0: the prediction alone, so that only the classifier can differ.
+      const fitted = await predict(`fixtures/${model}.preserve13.onnx`, { mix: 0 });
       const ghnHead = await predict(`fixtures/${model}.preserve13.onnx`, { fitHead: false });
       const head = fitted.report.head!;
       assert.equal(head.kept, 'fitted');
-      assert.equal(head.images, 1024);
+      // Heads with more inputs than 1,024 (a flattened map) are solved in the dual form on the first 1,024.
+      assert.equal(head.images, head.features > 1024 ? 1024 : HEAD_FIT_IMAGES);
       assert.equal(head.data, 'fashion-mnist/train');
       assert.ok(head.fitAccuracy.fitted > head.fitAccuracy.predicted);
       assert.equal(ghnHead.report.head, undefined, 'fitHead: false fits nothing');
@@ -123,7 +162,7 @@ describe('predict fits the classifier on labeled images of the GHN\'s training s
 
   it('a 1×1 conv head with ReLU before global pooling is fitted, and the ReLU passes the fitted logits', async () => {
     const source = convHeadModel();
-    const fitted = await predict(source);
+    const fitted = await predict(source, { mix: 0 });
     const ghnHead = await predict(source, { fitHead: false });
     const head = fitted.report.head!;
     assert.equal(head.form, 'pointwise-conv');

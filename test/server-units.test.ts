@@ -32,9 +32,10 @@ describe('limits parsing', () => {
     assert.throws(() => parseDuration('soon'), GhnError);
   });
   it('predict query: defaults, flags, strictness', () => {
-    assert.deepEqual(parsePredictQuery({}), { ghn: undefined, seed: 0, noise: 0, orthogonalize: false, fromLayer: 0, fitHead: true, validate: undefined });
-    assert.deepEqual(parsePredictQuery({ seed: '7', noise: '0', orth: '1', fromLayer: '2', fitHead: '0', validate: '0', ghn: 'abc' }),
-      { ghn: 'abc', seed: 7, noise: 0, orthogonalize: true, fromLayer: 2, fitHead: false, validate: false });
+    assert.deepEqual(parsePredictQuery({}), { ghn: undefined, seed: 0, noise: 0, orthogonalize: false, fromLayer: 0, fitHead: true, mix: 'auto', validate: undefined });
+    assert.deepEqual(parsePredictQuery({ seed: '7', noise: '0', orth: '1', fromLayer: '2', fitHead: '0', mix: '0.5', validate: '0', ghn: 'abc' }),
+      { ghn: 'abc', seed: 7, noise: 0, orthogonalize: true, fromLayer: 2, fitHead: false, mix: 0.5, validate: false });
+    assert.throws(() => parsePredictQuery({ mix: '2' }), (e: GhnError) => resolveError(e).status === 400);
     assert.throws(() => parsePredictQuery({ fitHead: 'maybe' }), (e: GhnError) => resolveError(e).status === 400);
     assert.throws(() => parsePredictQuery({ seed: '1.5' }), (e: GhnError) => resolveError(e).status === 400);
     assert.throws(() => parsePredictQuery({ seed: ['1', '2'] }), HttpError);

@@ -34,11 +34,17 @@ export interface PredictOptions {
   calibrationData?: string;
   /**
    * With calibration on labeled images of the GHN's training set (the 'auto' data when it is on the
-   * machine, or a directory), replace a Linear classifier by a closed-form ridge fit on 1,024 of them
+   * machine, or a directory), replace a Linear classifier by a closed-form ridge fit on 4,096 of them
    * (src/predict/fit-head.ts; default true). The GHN's features of an unfamiliar architecture carry
    * the classes; its predicted classifier often does not read them.
    */
   fitHead?: boolean;
+  /**
+   * The share t of PyTorch's default initialization mixed into the prediction, (1 − t)·GHN + t·default
+   * per tensor (src/postprocess/default-init.ts). 'auto' (default): with labeled images for the
+   * classifier fit, t ∈ {0, 0.5} chosen by the fitted classifier's held-out accuracy; else 0.
+   */
+  mix?: number | 'auto';
   /** Run the written model in onnxruntime-node and check its outputs are finite (default true). */
   validate?: boolean;
   /**
@@ -53,5 +59,5 @@ export interface PredictOptions {
 export type PredictionOptions = Required<Omit<PredictOptions, 'ghn' | 'output'>>;
 
 export const DEFAULT_PREDICT_OPTIONS: Readonly<PredictionOptions> = {
-  seed: 0, noise: 0, orthogonalize: false, fromLayer: 0, calibrate: true, calibrationData: 'auto', fitHead: true, validate: true,
+  seed: 0, noise: 0, orthogonalize: false, fromLayer: 0, calibrate: true, calibrationData: 'auto', fitHead: true, mix: 'auto', validate: true,
 };

@@ -12,15 +12,16 @@ import { predictParametersAsync } from '../ghn/predict-params.js';
 import { buildGraph, type ComputationGraph } from '../graph/index.js';
 import { allTensors, encodeModel, isExternal } from '../onnx/index.js';
 import type { ModelProto, OnnxModel } from '../onnx/types.js';
+import { mixWithDefaultInit } from '../postprocess/default-init.js';
 import { prepareProducts } from '../postprocess/ort-linalg.js';
 import { calibrate, type CalibrationReport } from '../predict/calibrate.js';
 import { predictionData } from './calibration-data.js';
 import { checkGhnServes, ghnDataset, predictedNormalization } from './ghn-compatibility.js';
-import { fitHead, type HeadFitReport } from '../predict/fit-head.js';
+import { firstImages, fitHead, type HeadFitReport, type LabeledImages } from '../predict/fit-head.js';
 import { stageFile, type StagedFile } from '../predict/staged-file.js';
 import { stageModelWithData } from '../predict/staged-model.js';
 import { validateWithOrt, type ValidationReport } from '../predict/validate.js';
-import { writeParameters } from '../graph/write-parameters.js';
+import { writeParameters, type WrittenParameters } from '../graph/write-parameters.js';
 import { VERSION } from '../version.js';
 import { StageClock, type StageTimes } from './stage-clock.js';
 import { loadModel, type ModelSource } from './inspect.js';
@@ -30,7 +31,7 @@ export { DEFAULT_GHN_PATH, DEFAULT_PREDICT_OPTIONS, type PredictOptions };
 
 type ResolvedOptions = PredictionOptions & Pick<PredictOptions, 'ghn' | 'output'>;
 
-export const PREDICT_STAGES = ['load', 'graph', 'ghn', 'postprocess', 'calibrate', 'fit-head', 'write', 'validate'] as const;
+export const PREDICT_STAGES = ['load', 'graph', 'ghn', 'mix', 'postprocess', 'calibrate', 'fit-head', 'write', 'validate'] as const;
 export type PredictStage = (typeof PREDICT_STAGES)[number];
 
 export interface PredictReport {
@@ -50,6 +51,8 @@ export interface PredictReport {
   calibration?: CalibrationReport;
   /** The classifier fitted on labeled images (absent when not fitted: option off, no labeled images, or no Linear head). */
   head?: HeadFitReport;
+  /** The share t of PyTorch's default init in the written parameters, and how it was chosen. */
+  mix: MixReport;
   validation?: ValidationReport;
 }
 
@@ -84,6 +87,9 @@ function recordProvenance(proto: ModelProto, entries: Record<string, string>, no
 /** Predicts every parameter of `source` and returns the written ONNX bytes with a report. */
 export async function predict(source: ModelSource, options: PredictOptions = {}): Promise<PredictResult> {
   const opts: ResolvedOptions = { ...DEFAULT_PREDICT_OPTIONS, ...options };
+  if (opts.mix !== 'auto' && !(typeof opts.mix === 'number' && opts.mix >= 0 && opts.mix <= 1)) {
+    throw new GhnError('usage', `mix must be 'auto' or a number in [0, 1], got ${JSON.stringify(opts.mix)}`);
+  }
   // V8 compiles the backend's wasm on background threads: the model is read and its graph built
   // meanwhile (~0.1 s of ResNet-50's start-up).
   const backendReady = initBackend(undefined, { gradients: false });
@@ -103,14 +109,21 @@ export async function predict(source: ModelSource, options: PredictOptions = {})
   const ghn = openGhn(ghnPath);
   checkGhnServes(ghn.header, ghnPath, model, typeof source === 'string' ? source : undefined);
   const raw = await clock.measureAsync('ghn', () => predictParametersAsync(ghn.model, graph));
-  const processed = await clock.measureAsync('postprocess', () => postprocess(graph, raw, opts));
-  // The predicted arrays are this call's own and are not changed again (calibration makes new ones).
-  const result = clock.measure('write', () => writeParameters(graph, processed, { adopt: true }));
   const data = opts.calibrate ? predictionData(model, opts.calibrationData, { labeled: opts.fitHead, dataset: ghnDataset(ghn.header) }) : {};
-  const calibration = opts.calibrate
-    ? await clock.measureAsync('calibrate', () => calibrate(graph, result, processed, { seed: opts.seed, images: data.calibration }))
-    : undefined;
-  const head = data.labeled ? await clock.measureAsync('fit-head', () => fitHead(graph, result, processed, data.labeled!)) : undefined;
+  const initialize = async (t: number): Promise<Initialized> => {
+    // A mix makes new arrays; t = 0 goes last, so the raw predictions are only adopted once.
+    const tensors = t === 0 ? raw : clock.measure('mix', () => mixWithDefaultInit(graph, raw, t, opts.seed));
+    const processed = await clock.measureAsync('postprocess', () => postprocess(graph, tensors, opts));
+    // The arrays are this candidate's own and are not changed again (calibration makes new ones).
+    const result = clock.measure('write', () => writeParameters(graph, processed, { adopt: true }));
+    const calibration = opts.calibrate
+      ? await clock.measureAsync('calibrate', () => calibrate(graph, result, processed, { seed: opts.seed, images: data.calibration }))
+      : undefined;
+    return { t, processed, result, calibration };
+  };
+  const chosen = await chooseMix(opts.mix, data.labeled, initialize,
+    (c, images, write) => clock.measureAsync('fit-head', () => fitHead(graph, c.result, c.processed, images, { write })));
+  const { processed, result, calibration, head } = chosen;
   const written = clock.measure('write', () => {
     const normalization = predictedNormalization(ghn.header, model.proto);
     const proto = recordProvenance(result.model.proto, {
@@ -120,7 +133,7 @@ export async function predict(source: ModelSource, options: PredictOptions = {})
       'ghn.options': JSON.stringify({
         seed: opts.seed, noise: opts.noise, orthogonalize: opts.orthogonalize, fromLayer: opts.fromLayer, calibrate: opts.calibrate,
         ...(calibration ? { calibrationData: calibration.data, calibrationBatch: calibration.batch } : {}),
-        fitHead: opts.fitHead,
+        fitHead: opts.fitHead, mix: chosen.t,
         ...(head?.kept === 'fitted' ? { headFitImages: head.images, headFitData: head.data } : {}),
       }),
     }, normalization);
@@ -155,13 +168,14 @@ export async function predict(source: ModelSource, options: PredictOptions = {})
       ghn: { path: ghnPath, hash: ghn.hash },
       options: {
         seed: opts.seed, noise: opts.noise, orthogonalize: opts.orthogonalize, fromLayer: opts.fromLayer,
-        calibrate: opts.calibrate, calibrationData: opts.calibrationData, fitHead: opts.fitHead, validate: opts.validate,
+        calibrate: opts.calibrate, calibrationData: opts.calibrationData, fitHead: opts.fitHead, mix: opts.mix, validate: opts.validate,
       },
       backend: backend.name,
       timings: clock.wall,
       cpuTimings: clock.cpu,
       calibration,
       head,
+      mix: chosen.mix,
       validation,
     },
   };
@@ -185,6 +199,59 @@ function stageOutput(model: OnnxModel, output: string | undefined, source: Model
   }
   const staged = stageModelWithData(model, output);
   return { bytes: staged.bytes, checked: staged.stagedPath, staged, dataFile: staged.dataFile };
+}
+
+/** One candidate initialization: the prediction mixed with share t of the default init, written and calibrated. */
+interface Initialized {
+  t: number;
+  processed: Map<string, Float32Array>;
+  result: WrittenParameters;
+  calibration?: CalibrationReport;
+}
+
+export interface MixReport {
+  t: number;
+  /** 'held-out': chosen among MIX_CANDIDATES by the fitted classifier's cross-validated accuracy; 'option': as given; 'no-labels': 'auto' without labeled images keeps the prediction. */
+  chosenBy: 'held-out' | 'option' | 'no-labels';
+  /** Held-out accuracy of each candidate, when chosen by it. */
+  candidates?: { t: number; heldOut: number }[];
+}
+
+/** The shares 'auto' tries: the prediction alone, and half of it over half of a default draw. */
+export const MIX_CANDIDATES = [0.5, 0] as const;
+/** Labeled images each candidate's classifier is cross-validated on (the chosen one is then fitted on all). */
+export const MIX_SELECTION_IMAGES = 1024;
+
+/**
+ * The initialization predict writes. 'auto' with labeled images: every candidate share is written,
+ * calibrated and its classifier cross-validated on the first images; the best held-out accuracy
+ * wins (the prediction alone on ties or when a head cannot be cross-validated), then its classifier
+ * is fitted on all labeled images and written.
+ */
+async function chooseMix(
+  mix: number | 'auto', labeled: LabeledImages | undefined,
+  initialize: (t: number) => Promise<Initialized>,
+  fit: (c: Initialized, images: LabeledImages, write: boolean) => Promise<HeadFitReport | undefined>,
+): Promise<Initialized & { head?: HeadFitReport; mix: MixReport }> {
+  if (mix !== 'auto' || !labeled) {
+    const t = mix === 'auto' ? 0 : mix;
+    const c = await initialize(t);
+    const head = labeled ? await fit(c, labeled, true) : undefined;
+    return { ...c, head, mix: { t, chosenBy: mix === 'auto' ? 'no-labels' : 'option' } };
+  }
+  const selection = firstImages(labeled, MIX_SELECTION_IMAGES);
+  const tried: { c: Initialized; head?: HeadFitReport }[] = [];
+  for (const t of MIX_CANDIDATES) {
+    const c = await initialize(t);
+    tried.push({ c, head: await fit(c, selection, false) });
+  }
+  const score = (x: (typeof tried)[number]) => x.head?.heldOut ?? -1;
+  const prediction = tried.find((x) => x.c.t === 0)!;
+  const comparable = tried.every((x) => x.head?.heldOut !== undefined);
+  const best = comparable ? tried.reduce((a, b) => (score(b) > score(a) || (score(b) === score(a) && b.c.t === 0) ? b : a)) : prediction;
+  const head = await fit(best.c, labeled, true);
+  const candidates = comparable ? tried.map((x) => ({ t: x.c.t, heldOut: x.head!.heldOut! })) : undefined;
+  return { ...best.c, head, mix: { t: best.c.t, chosenBy: comparable ? 'held-out' : 'no-labels', ...(candidates ? { candidates } : {}) } };
 }
 
 async function postprocess(graph: ComputationGraph, raw: Map<string, Float32Array>, opts: ResolvedOptions) {

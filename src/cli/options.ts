@@ -8,7 +8,8 @@ export function parseNumber(text: string, option: string, limits: { integer?: bo
     (limits.min !== undefined && value < limits.min) || (limits.max !== undefined && value > limits.max);
   if (bad) {
     const kind = limits.integer ? 'an integer' : 'a number';
-    const range = limits.min !== undefined ? ` ≥ ${limits.min}` : '';
+    const range = limits.min !== undefined && limits.max !== undefined ? ` in [${limits.min}, ${limits.max}]`
+      : limits.min !== undefined ? ` ≥ ${limits.min}` : limits.max !== undefined ? ` ≤ ${limits.max}` : '';
     throw new GhnError('usage', `${option} must be ${kind}${range}, got "${text}"`);
   }
   return value;

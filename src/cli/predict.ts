@@ -15,6 +15,7 @@ interface PredictCliOptions {
   calibrate: boolean;
   calibrationData: string;
   fitHead: boolean;
+  mix: string;
   validate: boolean;
   overwriteInput?: boolean;
   json?: boolean;
@@ -38,8 +39,9 @@ export function registerPredict(program: Command): void {
     .option('--orth', 'orthogonalize the predicted weights (QR; off by default: it destroys the predicted function)')
     .option('--from-layer <k>', 'post-process weights from the k-th weight layer on', String(DEFAULT_PREDICT_OPTIONS.fromLayer))
     .option('--no-calibrate', 'keep the GHN\'s output scales and the file\'s BatchNorm statistics (no calibration pass)')
-    .option('--calibration-data <dir>', 'images for the calibration pass: auto (the GHN\'s training images if on this machine), noise, or a directory of Fashion-MNIST idx files', String(DEFAULT_PREDICT_OPTIONS.calibrationData))
-    .option('--no-fit-head', 'keep the GHN\'s classifier (default: a Linear classifier is refitted in closed form on 1,024 labeled calibration images)')
+    .option('--calibration-data <dir>', 'images for the calibration pass: auto (the GHN\'s training images if on this machine), noise, or a dataset folder (IDX files, CIFAR-10 binary batches, or images in one subfolder per class)', String(DEFAULT_PREDICT_OPTIONS.calibrationData))
+    .option('--no-fit-head', 'keep the GHN\'s classifier (default: a Linear classifier is refitted in closed form on 4,096 labeled calibration images)')
+    .option('--mix <t>', 'share t of PyTorch\'s default init mixed into the prediction, (1−t)·GHN + t·default; auto: t ∈ {0, 0.5} chosen by the fitted classifier\'s held-out accuracy (0 without labeled images)', String(DEFAULT_PREDICT_OPTIONS.mix))
     .option('--no-validate', 'skip the onnxruntime check of the written model')
     .option('--overwrite-input', 'allow the output to replace the input file')
     .option('--json', 'print the report as JSON')
@@ -58,6 +60,7 @@ export function registerPredict(program: Command): void {
         calibrate: o.calibrate,
         calibrationData: o.calibrationData,
         fitHead: o.fitHead,
+        mix: o.mix === 'auto' ? 'auto' : parseNumber(o.mix, '--mix', { min: 0, max: 1 }),
         validate: o.validate,
         output,
       });
@@ -79,6 +82,9 @@ export function registerPredict(program: Command): void {
             ? `  classifier ${report.head.op}: ${report.head.kept === 'fitted' ? 'fitted' : 'kept as predicted'} on ${report.head.images} labeled images of ${report.head.data} ` +
               `(accuracy on them ${(100 * report.head.fitAccuracy.predicted).toFixed(1)}% predicted → ${(100 * report.head.fitAccuracy.fitted).toFixed(1)}% fitted)\n`
             : '') +
+          (report.mix.chosenBy === 'held-out'
+            ? `  mix with PyTorch's default init: t = ${report.mix.t} (held-out accuracy ${report.mix.candidates!.map((c) => `t ${c.t}: ${(100 * c.heldOut).toFixed(1)}%`).join(', ')})\n`
+            : report.mix.t ? `  mix with PyTorch's default init: t = ${report.mix.t}\n` : '') +
           (report.validation ? `  onnxruntime: output ${JSON.stringify(report.validation.outputShape)}, std ${report.validation.outputStd.toPrecision(3)} on a standard-normal batch\n` : ''),
       );
     });

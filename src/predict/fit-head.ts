@@ -43,6 +43,10 @@ export interface HeadFitReport {
   images: number;
   /** How the ridge system was solved (features ≤ images: primal). */
   solve: 'primal' | 'dual';
+  /** The relative λ used (chosen by cross-validation in the primal form). */
+  ridge: number;
+  /** Cross-validated accuracy of the fit at that λ (primal form only). */
+  heldOut?: number;
   /** Temperature applied to the least-squares logits (cross-entropy minimized on the fit images). */
   scale: number;
   /** Accuracy on the fit images of the predicted head and of the fitted one. */
@@ -53,8 +57,24 @@ export interface HeadFitReport {
   ms: number;
 }
 
-/** λ as a fraction of the mean squared feature norm: best of 0.01/0.1/1 on six benchmark architectures. */
-export const RELATIVE_RIDGE = 0.01;
+/**
+ * λ, as a fraction of the mean squared feature norm, is chosen per model by 4-fold cross-validation
+ * on the fit images (primal form): the best fixed value differed by model (0.001 for attention nets,
+ * 0.01–0.1 for wide MLPs on the benchmark). Heads with more than CV_MAX_FEATURES inputs take 0.01.
+ */
+export const RIDGE_GRID = [1e-4, 1e-3, 1e-2, 1e-1] as const;
+const RIDGE_FOLDS = 4;
+const DUAL_MAX_IMAGES = 1024;
+/** Cross-validation solves grid × folds systems of features²; above 512 features (≥ 1 s) λ is fixed. */
+const CV_MAX_FEATURES = 512;
+const FIXED_RIDGE = 0.01;
+
+/** The first `count` of `images` (all of them when there are fewer). */
+export function firstImages(images: LabeledImages, count: number): LabeledImages {
+  if (images.count <= count) return images;
+  const perImage = images.shape.reduce((a, b) => a * b, 1);
+  return { ...images, data: images.data.subarray(0, count * perImage), labels: images.labels.subarray(0, count), count };
+}
 const BATCH = 256;
 /** ONNX ops that may sit between the head and the model's output without changing the logits. */
 const LOGIT_PRESERVING = new Set(['Flatten', 'Reshape', 'Identity', 'Squeeze', 'Dropout']);
@@ -66,7 +86,7 @@ const LOGIT_PRESERVING = new Set(['Flatten', 'Reshape', 'Identity', 'Squeeze', '
  */
 type HeadForm = 'linear' | 'pointwise-conv';
 
-interface Head {
+export interface Head {
   form: HeadForm;
   op: OpNode;
   weight: ParamSlot;
@@ -93,7 +113,7 @@ function chainToOutput(graph: ComputationGraph, value: string): { ops: string[];
 }
 
 /** The model's single classifier, when it is one of the fitted forms and writes the model's output. */
-function classifierHead(graph: ComputationGraph, classes: number): Head | undefined {
+export function classifierHead(graph: ComputationGraph, classes: number): Head | undefined {
   const heads = graph.headOps();
   if (heads.length !== 1 || heads[0]!.outputs.length !== 1) return undefined;
   const op = heads[0]!;
@@ -188,7 +208,7 @@ async function minimumOver(model: OnnxModel, value: string, images: LabeledImage
 }
 
 /** The head's input features (pooled, for a pointwise conv) and the model's logits on every image, in batches. */
-async function featuresAndLogits(model: OnnxModel, head: Head, images: LabeledImages): Promise<{ features: Float32Array; dims: number; logits: Float32Array }> {
+export async function featuresAndLogits(model: OnnxModel, head: Head, images: LabeledImages): Promise<{ features: Float32Array; dims: number; logits: Float32Array }> {
   // A pointwise conv's logits are linear in its globally pooled input: that is what is regressed on.
   const pooled = head.form === 'pointwise-conv' ? `${head.features}/ghn_fit_head_pool` : head.features;
   const pool: NodeProto[] = head.form === 'pointwise-conv' ? [{ opType: 'GlobalAveragePool', input: [head.features], output: [pooled] }] : [];
@@ -226,12 +246,16 @@ function preActivation(graph: ComputationGraph, head: Head): string {
  * head this applies to.
  */
 export async function fitHead(
-  graph: ComputationGraph, written: WrittenParameters, tensors: Map<string, Float32Array>, images: LabeledImages,
+  graph: ComputationGraph, written: WrittenParameters, tensors: Map<string, Float32Array>, labeled: LabeledImages,
+  options: { write?: boolean } = {},
 ): Promise<HeadFitReport | undefined> {
   const t0 = performance.now();
-  const classes = images.classes;
+  const classes = labeled.classes;
+  let images = labeled;
   const head = classifierHead(graph, classes);
   if (!head || images.count < 2) return undefined;
+  // More features than DUAL_MAX_IMAGES: the dual system is images × images, solved in JS (O(n³)); 1,024 keeps it ~1 s.
+  if (head.weight.shape[1]! > DUAL_MAX_IMAGES) images = firstImages(images, DUAL_MAX_IMAGES);
   let measured;
   try {
     measured = await featuresAndLogits(written.model, head, images);
@@ -244,7 +268,9 @@ export async function fitHead(
   if (dims !== head.weight.shape[1]) return undefined;
   const targets = new Float64Array(n * classes).fill(-1 / classes);
   for (let i = 0; i < n; i++) targets[i * classes + images.labels[i]!]! += 1;
-  const solution = await ridgeRegression({ features, samples: n, dims, targets, outputs: classes, relativeRidge: RELATIVE_RIDGE, center: head.bias !== undefined });
+  const solution = await ridgeRegression({
+    features, samples: n, dims, targets, outputs: classes, relativeRidge: dims <= CV_MAX_FEATURES ? { grid: RIDGE_GRID, labels: images.labels, folds: RIDGE_FOLDS } : FIXED_RIDGE, center: head.bias !== undefined,
+  });
 
   // Least-squares logits on the fit images, then the temperature that makes them probabilities.
   const z = new Float64Array(n * classes);
@@ -257,7 +283,7 @@ export async function fitHead(
   const scale = bestScale(z, images.labels, classes);
   const fitAccuracy = { predicted: accuracy(logits, images.labels, classes), fitted: accuracy(z, images.labels, classes) };
   const kept = fitAccuracy.fitted >= fitAccuracy.predicted ? 'fitted' : 'predicted';
-  if (kept === 'fitted') {
+  if (kept === 'fitted' && options.write !== false) {
     const transposed = head.weight.layout === 'transposed';
     const weight = new Float32Array(classes * dims);
     for (let j = 0; j < dims; j++) {
@@ -287,6 +313,7 @@ export async function fitHead(
     }
   }
   return {
-    op: head.op.name, form: head.form, features: dims, images: n, solve: solution.form, scale, fitAccuracy, kept, data: images.source, ms: performance.now() - t0,
+    op: head.op.name, form: head.form, features: dims, images: n, solve: solution.form, ridge: solution.relativeRidge,
+    ...(solution.heldOut ? { heldOut: solution.heldOut[RIDGE_GRID.indexOf(solution.relativeRidge as (typeof RIDGE_GRID)[number])] } : {}), scale, fitAccuracy, kept, data: images.source, ms: performance.now() - t0,
   };
 }

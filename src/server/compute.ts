@@ -70,7 +70,7 @@ export async function predictUpload(bytes: Uint8Array, options: PredictJobOption
   const signature = modelSignature(model);
   const { onnx, report } = await predict(model, {
     ghn: options.ghnPath, seed: options.seed, noise: options.noise, orthogonalize: options.orthogonalize,
-    fromLayer: options.fromLayer, fitHead: options.fitHead, validate: options.validate,
+    fromLayer: options.fromLayer, fitHead: options.fitHead, mix: options.mix, validate: options.validate,
   });
   const { ghn, ...rest } = report;
   return { kind: 'predict', onnx, report: rest, ghnId: ghn.hash, signature, normalization: readNormalization(decodeModel(onnx).proto) ?? null };

@@ -12,6 +12,7 @@ export interface PredictJobOptions {
   orthogonalize: boolean;
   fromLayer: number;
   fitHead: boolean;
+  mix: number | 'auto';
   validate: boolean;
 }
 

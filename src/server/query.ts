@@ -12,6 +12,7 @@ export interface PredictQuery {
   orthogonalize: boolean;
   fromLayer: number;
   fitHead: boolean;
+  mix: number | 'auto';
   validate?: boolean;
 }
 
@@ -34,13 +35,13 @@ function flag(query: Query, key: string): boolean | undefined {
   throw new HttpError(400, 'bad-option', `${key} must be 1/true or 0/false, got "${v}"`);
 }
 
-function number(query: Query, key: string, fallback: number, limits: { integer?: boolean; min?: number }): number {
+function number(query: Query, key: string, fallback: number, limits: { integer?: boolean; min?: number; max?: number }): number {
   const v = single(query, key);
   return v === undefined ? fallback : parseNumber(v, key, limits);
 }
 
 export function parsePredictQuery(query: Query): PredictQuery {
-  checkKnown(query, ['ghn', 'seed', 'noise', 'orth', 'fromLayer', 'fitHead', 'validate', 'name']);
+  checkKnown(query, ['ghn', 'seed', 'noise', 'orth', 'fromLayer', 'fitHead', 'mix', 'validate', 'name']);
   const d = DEFAULT_PREDICT_OPTIONS;
   return {
     ghn: single(query, 'ghn'),
@@ -49,6 +50,7 @@ export function parsePredictQuery(query: Query): PredictQuery {
     orthogonalize: flag(query, 'orth') ?? d.orthogonalize,
     fromLayer: number(query, 'fromLayer', d.fromLayer, { integer: true, min: 0 }),
     fitHead: flag(query, 'fitHead') ?? d.fitHead,
+    mix: single(query, 'mix') === undefined || single(query, 'mix') === 'auto' ? d.mix : number(query, 'mix', 0, { min: 0, max: 1 }),
     validate: flag(query, 'validate'),
   };
 }

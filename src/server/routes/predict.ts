@@ -37,7 +37,7 @@ export function registerPredictRoute(app: FastifyInstance, ctx: ServerContext): 
       bytes: upload.bytes,
       options: {
         ghnPath: ghn.path, seed: query.seed, noise: query.noise, orthogonalize: query.orthogonalize,
-        fromLayer: query.fromLayer, fitHead: query.fitHead, validate: query.validate ?? ctx.options.validate,
+        fromLayer: query.fromLayer, fitHead: query.fitHead, mix: query.mix, validate: query.validate ?? ctx.options.validate,
       },
     });
     if (output.kind !== 'predict') throw new Error(`worker answered a predict job with ${output.kind}`);
