@@ -114,6 +114,9 @@ describe('ghn train --data <image folder>, then predict', () => {
     assert.equal(evaluation.data, 'tinted32/test');
     assert.equal(evaluation.archs, 2);
     assert.equal(evaluation.images, 100);
+    const other = ghn('eval', '--ghn', GHN, '--data', 'fixtures/fashion-mnist', '--archs', '1', '--finetune-archs', '0');
+    assert.equal(other.code, 64);
+    assert.match(other.stderr.trim(), /^ghn: .*tinted.ghn was trained on 3×32×32 images, 10 classes \(tinted32\); fashion-mnist\/test has 1×28×28 images, 10 classes$/);
     const tuned = path.join(tmp, 'tuned.onnx');
     const f = ghn('finetune', MODEL32, '--data', FOLDER, '--steps', '5', '--test-limit', '100', '-o', tuned, '--json');
     assert.equal(f.code, 0, f.stderr);

@@ -114,8 +114,9 @@ export async function evaluateSavedGhn(file: string, options: Omit<EvaluateGhnOp
         : { kind: recorded.kind, path: recorded.path };
     // The GHN's normalization, so the test images are what its predictions were trained for.
     const finetune = (options.finetuneArchs ?? 10) > 0;
+    // One image first (identity normalization fits any channel count): another task is refused before anything is read.
+    checkTask(file, recorded, loadSource(source, 'test', { limit: 1, normalization: { mean: [0], std: [1], scale: 1 } }));
     const test = loadSource(source, 'test', { normalization: recorded.normalization });
-    checkTask(file, recorded, test);
     const train = finetune ? trainValidationSplit(loadSource(source, 'train', { normalization: recorded.normalization })).train : undefined;
     const { data: _d, dataDir: _dd, ...rest } = options;
     const evaluation = await evaluateGhn(model, { ...rest, data: test, trainData: train });
