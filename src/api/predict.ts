@@ -15,7 +15,7 @@ import type { ModelProto, OnnxModel } from '../onnx/types.js';
 import { mixWithDefaultInit } from '../postprocess/default-init.js';
 import { prepareProducts } from '../postprocess/ort-linalg.js';
 import { calibrate, type CalibrationReport } from '../predict/calibrate.js';
-import { predictionData } from './calibration-data.js';
+import { predictionData, type PredictionData } from './calibration-data.js';
 import { checkGhnServes, ghnDataset, predictedNormalization } from './ghn-compatibility.js';
 import { firstImages, fitHead, type HeadFitReport, type LabeledImages } from '../predict/fit-head.js';
 import { stageFile, type StagedFile } from '../predict/staged-file.js';
@@ -29,7 +29,7 @@ import { DEFAULT_GHN_PATH, DEFAULT_PREDICT_OPTIONS, type PredictionOptions, type
 
 export { DEFAULT_GHN_PATH, DEFAULT_PREDICT_OPTIONS, type PredictOptions };
 
-type ResolvedOptions = PredictionOptions & Pick<PredictOptions, 'ghn' | 'output'>;
+export type ResolvedOptions = PredictionOptions & Pick<PredictOptions, 'ghn' | 'output'>;
 
 export const PREDICT_STAGES = ['load', 'graph', 'ghn', 'mix', 'postprocess', 'calibrate', 'fit-head', 'write', 'validate'] as const;
 export type PredictStage = (typeof PREDICT_STAGES)[number];
@@ -84,8 +84,27 @@ function recordProvenance(proto: ModelProto, entries: Record<string, string>, no
   return withNormalization(withEntries, normalization);
 }
 
-/** Predicts every parameter of `source` and returns the written ONNX bytes with a report. */
-export async function predict(source: ModelSource, options: PredictOptions = {}): Promise<PredictResult> {
+/**
+ * What every initialization of one model shares: the model, its graph, the GHN's raw prediction
+ * (one forward pass) and the calibration images. `predict` writes one initialization from it,
+ * `predictSamples` (predict-samples.ts) several.
+ */
+export interface PreparedPrediction {
+  source: ModelSource;
+  opts: ResolvedOptions;
+  clock: StageClock<PredictStage>;
+  model: OnnxModel;
+  graph: ComputationGraph;
+  backendName: string;
+  ghnPath: string;
+  ghn: LoadedGhn;
+  /** The GHN's predictions by slot id; a t = 0 candidate adopts these arrays unless told to keep them. */
+  raw: Map<string, Float32Array>;
+  data: PredictionData;
+}
+
+/** Load → graph → GHN forward pass → calibration images: the stages run once per model. */
+export async function preparePrediction(source: ModelSource, options: PredictOptions = {}): Promise<PreparedPrediction> {
   const opts: ResolvedOptions = { ...DEFAULT_PREDICT_OPTIONS, ...options };
   if (opts.mix !== 'auto' && !(typeof opts.mix === 'number' && opts.mix >= 0 && opts.mix <= 1)) {
     throw new GhnError('usage', `mix must be 'auto' or a number in [0, 1], got ${JSON.stringify(opts.mix)}`);
@@ -110,9 +129,20 @@ export async function predict(source: ModelSource, options: PredictOptions = {})
   checkGhnServes(ghn.header, ghnPath, model, typeof source === 'string' ? source : undefined);
   const raw = await clock.measureAsync('ghn', () => predictParametersAsync(ghn.model, graph));
   const data = opts.calibrate ? predictionData(model, opts.calibrationData, { labeled: opts.fitHead, dataset: ghnDataset(ghn.header) }) : {};
-  const initialize = async (t: number): Promise<Initialized> => {
+  return { source, opts, clock, model, graph, backendName: backend.name, ghnPath, ghn, raw, data };
+}
+
+/**
+ * One candidate per call: the raw prediction mixed with share t of a default draw from `mixSeed`,
+ * post-processed, written and calibrated. `keepRaw`: a t = 0 candidate works on a copy, so the raw
+ * prediction stays as the GHN wrote it for further candidates (post-processing runs in place).
+ */
+export function candidateInitializer(p: PreparedPrediction, mixSeed: number, keepRaw = false): (t: number) => Promise<Initialized> {
+  const { clock, graph, raw, opts, data } = p;
+  return async (t: number): Promise<Initialized> => {
     // A mix makes new arrays; t = 0 goes last, so the raw predictions are only adopted once.
-    const tensors = t === 0 ? raw : clock.measure('mix', () => mixWithDefaultInit(graph, raw, t, opts.seed));
+    const tensors = t !== 0 ? clock.measure('mix', () => mixWithDefaultInit(graph, raw, t, mixSeed))
+      : keepRaw && (opts.noise || opts.orthogonalize) ? new Map([...raw].map(([id, v]) => [id, v.slice()])) : raw;
     const processed = await clock.measureAsync('postprocess', () => postprocess(graph, tensors, opts));
     // The arrays are this candidate's own and are not changed again (calibration makes new ones).
     const result = clock.measure('write', () => writeParameters(graph, processed, { adopt: true }));
@@ -121,8 +151,33 @@ export async function predict(source: ModelSource, options: PredictOptions = {})
       : undefined;
     return { t, processed, result, calibration };
   };
-  const chosen = await chooseMix(opts.mix, data.labeled, initialize,
-    (c, images, write) => clock.measureAsync('fit-head', () => fitHead(graph, c.result, c.processed, images, { write })));
+}
+
+/** The classifier fit of a candidate on `images` (written into its model when `write`). */
+export function headFitter(p: PreparedPrediction): (c: Initialized, images: LabeledImages, write: boolean) => Promise<HeadFitReport | undefined> {
+  return (c, images, write) => p.clock.measureAsync('fit-head', () => fitHead(p.graph, c.result, c.processed, images, { write }));
+}
+
+/** Predicts every parameter of `source` and returns the written ONNX bytes with a report. */
+export async function predict(source: ModelSource, options: PredictOptions = {}): Promise<PredictResult> {
+  const p = await preparePrediction(source, options);
+  const chosen = await chooseMix(p.opts.mix, p.data.labeled, candidateInitializer(p, p.opts.seed), headFitter(p));
+  const { result, staged } = await emitPrediction(p, chosen, p.opts.output);
+  // What is left of the file write after the check.
+  await p.clock.measureAsync('write', async () => staged?.commit());
+  return result;
+}
+
+/**
+ * Records provenance in the chosen candidate's model, encodes it, starts writing it to `output`
+ * (staged: complete or absent) and checks it in onnxruntime. The caller commits the staged file;
+ * a failed check discards it. `metadata` adds entries after the usual ones.
+ */
+export async function emitPrediction(
+  p: PreparedPrediction, chosen: Initialized & { head?: HeadFitReport; mix: MixReport }, outputPath: string | undefined,
+  metadata: Record<string, string> = {},
+): Promise<{ result: PredictResult; staged?: StagedFile }> {
+  const { clock, opts, graph, ghn, ghnPath, model, source } = p;
   const { processed, result, calibration, head } = chosen;
   const written = clock.measure('write', () => {
     const normalization = predictedNormalization(ghn.header, model.proto);
@@ -136,10 +191,11 @@ export async function predict(source: ModelSource, options: PredictOptions = {})
         fitHead: opts.fitHead, mix: chosen.t,
         ...(head?.kept === 'fitted' ? { headFitImages: head.images, headFitData: head.data } : {}),
       }),
+      ...metadata,
     }, normalization);
     return { model: { ...result.model, proto } as OnnxModel, initializerOf: result.initializerOf, added: result.added };
   });
-  const output = clock.measure('write', () => stageOutput(written.model, opts.output, source));
+  const output = clock.measure('write', () => stageOutput(written.model, outputPath, source));
   let validation: ValidationReport | undefined;
   if (opts.validate) {
     try {
@@ -152,31 +208,32 @@ export async function predict(source: ModelSource, options: PredictOptions = {})
       throw err;
     }
   }
-  // What is left of the file write after the check.
-  await clock.measureAsync('write', async () => output.staged?.commit());
   const tensors = new Map<string, Float32Array>();
   for (const [slotId, data] of processed) tensors.set(written.initializerOf.get(slotId)!, data);
   return {
-    onnx: output.bytes,
-    tensors,
-    initializerOf: written.initializerOf,
-    report: {
-      tensors: processed.size,
-      parameters: graph.parameterCount,
-      splitTensors: written.added.length,
-      ...(output.dataFile === undefined ? {} : { dataFile: output.dataFile }),
-      ghn: { path: ghnPath, hash: ghn.hash },
-      options: {
-        seed: opts.seed, noise: opts.noise, orthogonalize: opts.orthogonalize, fromLayer: opts.fromLayer,
-        calibrate: opts.calibrate, calibrationData: opts.calibrationData, fitHead: opts.fitHead, mix: opts.mix, validate: opts.validate,
+    staged: output.staged,
+    result: {
+      onnx: output.bytes,
+      tensors,
+      initializerOf: written.initializerOf,
+      report: {
+        tensors: processed.size,
+        parameters: graph.parameterCount,
+        splitTensors: written.added.length,
+        ...(output.dataFile === undefined ? {} : { dataFile: output.dataFile }),
+        ghn: { path: ghnPath, hash: ghn.hash },
+        options: {
+          seed: opts.seed, noise: opts.noise, orthogonalize: opts.orthogonalize, fromLayer: opts.fromLayer,
+          calibrate: opts.calibrate, calibrationData: opts.calibrationData, fitHead: opts.fitHead, mix: opts.mix, validate: opts.validate,
+        },
+        backend: p.backendName,
+        timings: clock.wall,
+        cpuTimings: clock.cpu,
+        calibration,
+        head,
+        mix: chosen.mix,
+        validation,
       },
-      backend: backend.name,
-      timings: clock.wall,
-      cpuTimings: clock.cpu,
-      calibration,
-      head,
-      mix: chosen.mix,
-      validation,
     },
   };
 }
@@ -202,7 +259,7 @@ function stageOutput(model: OnnxModel, output: string | undefined, source: Model
 }
 
 /** One candidate initialization: the prediction mixed with share t of the default init, written and calibrated. */
-interface Initialized {
+export interface Initialized {
   t: number;
   processed: Map<string, Float32Array>;
   result: WrittenParameters;
@@ -228,7 +285,7 @@ export const MIX_SELECTION_IMAGES = 1024;
  * wins (the prediction alone on ties or when a head cannot be cross-validated), then its classifier
  * is fitted on all labeled images and written.
  */
-async function chooseMix(
+export async function chooseMix(
   mix: number | 'auto', labeled: LabeledImages | undefined,
   initialize: (t: number) => Promise<Initialized>,
   fit: (c: Initialized, images: LabeledImages, write: boolean) => Promise<HeadFitReport | undefined>,
