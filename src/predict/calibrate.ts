@@ -14,6 +14,15 @@
  * saw it), otherwise standard-normal noise. The pass runs in onnxruntime-node: the model gets,
  * after every weight layer, nodes that compute the factor and apply it, and BN nodes that use batch
  * statistics (see calibration-graph.ts); factors and statistics come back as extra outputs.
+ *
+ * BN statistics need several images, not just many values: a deep channel's mean varies from image
+ * to image far more than over one image's few positions, and statistics of one image leave that
+ * variance out, so every BN of the deployed model amplifies a new image's deviations and the errors
+ * compound (mobilenet_v3_small's logits reached std 123 on noise calibrated with one 224² image).
+ * So noise runs at least MIN_NOISE_IMAGES images, and a batch over PASS_VALUES input values runs in
+ * several passes: the first computes the factors (applied to the weights before the others) and
+ * statistics; each further pass runs the scaled model with every BN normalizing by the statistics of
+ * all images so far, merged with its own, which are what is written at the end.
  */
 import * as ort from 'onnxruntime-node';
 import type { ComputationGraph } from '../graph/index.js';
@@ -30,9 +39,19 @@ const WEIGHT_ROLES = new Set(['conv.weight', 'linear.weight']);
 /** Factors are kept in this range so a dead layer (std ≈ 0) is not blown up. */
 export const MIN_SCALE = 1e-3;
 export const MAX_SCALE = 1e3;
-/** Noise samples per pass: about 2^17 input values (one 3×224×224 image, 167 of 1×28×28), at most 128. */
+/** Noise samples: about 2^17 input values (167 of 1×28×28), at least MIN_NOISE_IMAGES, at most 128. */
 const NOISE_VALUES = 1 << 17;
 const MAX_NOISE_BATCH = 128;
+/**
+ * Enough images for BN statistics that hold on images outside the batch: on the 12 BN-preserving
+ * torchvision exports that failed, 8 noise images left logit stds up to 62, 32 brought all under 10.
+ */
+export const MIN_NOISE_IMAGES = 32;
+/**
+ * Input values per pass (14 images of 3×224×224, 256 of CIFAR-10's 3×32×32): bounds the pass's
+ * memory, which grows with the batch (efficientnet_v2_s took 5 GiB for 32 images of 3×384×384 at once).
+ */
+export const PASS_VALUES = 1 << 21;
 
 /** Images to calibrate on: `count` × the model's input shape [C, H, W…], normalized as the GHN's training data. */
 export interface CalibrationImages {
@@ -56,6 +75,8 @@ export interface CalibrationOptions {
   /** Real images of the model's input shape; standard-normal noise when absent or of another shape. */
   images?: CalibrationImages;
   seed?: number;
+  /** Input values per pass (default PASS_VALUES); a larger batch runs in several passes. */
+  passValues?: number;
 }
 
 export interface CalibrationReport {
@@ -69,6 +90,8 @@ export interface CalibrationReport {
   /** What the pass ran on: the images' source, or "standard-normal noise". */
   data: string;
   batch: number;
+  /** Forward passes the batch ran in. */
+  passes: number;
   ms: number;
 }
 
@@ -80,7 +103,7 @@ function calibrationFeed(inputShape: number[], options: CalibrationOptions): { d
     return { data: images.data, shape: [images.count, ...sampleShape], source: images.source };
   }
   const perSample = Math.max(1, sampleShape.reduce((a, b) => a * b, 1));
-  const batch = Math.max(1, Math.min(MAX_NOISE_BATCH, Math.round(NOISE_VALUES / perSample)));
+  const batch = Math.max(MIN_NOISE_IMAGES, Math.min(MAX_NOISE_BATCH, Math.round(NOISE_VALUES / perSample)));
   const shape = [batch, ...sampleShape];
   const rng = createRng(options.seed ?? 0);
   const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
@@ -116,41 +139,42 @@ export async function calibrate(
   const band = options.band ?? DEFAULT_STD_BAND;
   const model = calibrationModel(written.model, [...slotsByValue.keys()], weights, { ...band, min: MIN_SCALE, max: MAX_SCALE });
 
-  const feeds: Record<string, ort.Tensor> = Object.fromEntries(weights);
-  let source = 'standard-normal noise';
-  let batch = 0;
-  for (const input of model.dataInputs) {
-    const feed = calibrationFeed(concreteInputShape(input, 1), options);
-    feeds[input.name!] = new ort.Tensor('float32', feed.data, feed.shape);
-    source = feed.source;
-    batch = feed.shape[0]!;
-  }
-  // One run: basic optimizations suffice (see validate.ts). Spinning threads would burn the cores of
-  // a shared machine.
-  // Errors only: the running statistics of BN nodes run on batch statistics are unused initializers here.
-  const session = await ort.InferenceSession.create(model.bytes, {
+  const inputs = model.dataInputs.map((input) => ({ name: input.name!, ...calibrationFeed(concreteInputShape(input, 1), options) }));
+  const source = inputs.at(-1)?.source ?? 'standard-normal noise';
+  const batch = inputs.length ? Math.min(...inputs.map((f) => f.shape[0]!)) : 1;
+  const perSample = Math.max(1, ...inputs.map((f) => f.shape.slice(1).reduce((a, b) => a * b, 1)));
+  const perPass = Math.max(1, Math.floor((options.passValues ?? PASS_VALUES) / perSample));
+  /** The data feeds for images [from, to) of the batch. */
+  const dataFeeds = (from: number, to: number): Record<string, ort.Tensor> => Object.fromEntries(inputs.map((f) => {
+    const size = f.shape.slice(1).reduce((a, b) => a * b, 1);
+    return [f.name, new ort.Tensor('float32', f.data.subarray(from * size, to * size), [to - from, ...f.shape.slice(1)])];
+  }));
+  // One run per session: basic optimizations suffice (see validate.ts). Spinning threads would burn
+  // the cores of a shared machine. Errors only: the running statistics of BN nodes run on batch
+  // statistics are unused initializers here.
+  const sessionOptions: ort.InferenceSession.SessionOptions = {
     graphOptimizationLevel: 'basic', logSeverityLevel: 3, extra: { session: { intra_op: { allow_spinning: '0' } } },
-  });
-  const scales = new Map<string, number>();
+  };
   const statistics = model.statisticOutputs;
+  /** Per BN: the mean and biased variance over the images so far, and the [N, C, L] one pass pooled. */
+  let merged: { mean: Float32Array; variance: Float32Array; pooled: BigInt64Array }[] = [];
+  const scales = new Map<string, number>();
+  let session = await ort.InferenceSession.create(model.bytes, sessionOptions);
   try {
+    const first = Math.min(batch, perPass);
     const wanted = [...model.scaleOutputs.values(), ...statistics.flatMap((s) => [s.mean, s.variance, s.pooledShape])];
-    const results = await session.run(feeds, wanted);
+    const results = await session.run({ ...Object.fromEntries(weights), ...dataFeeds(0, first) }, wanted);
     for (const [value, output] of model.scaleOutputs) scales.set(value, (results[output]!.data as Float32Array)[0]!);
-    for (const s of statistics) {
-      const pooled = results[s.pooledShape]!.data as BigInt64Array;
-      const count = Number(pooled[0]) * Number(pooled[2]);
-      // Running variances are unbiased (PyTorch's convention); batch variances are not.
-      const variance = Float32Array.from(results[s.variance]!.data as Float32Array, (v) => (count > 1 ? (v * count) / (count - 1) : v));
-      replaceFloatInitializer(written, s.runningMean, Float32Array.from(results[s.mean]!.data as Float32Array));
-      replaceFloatInitializer(written, s.runningVariance, variance);
-    }
+    merged = statistics.map((s) => ({
+      mean: results[s.mean]!.data as Float32Array, variance: results[s.variance]!.data as Float32Array, pooled: results[s.pooledShape]!.data as BigInt64Array,
+    }));
   } finally {
     await session.release();
   }
 
-  // The factors go into both the slot values (in place: no second 100 MB for ResNet-50) and the
-  // written model's tensors, which adopt the same arrays.
+  // The factors go into both the slot values (in place: no second 100 MB for ResNet-50; the fed
+  // tensors share these arrays, so later passes run the scaled model) and the written model's
+  // tensors, which adopt the same arrays.
   for (const [value, scale] of scales) {
     for (const slotId of slotsByValue.get(value)!) {
       const values = tensors.get(slotId)!;
@@ -158,6 +182,41 @@ export async function calibrate(
       replaceTensorData(initializers.get(written.initializerOf.get(slotId)!)!, values, { adopt: true });
     }
   }
+
+  let passes = 1;
+  if (batch > perPass && statistics.length > 0) {
+    const accumulating = calibrationModel(written.model, [], weights, { ...band, min: MIN_SCALE, max: MAX_SCALE }, { accumulate: true });
+    const acc = accumulating.statisticOutputs;
+    const weightInput = accumulating.weightInput!;
+    session = await ort.InferenceSession.create(accumulating.bytes, sessionOptions);
+    try {
+      const wanted = acc.flatMap((s) => [s.mean, s.variance]);
+      for (let from = perPass; from < batch; from += perPass, passes++) {
+        const to = Math.min(batch, from + perPass);
+        const feeds: Record<string, ort.Tensor> = {
+          ...Object.fromEntries(weights), ...dataFeeds(from, to),
+          // This pass's share of the images so far: positions per image cancel out of the weight.
+          [weightInput]: new ort.Tensor('float32', Float32Array.of((to - from) / to), []),
+        };
+        acc.forEach((s, k) => {
+          feeds[s.previousMean!] = new ort.Tensor('float32', merged[k]!.mean, [merged[k]!.mean.length]);
+          feeds[s.previousVariance!] = new ort.Tensor('float32', merged[k]!.variance, [merged[k]!.variance.length]);
+        });
+        const results = await session.run(feeds, wanted);
+        merged = acc.map((s, k) => ({ ...merged[k]!, mean: results[s.mean]!.data as Float32Array, variance: results[s.variance]!.data as Float32Array }));
+      }
+    } finally {
+      await session.release();
+    }
+  }
+  statistics.forEach((s, k) => {
+    const { mean, variance, pooled } = merged[k]!;
+    // Running variances are unbiased (PyTorch's convention); batch variances are not.
+    const count = batch * Number(pooled[2]);
+    replaceFloatInitializer(written, s.runningMean, Float32Array.from(mean));
+    replaceFloatInitializer(written, s.runningVariance, Float32Array.from(variance, (v) => (count > 1 ? (v * count) / (count - 1) : v)));
+  });
+
   const all = [...scales.values()];
   const logMean = all.reduce((a, s) => a + Math.log(s), 0) / Math.max(1, all.length);
   return {
@@ -168,6 +227,7 @@ export async function calibrate(
     batchNorms: statistics.length,
     data: source,
     batch,
+    passes,
     ms: performance.now() - t0,
   };
 }

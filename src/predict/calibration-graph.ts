@@ -8,6 +8,11 @@
  * are what the written running statistics should be. The fed tensors (the predicted weights)
  * become graph inputs instead of initializers, so the model bytes hold only the graph and the
  * untouched constants (inline, also those the model keeps in external data). Needs opset ≥ 9 (Where).
+ *
+ * With `accumulate`, the model is for the passes after the first (see calibrate.ts): no value is
+ * rescaled, and each BatchNormalization normalizes with its statistics so far (fed: mean and biased
+ * variance per channel, and w = this batch's share of all images) merged with this batch's; the
+ * merged statistics are the outputs, fed to the next pass.
  */
 import type * as ort from 'onnxruntime-node';
 import { encodeModel, inlinedCopy, isExternal } from '../onnx/index.js';
@@ -21,6 +26,8 @@ export interface CalibrationModel {
   scaleOutputs: Map<string, string>;
   /** Per BatchNormalization run on batch statistics: the graph outputs holding them. */
   statisticOutputs: BatchStatisticOutputs[];
+  /** With `accumulate`: the scalar input taking this batch's share of all images so far. */
+  weightInput?: string;
 }
 
 /**
@@ -42,6 +49,14 @@ export interface BatchStatisticOutputs {
   mean: string;
   variance: string;
   pooledShape: string;
+  /** With `accumulate`: the graph inputs taking the statistics so far (same layout as mean and variance). */
+  previousMean?: string;
+  previousVariance?: string;
+}
+
+export interface CalibrationModelOptions {
+  /** Merge each BatchNorm's batch statistics with fed earlier ones (the `weight` input is the batch's share). */
+  accumulate?: boolean;
 }
 
 const scalar = (name: string, value: number): TensorProto => ({ name, dataType: DataType.FLOAT, dims: [], floatData: [value] });
@@ -69,7 +84,9 @@ function epsilonOf(n: NodeProto): number {
  * Nodes computing BatchNorm `bn` with the batch's statistics, rank-agnostic: x is viewed as
  * [N, C, L] (L = 1 for [N, C] inputs), pooled over N and L, normalized, and reshaped back.
  */
-function batchStatisticNodes(bn: NodeProto, c: (name: string) => string, opset: number, fresh: (n: string) => string): { nodes: NodeProto[]; outputs: Omit<BatchStatisticOutputs, 'runningMean' | 'runningVariance'> } {
+function batchStatisticNodes(
+  bn: NodeProto, c: (name: string) => string, opset: number, fresh: (n: string) => string, accumulate: boolean,
+): { nodes: NodeProto[]; outputs: Omit<BatchStatisticOutputs, 'runningMean' | 'runningVariance'> } {
   const [x, scale, bias] = bn.input!;
   const y = bn.output![0]!;
   const t = (step: string) => fresh(`${y}::batch_statistics.${step}`);
@@ -89,20 +106,52 @@ function batchStatisticNodes(bn: NodeProto, c: (name: string) => string, opset: 
     node('Sub', [names.view, names.mean], names.centred),
     node('Mul', [names.centred, names.centred], names.squares),
     reduceMean(names.squares, names.variance, axes, opset),
+  ];
+  // What the node normalizes with: this batch's statistics, or (accumulate) those merged with the
+  // earlier batches' by the parallel-variance formula, m = m₀ + w·d, v = (1−w)·v₀ + w·v₁ + w(1−w)·d².
+  let mean = names.mean, centred = names.centred, variance = names.variance;
+  let previous: { previousMean: string; previousVariance: string } | undefined;
+  if (accumulate) {
+    previous = { previousMean: t('previous_mean'), previousVariance: t('previous_variance') };
+    const m = {
+      mean0: t('previous_mean_view'), variance0: t('previous_variance_view'), d: t('merge_d'), wd: t('merge_wd'), mean: t('merged_mean'),
+      keep: t('merge_keep'), old: t('merge_old'), fresh: t('merge_fresh'), spread: t('merge_spread'), spreadW: t('merge_spread_w'),
+      partial: t('merge_partial'), variance: t('merged_variance'), centred: t('merged_centred'), sum: t('merge_sum'),
+    };
+    nodes.push(
+      node('Reshape', [previous.previousMean, c('channelView')], m.mean0),
+      node('Reshape', [previous.previousVariance, c('channelView')], m.variance0),
+      node('Sub', [names.mean, m.mean0], m.d),
+      node('Mul', [m.d, c('weight')], m.wd),
+      node('Add', [m.mean0, m.wd], m.mean),
+      node('Sub', [c('one'), c('weight')], m.keep),
+      node('Mul', [m.variance0, m.keep], m.old),
+      node('Mul', [names.variance, c('weight')], m.fresh),
+      node('Mul', [m.wd, m.d], m.spreadW),
+      node('Mul', [m.spreadW, m.keep], m.spread),
+      node('Add', [m.old, m.fresh], m.partial),
+      node('Add', [m.partial, m.spread], m.variance),
+      node('Sub', [names.view, m.mean], m.centred),
+    );
+    mean = m.mean;
+    variance = m.variance;
+    centred = m.centred;
+  }
+  nodes.push(
     node('Constant', [], names.epsilon, [{ name: 'value', type: AttributeType.TENSOR, t: scalar('', epsilonOf(bn)) }]),
-    node('Add', [names.variance, names.epsilon], names.shifted),
+    node('Add', [variance, names.epsilon], names.shifted),
     node('Sqrt', [names.shifted], names.std),
-    node('Div', [names.centred, names.std], names.normalized),
+    node('Div', [centred, names.std], names.normalized),
     node('Reshape', [scale!, c('channelView')], names.scale),
     node('Reshape', [bias!, c('channelView')], names.bias),
     node('Mul', [names.normalized, names.scale], names.scaled),
     node('Add', [names.scaled, names.bias], names.shiftedOut),
     node('Reshape', [names.shiftedOut, names.shape], y),
-    node('Reshape', [names.mean, c('minus1')], names.meanOut),
-    node('Reshape', [names.variance, c('minus1')], names.varianceOut),
+    node('Reshape', [mean, c('minus1')], names.meanOut),
+    node('Reshape', [variance, c('minus1')], names.varianceOut),
     node('Shape', [names.view], names.pooledShape),
-  ];
-  return { nodes, outputs: { mean: names.meanOut, variance: names.varianceOut, pooledShape: names.pooledShape } };
+  );
+  return { nodes, outputs: { mean: names.meanOut, variance: names.varianceOut, pooledShape: names.pooledShape, ...previous } };
 }
 
 /** The nodes that turn `raw` into the calibrated `value` and its factor `scale`, with constants named by `c`. */
@@ -132,8 +181,9 @@ function scaleNodes(raw: string, value: string, scale: string, c: (name: string)
  * @param fed initializers supplied at run time (name → the tensor that will be fed)
  */
 export function calibrationModel(
-  model: OnnxModel, values: readonly string[], fed: ReadonlyMap<string, ort.Tensor>, range: CalibrationRange,
+  model: OnnxModel, values: readonly string[], fed: ReadonlyMap<string, ort.Tensor>, range: CalibrationRange, options: CalibrationModelOptions = {},
 ): CalibrationModel {
+  const accumulate = options.accumulate ?? false;
   const g = model.proto.graph ?? {};
   const taken = new Set<string>([...(g.node ?? []).flatMap((n) => n.output ?? []), ...(g.initializer ?? []).map((t) => t.name ?? '')]);
   const fresh = (wanted: string): string => {
@@ -145,7 +195,7 @@ export function calibrationModel(
   const constants = {
     min: fresh('calibration.min'), max: fresh('calibration.max'), low: fresh('calibration.low'), high: fresh('calibration.high'), zero: fresh('calibration.zero'), one: fresh('calibration.one'),
     zero64: fresh('calibration.zero64'), two64: fresh('calibration.two64'), minus1: fresh('calibration.minus1'),
-    channelView: fresh('calibration.channel_view'), axes: fresh('calibration.axes'),
+    channelView: fresh('calibration.channel_view'), axes: fresh('calibration.axes'), weight: fresh('calibration.weight'),
   };
   const c = (name: string) => constants[name as keyof typeof constants];
   const opset = (model.proto.opsetImport ?? []).map((o) => (!o.domain || o.domain === 'ai.onnx' ? Number(o.version ?? 0) : 0)).reduce((a, b) => Math.max(a, b), 0);
@@ -156,7 +206,7 @@ export function calibrationModel(
   const nodes: NodeProto[] = [];
   for (const original of g.node ?? []) {
     if (isInferenceBatchNorm(original)) {
-      const rewritten = batchStatisticNodes(original, c, opset, fresh);
+      const rewritten = batchStatisticNodes(original, c, opset, fresh, accumulate);
       nodes.push(...rewritten.nodes);
       statisticOutputs.push({ runningMean: original.input![3]!, runningVariance: original.input![4]!, ...rewritten.outputs });
       continue;
@@ -181,13 +231,16 @@ export function calibrationModel(
     name, type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: tensor.dims.map((d) => ({ dimValue: d })) } } },
   }));
   const scaleInfo = (name: string, elemType: DataType = DataType.FLOAT): ValueInfoProto => ({ name, type: { tensorType: { elemType } } });
+  const accumulatedInputs: ValueInfoProto[] = accumulate
+    ? [scaleInfo(constants.weight), ...statisticOutputs.flatMap((o) => [scaleInfo(o.previousMean!), scaleInfo(o.previousVariance!)])]
+    : [];
   const statisticInfo = statisticOutputs.flatMap((o) => [scaleInfo(o.mean), scaleInfo(o.variance), scaleInfo(o.pooledShape, DataType.INT64)]);
   const proto = {
     ...model.proto,
     graph: {
       ...g,
       node: nodes,
-      input: [...dataInputs, ...fedInputs],
+      input: [...dataInputs, ...fedInputs, ...accumulatedInputs],
       output: [...(g.output ?? []), ...[...scaleOutputs.values()].map((name) => scaleInfo(name)), ...statisticInfo],
       initializer: [
         // Encoded to bytes, the model has no directory to resolve data files from: their tensors go inline.
@@ -200,5 +253,5 @@ export function calibrationModel(
       valueInfo: [],
     },
   };
-  return { bytes: encodeModel({ ...model, proto }), dataInputs, scaleOutputs, statisticOutputs };
+  return { bytes: encodeModel({ ...model, proto }), dataInputs, scaleOutputs, statisticOutputs, ...(accumulate ? { weightInput: constants.weight } : {}) };
 }
