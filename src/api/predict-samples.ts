@@ -1,0 +1,150 @@
+/**
+ * `predictSamples`: K initializations of one architecture from one GHN forward pass. Sample i mixes
+ * the raw prediction with a default-init draw from seed `seed + i` (the only thing that differs
+ * between samples), at the share t the deterministic prediction chose; when that is 0 (the
+ * prediction alone) the samples use SAMPLE_MIX so that they differ at all. Each sample then gets
+ * its own calibration and classifier fit, since both depend on the weights.
+ *
+ * Invariant: when the deterministic prediction mixes (t > 0), sample 0 is it (same tensors; only
+ * the `ghn.sample` metadata entry is added).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { GhnError } from '../errors.js';
+import type { HeadFitReport } from '../predict/fit-head.js';
+import type { StagedFile } from '../predict/staged-file.js';
+import { StageClock } from './stage-clock.js';
+import type { ModelSource } from './inspect.js';
+import type { PredictOptions } from './predict-options.js';
+import {
+  candidateInitializer, chooseMix, emitPrediction, headFitter, preparePrediction, PREDICT_STAGES,
+  type Initialized, type MixReport, type PredictResult, type PredictStage,
+} from './predict.js';
+import type { StageTimes } from './stage-clock.js';
+
+/**
+ * Default-init share of the samples when the deterministic prediction is the GHN alone (t = 0).
+ * Chosen by measurement (docs/benchmarks.md, "Samples and ensembles"): among 0.1/0.2/0.3 the
+ * largest that kept the mean sample within 2 points of the deterministic prediction.
+ */
+export const SAMPLE_MIX = 0.2;
+/** The ONNX metadata key of a sample's index, count, mix seed and share. */
+export const SAMPLE_METADATA_KEY = 'ghn.sample';
+
+export interface PredictSamplesOptions extends Omit<PredictOptions, 'output'> {
+  /** Write sample i to `<outputDir>/<name>.<i>.onnx` (created if missing). */
+  outputDir?: string;
+  /** File name stem (default: the model file's name without `.onnx`, or `model` for bytes). */
+  name?: string;
+  /** Share of the default draw when the deterministic prediction does not mix (default SAMPLE_MIX). */
+  sampleMix?: number;
+}
+
+export interface SampleInfo {
+  index: number;
+  count: number;
+  /** Seed of this sample's default-init draw: the options' seed + index. */
+  seed: number;
+  /** Share t of the default draw in this sample. */
+  mix: number;
+  /** The share the deterministic prediction chose (samples use SAMPLE_MIX where it is 0). */
+  deterministicMix: number;
+}
+
+export interface SampleResult extends PredictResult {
+  sample: SampleInfo;
+  /** Where it was written, with outputDir. */
+  output?: string;
+}
+
+export interface PredictSamplesResult {
+  samples: SampleResult[];
+  /** How the deterministic prediction's share was chosen. */
+  mix: MixReport;
+  /** Wall / CPU ms of the shared stages (load, graph, GHN, choosing the share); each sample's report has its own. */
+  timings: StageTimes<PredictStage>;
+  cpuTimings: StageTimes<PredictStage>;
+}
+
+/** A count of samples: a positive integer. */
+export function checkSampleCount(count: unknown): number {
+  if (typeof count !== 'number' || !Number.isInteger(count) || count < 1) {
+    throw new GhnError('usage', `samples must be a positive integer, got ${JSON.stringify(count)}`);
+  }
+  return count;
+}
+
+/** `<dir>/<name>.<i>.onnx`. */
+export function samplePath(dir: string, name: string, index: number): string {
+  return path.join(dir, `${name}.${index}.onnx`);
+}
+
+/** The stem of a model file: `a/lenet5.onnx` → `lenet5`. */
+export function sampleName(source: ModelSource, name?: string): string {
+  if (name !== undefined) return name;
+  if (typeof source !== 'string') return 'model';
+  const base = path.basename(source);
+  return base.endsWith('.onnx') ? base.slice(0, -'.onnx'.length) : base;
+}
+
+/** An output directory must be a directory or not exist yet. */
+export function checkOutputDir(dir: string): void {
+  if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory()) {
+    throw new GhnError('usage', `output directory ${dir} is an existing file`);
+  }
+}
+
+export async function predictSamples(source: ModelSource, count: number, options: PredictSamplesOptions = {}): Promise<PredictSamplesResult> {
+  checkSampleCount(count);
+  const { outputDir, name, sampleMix = SAMPLE_MIX, ...predictOptions } = options;
+  if (!(typeof sampleMix === 'number' && sampleMix > 0 && sampleMix <= 1)) {
+    throw new GhnError('usage', `sampleMix must be a number in (0, 1], got ${JSON.stringify(sampleMix)}`);
+  }
+  if (outputDir !== undefined) checkOutputDir(outputDir);
+  const stem = sampleName(source, name);
+  const p = await preparePrediction(source, predictOptions);
+  const { opts, data } = p;
+
+  // The deterministic prediction's share: chosen as predict chooses it ('auto' with labels), else given.
+  let chosen: (Initialized & { head?: HeadFitReport; mix: MixReport }) | undefined;
+  let mix: MixReport;
+  if (opts.mix === 'auto' && data.labeled) {
+    // Keep the raw prediction intact for the samples that follow.
+    chosen = await chooseMix(opts.mix, data.labeled, candidateInitializer(p, opts.seed, true), headFitter(p));
+    mix = chosen.mix;
+  } else {
+    mix = { t: opts.mix === 'auto' ? 0 : opts.mix, chosenBy: opts.mix === 'auto' ? 'no-labels' : 'option' };
+  }
+  const t = mix.t > 0 ? mix.t : sampleMix;
+  const shared = { timings: p.clock.wall, cpuTimings: p.clock.cpu };
+
+  if (outputDir !== undefined) fs.mkdirSync(outputDir, { recursive: true });
+  const samples: SampleResult[] = [];
+  const staged: StagedFile[] = [];
+  try {
+    for (let index = 0; index < count; index++) {
+      const seed = opts.seed + index;
+      // Each sample's stages on a clock of its own (the shared ones stay in `shared`).
+      const own = { ...p, clock: new StageClock(PREDICT_STAGES) };
+      let candidate: Initialized & { head?: HeadFitReport; mix: MixReport };
+      if (index === 0 && chosen && chosen.t === t) {
+        candidate = chosen; // the deterministic prediction: same seed and share
+      } else {
+        const c = await candidateInitializer(own, seed, true)(t);
+        const head = data.labeled ? await headFitter(own)(c, data.labeled, true) : undefined;
+        candidate = { ...c, head, mix };
+      }
+      const sample: SampleInfo = { index, count, seed, mix: t, deterministicMix: mix.t };
+      const output = outputDir === undefined ? undefined : samplePath(outputDir, stem, index);
+      const emitted = await emitPrediction(own, candidate, output, { [SAMPLE_METADATA_KEY]: JSON.stringify(sample) });
+      if (emitted.staged) staged.push(emitted.staged);
+      samples.push({ ...emitted.result, sample, ...(output === undefined ? {} : { output }) });
+    }
+    // Every sample checked: now the files go into place (each complete or absent).
+    for (const s of staged) await s.commit();
+  } catch (err) {
+    await Promise.all(staged.map((s) => s.discard()));
+    throw err;
+  }
+  return { samples, mix, ...shared };
+}
