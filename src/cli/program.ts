@@ -3,6 +3,8 @@ import { Command, CommanderError } from 'commander';
 import { GhnError } from '../errors.js';
 import { parseWasmThreads } from '../engine/wasm-threads.js';
 import { VERSION } from '../version.js';
+import { registerDistill } from './distill.js';
+import { registerEnsemble } from './ensemble.js';
 import { registerFinetune } from './finetune.js';
 import { registerGhnCommands } from './ghn-commands.js';
 import { registerInspect } from './inspect.js';
@@ -27,6 +29,8 @@ registerInspect(program);
 registerFinetune(program);
 registerGhnCommands(program);
 registerPredict(program);
+registerEnsemble(program);
+registerDistill(program);
 registerServe(program);
 
 try {

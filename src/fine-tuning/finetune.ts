@@ -18,7 +18,7 @@ import { replaceTensorData } from '../onnx/tensor.js';
 import type { OnnxModel } from '../onnx/types.js';
 import { encodeModel } from '../onnx/write.js';
 import { evaluateWithExecutor } from './evaluate.js';
-import { correctCount, crossEntropy } from './loss.js';
+import { correctCount, crossEntropy, softCrossEntropy } from './loss.js';
 import { createOptimizer, learningRate, type LrSchedule, type OptimizerConfig, type OptimizerKind } from './optimizers.js';
 import { untieSharedInitializers } from './untie.js';
 import { recalibrateBatchNorm, unbiasedVarianceFactor, type RecalibratedStats } from './bn-recalibration.js';
@@ -79,6 +79,13 @@ export interface FinetuneOptions {
   evaluateAt?: number[];
   /** Called after every step. */
   onProgress?: (p: FinetuneProgress) => void;
+  /**
+   * Soft targets instead of the labels (distillation): class probabilities [count, classes] for a
+   * batch of `count` images (normalized as the data is), e.g. a teacher ensemble's mean softmax.
+   * The loss is then the cross-entropy against them (loss.ts softCrossEntropy); the reported
+   * accuracy still counts the labels.
+   */
+  softTargets?: (images: Float32Array, count: number) => Float32Array | Promise<Float32Array>;
 }
 
 export interface FinetuneStep {
@@ -232,6 +239,7 @@ export async function finetune(model: OnnxModel, options: FinetuneOptions): Prom
       const b = batches.next().value!;
       const x = tf.tensor(b.x, inputShape);
       const y = tf.tensor1d(b.y, 'int32');
+      const soft = options.softTargets ? await softTargetTensor(options.softTargets, b.x, b.count, data.classes) : undefined;
       let stats = new Map<string, { mean: tf.Tensor; variance: tf.Tensor; count: number }>();
       let correct = 0;
       const { value, grads } = tf.variableGrads(() => {
@@ -239,12 +247,12 @@ export async function finetune(model: OnnxModel, options: FinetuneOptions): Prom
         stats = r.bnStats;
         for (const s of stats.values()) { tf.keep(s.mean); tf.keep(s.variance); }
         correct = correctCount(r.outputs[0], y);
-        return crossEntropy(r.outputs[0], y);
+        return soft ? softCrossEntropy(r.outputs[0], soft) : crossEntropy(r.outputs[0], y);
       }, varList);
       optimizer.step(variables, new Map(names.map((n, i) => [n, grads[varList[i].name]])));
       updateRunningStats(running, stats);
       const loss = value.dataSync()[0];
-      tf.dispose([x, y, value, ...Object.values(grads)]);
+      tf.dispose([x, y, value, ...Object.values(grads), ...(soft ? [soft] : [])]);
       for (const s of stats.values()) tf.dispose([s.mean, s.variance]);
       if (!Number.isFinite(loss)) throw new GhnError('bad-input', `training diverged at step ${step} (loss ${loss}); try a lower learning rate`);
       if (step === 1) firstDone = performance.now();
@@ -289,6 +297,15 @@ export async function finetune(model: OnnxModel, options: FinetuneOptions): Prom
     for (const r of running) tf.dispose([r.mean, r.variance]);
     executor.dispose();
   }
+}
+
+/** The soft targets of one batch as a [count, classes] tensor, checked for their shape. */
+async function softTargetTensor(
+  targets: NonNullable<FinetuneOptions['softTargets']>, images: Float32Array, count: number, classes: number,
+): Promise<tf.Tensor> {
+  const q = await targets(images, count);
+  if (q.length !== count * classes) throw new GhnError('bad-input', `soft targets: expected ${count}×${classes} probabilities, got ${q.length} values`);
+  return tf.tensor2d(q, [count, classes]);
 }
 
 /** running ← momentum·running + (1 − momentum)·batch, with the unbiased batch variance. */

@@ -27,3 +27,15 @@ export function countCorrect(scores: Float32Array, classes: number, labels: Arra
   }
   return correct;
 }
+
+/**
+ * Mean cross-entropy against soft targets (rows of class probabilities [N, classes], e.g. an
+ * ensemble's mean softmax): −Σ q·log softmax(logits). It differs from KL(q ‖ softmax) by q's
+ * entropy, a constant of the targets, so both have the same gradient.
+ */
+export function softCrossEntropy(logits: tf.Tensor, targets: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => {
+    const logProbs = tf.sub(logits, tf.logSumExp(logits, 1, true));
+    return tf.neg(tf.mean(tf.sum(tf.mul(targets, logProbs), 1))) as tf.Scalar;
+  });
+}

@@ -1,0 +1,85 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { DATA_HELP } from '../data/names.js';
+import { GhnError } from '../errors.js';
+import { parseNumber } from './options.js';
+
+interface DistillCliOptions {
+  student: string;
+  output: string;
+  steps: string;
+  batch: string;
+  lr: string;
+  seed: string;
+  data: string;
+  dataDir?: string;
+  testLimit?: string;
+  overwriteInput?: boolean;
+  json?: boolean;
+}
+
+const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
+
+/** Every named model file exists (one line naming the first that does not). */
+export function requireFiles(files: readonly string[]): void {
+  for (const f of files) {
+    if (!fs.existsSync(f)) throw new GhnError('not-found', `no such file: ${f}`);
+    if (fs.statSync(f).isDirectory()) throw new GhnError('usage', `${f} is a directory, not an ONNX file`);
+  }
+}
+
+export function registerDistill(program: Command): void {
+  program
+    .command('distill')
+    .description("train one model on an ensemble's mean softmax (soft targets), from a student file's parameters")
+    .argument('<files...>', 'the ensemble: ONNX files (e.g. the samples of ghn predict --samples)')
+    .requiredOption('--student <file>', 'ONNX file whose parameters training starts from (typically one of the samples)')
+    .requiredOption('-o, --output <file>', 'where to write the distilled model')
+    .option('--steps <n>', 'training steps', '300')
+    .option('--batch <n>', 'batch size', '64')
+    .option('--lr <rate>', 'AdamW learning rate', '1e-3')
+    .option('--seed <n>', 'seed of the batch order', '0')
+    .option('--data <name|dir>', `dataset: ${DATA_HELP}`, 'fashion-mnist')
+    .option('--data-dir <dir>', 'folder of a dataset named by --data')
+    .option('--test-limit <n>', 'evaluate on the first n test images only')
+    .option('--overwrite-input', 'allow the output to replace an input file')
+    .option('--json', 'print the report as JSON')
+    .action(async (files: string[], o: DistillCliOptions) => {
+      const steps = parseNumber(o.steps, '--steps', { integer: true, min: 1 });
+      const batch = parseNumber(o.batch, '--batch', { integer: true, min: 1 });
+      const lr = parseNumber(o.lr, '--lr', { min: 0 });
+      const seed = parseNumber(o.seed, '--seed', { integer: true, min: 0 });
+      const testLimit = o.testLimit === undefined ? undefined : parseNumber(o.testLimit, '--test-limit', { integer: true, min: 1 });
+      requireFiles([...files, o.student]);
+      if ([...files, o.student].some((f) => path.resolve(f) === path.resolve(o.output)) && !o.overwriteInput) {
+        throw new GhnError('usage', `refusing to overwrite the input ${o.output} (pass --overwrite-input to allow it)`);
+      }
+      if (fs.existsSync(o.output) && fs.statSync(o.output).isDirectory()) throw new GhnError('usage', `output ${o.output} is a directory`);
+      const [{ distill, DatasetSplits }, { resolveDataset }, { progressBar }, { writeFileAtomic }] = await Promise.all([
+        import('../api/ensemble.js'), import('../data/sources.js'), import('./progress.js'), import('../onnx/index.js'),
+      ]);
+      const splits = new DatasetSplits(resolveDataset(o.data, o.dataDir), testLimit);
+      const bar = progressBar(steps, 'distill', 'loss {loss} acc {acc} {speed} steps/s');
+      let result;
+      try {
+        result = await distill(files.map((f) => ({ name: f, model: f })), { name: o.student, model: o.student }, {
+          splits, steps, batch, lr, seed,
+          onProgress: (p) => bar.update(p.step, { loss: p.loss.toFixed(3), acc: p.acc.toFixed(2), speed: p.stepsPerSec.toFixed(1) }),
+        });
+      } finally {
+        bar.stop();
+      }
+      writeFileAtomic(o.output, result.onnx);
+      const r = result.report;
+      if (o.json) {
+        process.stdout.write(JSON.stringify({ output: o.output, ...r }, null, 2) + '\n');
+        return;
+      }
+      process.stdout.write(
+        `${o.output}: ${o.student} distilled from ${files.length} models in ${r.steps} steps (${r.msPerStep.toFixed(0)} ms/step), final loss ${r.finalLoss.toFixed(3)}\n` +
+          `  test accuracy on ${r.testImages} images of ${r.data}: student ${pct(r.student)} (from ${pct(r.studentStart)}), ` +
+          `ensemble ${pct(r.ensemble)}, mean single model ${pct(r.meanMember)} (disagreement ${pct(r.disagreement)})\n`,
+      );
+    });
+}
