@@ -165,6 +165,20 @@ describe('ghn predict --samples', { skip }, () => {
     assert.ok(report.disagreement > 0, 'the samples disagree somewhere');
   });
 
+  it('ghn ensemble --finetune-steps fine-tunes each member first', () => {
+    const files = written.samples.slice(0, 2).map((s) => s.output!);
+    const plain = JSON.parse(ghn('ensemble', ...files, '--test-limit', '200', '--json').stdout);
+    const r = ghn('ensemble', ...files, '--test-limit', '200', '--finetune-steps', '2', '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const tuned = JSON.parse(r.stdout);
+    assert.equal(tuned.finetuneSteps, 2);
+    assert.equal(tuned.members.length, 2);
+    assert.notDeepEqual(tuned.members, plain.members);
+    const bad = ghn('ensemble', ...files, '--finetune-steps', '-1');
+    assert.equal(bad.code, 64);
+    assert.match(bad.stderr, /^ghn: --finetune-steps must be an integer ≥ 0, got "-1"\n$/);
+  });
+
   it('ensembleFigures: one member is its own ensemble, with no disagreement', () => {
     const p = new Float32Array([0.9, 0.1, 0.2, 0.8, 0.6, 0.4]);
     assert.deepEqual(ensembleFigures([p], [0, 1, 1], 2), { members: [2 / 3], meanMember: 2 / 3, ensemble: 2 / 3, disagreement: 0 });
