@@ -314,6 +314,7 @@ export async function fitHead(
   }
   return {
     op: head.op.name, form: head.form, features: dims, images: n, solve: solution.form, ridge: solution.relativeRidge,
-    ...(solution.heldOut ? { heldOut: solution.heldOut[RIDGE_GRID.indexOf(solution.relativeRidge as (typeof RIDGE_GRID)[number])] } : {}), scale, fitAccuracy, kept, data: images.source, ms: performance.now() - t0,
+    // The chosen λ is the grid's best held-out accuracy.
+    ...(solution.heldOut ? { heldOut: Math.max(...solution.heldOut) } : {}), scale, fitAccuracy, kept, data: images.source, ms: performance.now() - t0,
   };
 }
