@@ -13,6 +13,7 @@ import { replayTraining } from '../meta-training/replay.js';
 import { decodeGhn, loadGhn, saveGhn } from '../ghn/serialize.js';
 import { trainGhn, type TrainProgress, type TrainRecipe } from '../meta-training/train.js';
 import { trainingLogPath } from '../meta-training/training-log.js';
+import type { StepDistributor } from '../meta-training/step-distributor.js';
 
 /** Training images held out of the train set for validation during meta-training. */
 export const VALIDATION_IMAGES = 5000;
@@ -43,6 +44,8 @@ export interface TrainCommandOptions {
   resume?: boolean;
   /** Processes sharing each meta-step (see TrainGhnOptions.workers); default 1. */
   workers?: number;
+  /** Where each step's gradients are computed instead (e.g. Redis workers: RedisCoordinator.open); see TrainGhnOptions.distribute. */
+  distribute?: StepDistributor;
   /** fashion-mnist (default), cifar10, or a folder: IDX files, CIFAR-10 binary batches or images (src/data/sources.ts). */
   data?: string;
   dataDir?: string;
@@ -61,6 +64,7 @@ export async function trainAndSave(options: TrainCommandOptions) {
   const run = {
     data: train, valData: val.count > 0 ? val : undefined, dataset, valEvery: 100, checkpointPath: `${options.out}.ghn`, checkpointEvery: 50,
     logPath: trainingLogPath(options.out), maxMinutes: options.minutes, onProgress: options.onProgress, workers: options.workers,
+    distribute: options.distribute,
   };
   const result = options.replay
     ? await replayTraining(options.replay, run)

@@ -4,8 +4,10 @@ import { DEFAULT_GHN_PATH } from '../api/predict-options.js';
 import type { GhnEvaluation } from '../meta-training/evaluate.js';
 import { DEFAULT_RECIPE } from '../meta-training/recipe.js';
 import { DATA_HELP } from '../data/names.js';
+import { GhnError } from '../errors.js';
 import { table } from './format.js';
 import { parseNumber } from './options.js';
+import { registerRedisWorker } from './redis-worker.js';
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 
@@ -41,7 +43,15 @@ export function registerGhnCommands(program: Command): void {
     .option('--data <name|dir>', `training data: ${DATA_HELP}`, 'fashion-mnist')
     .option('--data-dir <dir>', 'folder of a dataset named by --data (default for fashion-mnist: /usr/share/datasets/fashion-mnist)')
     .option('--eval-archs <n>', 'test-split architectures to evaluate at the end (0: none)', '30')
+    .option('--redis <url>', 'coordinate the run over Redis: each step\'s architectures become jobs for `ghn worker` processes on any machine (the same run, bit for bit)')
+    .option('--run <name>', 'with --redis: the run\'s name, which workers join', 'ghn')
+    .option('--job-lock <seconds>', 'with --redis: a worker silent this long loses its job to another', '30')
     .action(async (o: Record<string, string | boolean | undefined>) => {
+      if (o.redis !== undefined && o.workers !== '1') throw new GhnError('usage', '--redis and --workers exclude each other: start `ghn worker` processes instead');
+      // Connected before any data is loaded, so a wrong URL or password fails at once.
+      const redis = o.redis === undefined ? undefined : await (await import('../meta-training/redis-coordinator.js')).RedisCoordinator.open({
+        url: String(o.redis), run: String(o.run), lockSeconds: parseNumber(String(o.jobLock), '--job-lock', { min: 0.5 }),
+      });
       // The training code and the progress bar load only for this command.
       const [{ trainAndSave, recordedRecipe }, { progressBar }] = await Promise.all([import('../api/ghn-training.js'), import('./progress.js')]);
       const replay = o.replay === undefined ? undefined : recordedRecipe(String(o.replay));
@@ -59,6 +69,7 @@ export function registerGhnCommands(program: Command): void {
         resume: Boolean(o.resume),
         replay,
         workers: parseNumber(String(o.workers), '--workers', { integer: true, min: 1 }),
+        distribute: redis?.distribute,
         data: String(o.data),
         dataDir: o.dataDir as string | undefined,
         evalArchs: parseNumber(String(o.evalArchs), '--eval-archs', { integer: true, min: 0 }),
@@ -71,6 +82,9 @@ export function registerGhnCommands(program: Command): void {
       const d = result.dataset;
       process.stdout.write(`${o.out}.ghn: ${result.training.stepsDone} meta-steps at ${result.training.stepsPerMin.toFixed(1)}/min, sha256 ${result.hash}\n` +
         `  trained on ${d.name} (${d.trainImages} images, ${d.shape.join('×')}, ${d.classes} classes), normalization mean [${d.normalization.mean.map((m) => m.toFixed(4))}] std [${d.normalization.std.map((m) => m.toFixed(4))}]\n`);
+      // The curves of the whole run (resumes included), beside the GHN.
+      const plot = (await import('./training-plot.js')).writeTrainingPlot(String(o.out));
+      if (plot) process.stdout.write(`  loss and accuracy plot: ${plot}\n`);
       if (result.evaluation) process.stdout.write(renderEvaluation(result.evaluation, d.name) + '\n');
     });
 
@@ -97,4 +111,6 @@ export function registerGhnCommands(program: Command): void {
       if (o.json) process.stdout.write(JSON.stringify({ ghn: o.ghn, sha256: hash, data: dataset, ...evaluation }, null, 2) + '\n');
       else process.stdout.write(`${o.ghn} (sha256 ${hash.slice(0, 12)}…)\n${renderEvaluation(evaluation, dataset.replace(/\/test$/, ''))}\n`);
     });
+
+  registerRedisWorker(program);
 }

@@ -19,6 +19,7 @@ import type { TaskShape } from '../space/family.js';
 import { correctCount, crossEntropy } from '../fine-tuning/loss.js';
 import { ArchitecturePool, TRAINING_POOL_CACHE } from './arch-pool.js';
 import { GradientWorkers } from './gradient-workers.js';
+import type { DistributedSteps, StepDistributor } from './step-distributor.js';
 import { archGradients, drawArchitectures, imageBatch, sumInOrder, type MetaGradients } from './meta-batch.js';
 import { GhnModel } from '../ghn/model.js';
 import { DEFAULT_RECIPE, recipeBase, type ScheduleTail, type TrainRecipe } from './recipe.js';
@@ -90,6 +91,11 @@ export interface TrainGhnOptions {
    * children, one core each. Deterministic for a seed and a worker count (see gradient-workers.ts).
    */
   workers?: number;
+  /**
+   * Computes each step's per-architecture gradients elsewhere instead of `workers` (e.g. workers
+   * over Redis, redis-coordinator.ts); called once the run is settled (after any resume).
+   */
+  distribute?: StepDistributor;
   /** Stop (after checkpointing) after this step, before the schedule's end (replaying a run cut short). */
   stopAtStep?: number;
   onProgress?: (p: TrainProgress) => void;
@@ -250,7 +256,7 @@ export async function trainGhn(options: TrainGhnOptions): Promise<TrainResult> {
     ghn = new GhnModel(recipe.ghn);
   }
   const opt = new AdamW(ghn.variables, recipe.weightDecay, optState);
-  const parallel = (options.workers ?? 1) > 1;
+  const parallel = (options.workers ?? 1) > 1 || options.distribute !== undefined;
   // Serial steps run each drawn architecture themselves and drop one that fails (serialStep), so
   // their pool skips the build-time smoke test; worker processes draw on their own and keep it.
   const pool = new ArchitecturePool('train', recipe.poolSize, recipe.spaceSeed, TRAINING_POOL_CACHE, parallel, task);
@@ -265,10 +271,13 @@ export async function trainGhn(options: TrainGhnOptions): Promise<TrainResult> {
   let step = startStep;
   // Data-parallel: this process and workers − 1 children share each step's architectures.
   const log = options.logPath ? TrainingLog.open(options.logPath, { keepThroughStep: startStep }) : undefined;
-  const workers = parallel
+  const workers: DistributedSteps | undefined = options.distribute
+    ? await options.distribute({ config: ghn.config, recipe, task, data: options.data, startStep })
+    : parallel
     ? await GradientWorkers.start(options.workers! - 1, { config: ghn.config, poolSize: recipe.poolSize, spaceSeed: recipe.spaceSeed, seed: recipe.seed, data: options.data, task })
     : undefined;
 
+  let finished = false;
   try {
     let stepStarted = performance.now();
     const lastStep = Math.min(recipe.steps, options.stopAtStep ?? Infinity);
@@ -320,9 +329,10 @@ export async function trainGhn(options: TrainGhnOptions): Promise<TrainResult> {
         break;
       }
     }
+    finished = step >= recipe.steps;
   } finally {
     log?.close();
-    workers?.stop();
+    await workers?.stop(finished);
     opt.dispose();
     pool.dispose();
     valPool.dispose();

@@ -1,0 +1,15 @@
+/** `ghn worker`: joins a meta-training run over Redis from any machine (src/meta-training/redis-worker.ts). */
+import type { Command } from 'commander';
+
+export function registerRedisWorker(program: Command): void {
+  program
+    .command('worker')
+    .description('compute gradients for a meta-training run coordinated over Redis (ghn train --redis URL --run NAME); leaves when the run is done')
+    .requiredOption('--redis <url>', 'the run\'s Redis: redis://[:PASSWORD@]HOST:PORT, or rediss:// for TLS')
+    .option('--run <name>', 'the run to join', 'ghn')
+    .option('--data-dir <dir>', 'where this machine keeps the run\'s dataset (default: the coordinator\'s path)')
+    .action(async (o: { redis: string; run: string; dataDir?: string }) => {
+      const { runRedisWorker } = await import('../meta-training/redis-worker.js');
+      await runRedisWorker({ url: o.redis, run: o.run, dataDir: o.dataDir, onLog: (line) => process.stderr.write(`${line}\n`) });
+    });
+}
