@@ -19,6 +19,7 @@ import { readGhnHeader } from '../src/ghn/serialize.js';
 import { readModelFile } from '../src/onnx/index.js';
 import { trainAndSave } from '../src/api/ghn-training.js';
 import { writeFashionMnistFolder } from '../scripts/make-image-folder.js';
+import { onnxCheckErrors } from './readme-blocks.js';
 
 const CLI = path.resolve('src/cli/main.ts');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ghn-dataset-'));
@@ -53,6 +54,10 @@ describe('ghn train --data <image folder>, then predict', () => {
     const r = ghn('train', '--data', FOLDER, '--steps', '20', '--eval-archs', '0', '--out', GHN.replace(/\.ghn$/, ''));
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /trained on tinted32 \(800 images, 3×32×32, 10 classes\)/);
+    // The loss/accuracy curves beside the GHN (issue 20, item 5).
+    const plot = GHN.replace(/\.ghn$/, '.training.svg');
+    assert.ok(r.stdout.includes(`loss and accuracy plot: ${plot}\n`), r.stdout);
+    assert.match(fs.readFileSync(plot, 'utf8'), /^<svg [^>]*>[\s\S]*<title>tinted<\/title>[\s\S]*<\/svg>\s*$/);
     const { dataset, recipe } = readGhnHeader(GHN);
     assert.equal((recipe as { stepsDone: number }).stepsDone, 20);
     assert.ok(dataset);
@@ -67,6 +72,7 @@ describe('ghn train --data <image folder>, then predict', () => {
     const r = ghn('predict', MODEL32, '--ghn', GHN, '-o', out);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /fitted on \d+ labeled images of tinted32\/train/);
+    assert.equal(await onnxCheckErrors([out]), '', 'onnx.checker rejects the written model');
     const written = readModelFile(out);
     const normalization = readNormalization(written.proto)!;
     assert.deepEqual(normalization, readGhnHeader(GHN).dataset!.normalization);
