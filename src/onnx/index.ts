@@ -5,7 +5,8 @@ import type { OnnxModel } from './types.js';
 export * from './types.js';
 export { readModelFile, decodeModel, type DecodeOptions, type ReadOptions } from './read.js';
 export { isLazy, LAZY_MIN_BYTES } from './lazy.js';
-export { encodeModel, writeModelFile, writeModelWithDataFile, writeFileAtomic, type WriteOptions } from './write.js';
+export { encodeModel, encodeModelParts, writePartsFile, writeModelFile, writeModelWithDataFile, writeFileAtomic, type WriteOptions } from './write.js';
+export { joinParts, type EncodedParts } from './encode.js';
 export {
   readTensorData, readFloat32, replaceTensorData, tensorShape, numElements, tensorByteLength,
   dataTypeName, type TensorData, type ReplaceOptions,

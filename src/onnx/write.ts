@@ -9,7 +9,7 @@ import path from 'node:path';
 import { GhnError } from '../errors.js';
 import { externalPath, externalRef, isExternal, pendingExternal, readExternalBytes, setExternalEntry, type ExternalRef } from './external.js';
 import { encodeParts, joinParts, type EncodedParts, type FilePart } from './encode.js';
-import { copyRange, repoint } from './lazy.js';
+import { copyRange, readRange, repoint } from './lazy.js';
 import { ModelProtoType } from './schema.js';
 import type { OnnxModel, TensorProto } from './types.js';
 import { allTensors } from './walk.js';
@@ -31,8 +31,58 @@ function encodeProto(model: OnnxModel): Uint8Array {
   return joinParts(encodeModelParts(model));
 }
 
-function encodeModelParts(model: OnnxModel): EncodedParts {
+/**
+ * The model proto's encoding as parts (see encode.ts) for writePartsFile, without the joined copy.
+ * The parts refer to the tensors' arrays and the model file: both must stay as they are until the
+ * parts are written or joined. External tensors stay references, as in encodeModel.
+ */
+export function encodeModelParts(model: OnnxModel): EncodedParts {
   return encodeParts(ModelProtoType, model.proto as unknown as Record<string, unknown>);
+}
+
+/**
+ * Writes encoded parts to a new file (created or truncated) through libuv's threads, in the order
+ * and bytes joinParts would give, without joining them: big parts are written from where they lie,
+ * small ones gathered into one buffer. Not atomic: callers write a temp file and rename it.
+ */
+export async function writePartsFile(file: string, encoded: EncodedParts): Promise<void> {
+  const handle = await fs.promises.open(file, 'w');
+  try {
+    let position = 0;
+    const write = async (bytes: Uint8Array) => {
+      for (let done = 0; done < bytes.length;) done += (await handle.write(bytes, done, bytes.length - done, position + done)).bytesWritten;
+      position += bytes.length;
+    };
+    let staging = Buffer.allocUnsafe(STAGING_BYTES);
+    let staged = 0;
+    const flush = async () => {
+      if (!staged) return;
+      const full = staging.subarray(0, staged);
+      staging = Buffer.allocUnsafe(STAGING_BYTES); // the previous one may still be in a write
+      staged = 0;
+      await write(full);
+    };
+    for (const part of encoded.parts) {
+      const bytes = part instanceof Uint8Array ? part : undefined;
+      if (bytes && bytes.length <= STAGING_BYTES / 4) {
+        if (bytes.length > STAGING_BYTES - staged) await flush();
+        staging.set(bytes, staged);
+        staged += bytes.length;
+        continue;
+      }
+      await flush();
+      if (bytes) await write(bytes);
+      else {
+        const range = (part as FilePart).range;
+        const chunk = Buffer.allocUnsafe(range.length);
+        readRange(range, chunk);
+        await write(chunk);
+      }
+    }
+    await flush();
+  } finally {
+    await handle.close();
+  }
 }
 
 export interface WriteOptions {

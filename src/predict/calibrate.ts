@@ -178,10 +178,13 @@ export async function calibrate(
   // The factors go into both the slot values (in place: no second 100 MB for ResNet-50; the fed
   // tensors share these arrays, so later passes run the scaled model) and the written model's
   // tensors, which adopt the same arrays.
+  // A factor of 1 (a layer inside the band: most of them) leaves the values as they are, so they
+  // are not touched: ResNet-50 scales 26 of 54 layers, and each pass over its 100 MB costs ~70 ms of CPU.
   for (const [value, scale] of scales) {
+    if (scale === 1) continue;
     for (const slotId of slotsByValue.get(value)!) {
       const values = tensors.get(slotId)!;
-      for (let i = 0; i < values.length; i++) values[i]! *= scale;
+      scaleInPlace(values, scale);
       replaceTensorData(initializers.get(written.initializerOf.get(slotId)!)!, values, { adopt: true });
     }
   }
@@ -233,4 +236,8 @@ export async function calibrate(
     passes,
     ms: performance.now() - t0,
   };
+}
+
+function scaleInPlace(values: Float32Array, scale: number): void {
+  for (let i = 0; i < values.length; i++) values[i]! *= scale;
 }
