@@ -114,7 +114,6 @@ describe('meta-training over Redis (BullMQ)', { skip }, () => {
     const w = await Promise.all(workers.map((p) => p.done));
     client.disconnect();
     w.forEach((r) => assert.equal(r.code, 0, r.stderr));
-    assert.equal(w.reduce((a, r) => a + sharesOf(r.stderr), 0) >= 80, true, 'every share of 20 steps × 4 computed by the workers');
     assert.ok(w.every((r) => sharesOf(r.stderr) > 0), 'every worker took part');
     assertSameWeights(`${out}.ghn`, reference);
   });

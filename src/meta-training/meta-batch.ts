@@ -13,8 +13,11 @@ import type { ArchitecturePool, PooledArchitecture } from './arch-pool.js';
 import type { GhnModel } from '../ghn/model.js';
 import { predictInitializerTensors } from '../ghn/predict-params.js';
 
+/** What a draw needs of a pool: its size, and whether an index is usable (any truthy answer). */
+export type DrawingPool = Pick<ArchitecturePool, 'split' | 'size'> & { get(index: number): unknown };
+
 /** Pool indices of the `count` usable architectures of step `step` (deterministic). */
-export function drawArchitectures(pool: ArchitecturePool, count: number, seed: number, step: number): number[] {
+export function drawArchitectures(pool: DrawingPool, count: number, seed: number, step: number): number[] {
   const rng = createRng(deriveSeed(seed, 2 * step));
   const out: number[] = [];
   for (let tries = 0; out.length < count && tries < count * 20; tries++) {

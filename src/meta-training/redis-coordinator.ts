@@ -2,13 +2,18 @@
  * The coordinator of a meta-training run over Redis (`ghn train --redis URL --run NAME`): each
  * meta-step publishes the GHN's weights once and becomes one BullMQ job per drawn architecture;
  * workers on any machine (redis-worker.ts) write each architecture's gradient back to Redis, and
- * the step's gradient is their sum in drawing order, as with forked workers, so the run is the same
- * bit for bit with any number of workers, machines, retries or re-issues.
+ * the step's gradient is their sum in drawing order, so the run is the same bit for bit with any
+ * number of workers, machines, retries or re-issues, and the same as a single-process run.
+ *
+ * The coordinator builds no architecture: it draws from a record of the ones known to be unusable
+ * (UsabilityRecord). A worker that cannot build or differentiate one says so instead of a gradient;
+ * it is recorded and the step drawn again, which is exactly what a single-process run does
+ * (train.ts serialStep): the new draw keeps every other architecture, whose shares are reused.
  *
  * Faults are BullMQ's and Redis's to absorb: a killed worker's job returns to the queue once its
  * lock lapses (BullMQ's stalled-job check), a failed job is retried, a job still active long after
- * its peers finished is issued again (the first share written wins: identical by construction),
- * and a Redis that comes back empty gets the run's settings, weights and missing jobs again.
+ * its step's others finished is issued again (the first share written wins: identical by
+ * construction), and a Redis that comes back empty gets the run's settings, weights and jobs again.
  */
 import { randomUUID } from 'node:crypto';
 import { Queue, QueueEvents, type JobsOptions } from 'bullmq';
@@ -17,9 +22,10 @@ import * as tf from '../engine/tfjs-core.js';
 import { GhnError } from '../errors.js';
 import type { GhnModel } from '../ghn/model.js';
 import { VERSION } from '../version.js';
-import { sumInOrder, type MetaGradients } from './meta-batch.js';
+import { sumInOrder, type DrawingPool, type MetaGradients } from './meta-batch.js';
 import {
   BLOB_TTL_SECONDS, checkRunName, connectRedis, datasetDigest, decodeShare, encodeWeights, QUEUE_PREFIX, redactUrl, runKeys, type RunSettings,
+  type Share,
 } from './redis-transport.js';
 import type { DistributedRun, DistributedSteps, StepDistributor } from './step-distributor.js';
 
@@ -27,10 +33,9 @@ import type { DistributedRun, DistributedSteps, StepDistributor } from './step-d
 export interface ShareJob {
   session: string;
   step: number;
-  /** Position in the step's drawing order (where its share goes in the sum). */
-  position: number;
   /** Pool index of the architecture. */
   index: number;
+  /** The step's architecture count: each share is cross-entropy / divisor. */
   divisor: number;
   images: number;
 }
@@ -44,35 +49,59 @@ export interface RedisRunOptions {
   attempts?: number;
 }
 
-/** What crossed Redis for the last step, for the benchmark. */
+/** What crossed Redis for the last step and where its time went, for the benchmark. */
 export interface StepTraffic {
   weightBytes: number;
   shareBytes: number;
   jobs: number;
   reissued: number;
+  /** Seconds to encode and store the weights and add the jobs. */
+  publishSeconds: number;
+  /** Seconds from the jobs added to every share stored. */
+  waitSeconds: number;
+  /** Seconds to fetch, decode and sum the shares. */
+  collectSeconds: number;
+  /** Each architecture's compute seconds, as its worker measured them. */
+  shareSeconds: number[];
+}
+
+/** The train split's architectures as the coordinator knows them: usable unless a worker reported otherwise. */
+export class UsabilityRecord implements DrawingPool {
+  readonly split = 'train' as const;
+  private readonly unusable = new Set<number>();
+  constructor(readonly size: number) {}
+  get(index: number): boolean {
+    return !this.unusable.has(index);
+  }
+  markUnusable(index: number): void {
+    this.unusable.add(index);
+  }
 }
 
 const POLL_MS = 250;
-/** A job active this many times longer than the slowest share of its step so far is issued again. */
+/** A job active this many times longer than the slowest finished share of its step is issued again. */
 const SLOW_FACTOR = 4;
 
-const jobId = (j: ShareJob, copy: number) => `${j.session}-${j.step}-${j.position}${copy ? `-r${copy}` : ''}`;
+const jobKey = (j: ShareJob) => `${j.session}-${j.step}-${j.index}-${j.divisor}`;
+const jobId = (j: ShareJob, copy: number) => `${jobKey(j)}${copy ? `-r${copy}` : ''}`;
 
 export class RedisCoordinator implements DistributedSteps {
-  lastTraffic: StepTraffic = { weightBytes: 0, shareBytes: 0, jobs: 0, reissued: 0 };
+  lastTraffic: StepTraffic | undefined;
+  readonly pool: UsabilityRecord;
   private readonly keys: ReturnType<typeof runKeys>;
   private wake: (() => void) | undefined;
   private readonly failures = new Map<string, string>();
   /** Seconds each finished job took (its worker's own measure), by job id. */
   private readonly seconds = new Map<string, number>();
-  private previous: { step: number; count: number } | undefined;
+  /** The blobs of the last step, deleted once the next is summed (a late copy of a job still finds them). */
+  private previousKeys: string[] = [];
 
   private constructor(
-    private readonly client: Redis, private readonly run: string, private readonly settings: RunSettings,
-    private readonly queue: Queue, private readonly events: QueueEvents, private readonly eventsClient: Redis,
-    private readonly attempts: number,
+    private readonly client: Redis, private readonly settings: RunSettings, private readonly queue: Queue,
+    private readonly events: QueueEvents, private readonly eventsClient: Redis, private readonly attempts: number,
   ) {
-    this.keys = runKeys(run);
+    this.keys = runKeys(settings.run);
+    this.pool = new UsabilityRecord(settings.poolSize);
     events.on('completed', ({ jobId: id, returnvalue }) => {
       const value = (typeof returnvalue === 'string' ? JSON.parse(returnvalue) : returnvalue) as { seconds?: number } | null;
       if (typeof value?.seconds === 'number') this.seconds.set(id, value.seconds);
@@ -87,17 +116,17 @@ export class RedisCoordinator implements DistributedSteps {
   /** Connects (failing fast with one line) and returns the distributor trainGhn calls once the run is settled. */
   static async open(options: RedisRunOptions): Promise<{ distribute: StepDistributor; where: string }> {
     const run = checkRunName(options.run);
-    const client = await connectRedis(options.url);
-    const where = redactUrl(options.url);
-    const distribute: StepDistributor = (r) => RedisCoordinator.start(client, run, r, options);
-    return { distribute, where };
+    (await connectRedis(options.url)).disconnect();
+    return { distribute: (r) => RedisCoordinator.start(run, r, options), where: redactUrl(options.url) };
   }
 
-  private static async start(client: Redis, run: string, r: DistributedRun, options: RedisRunOptions): Promise<RedisCoordinator> {
+  /** A session of the run: one per trainGhn call (a replay makes one per segment), with its own connections. */
+  private static async start(run: string, r: DistributedRun, options: RedisRunOptions): Promise<RedisCoordinator> {
+    const client = await connectRedis(options.url);
     const keys = runKeys(run);
     if (!r.data.source) throw new GhnError('usage', 'meta-training over Redis needs data loaded from a source workers can load too');
     const settings: RunSettings = {
-      version: VERSION, session: randomUUID().slice(0, 8), config: r.config, poolSize: r.recipe.poolSize,
+      version: VERSION, run, session: randomUUID().slice(0, 8), config: r.config, poolSize: r.recipe.poolSize,
       spaceSeed: r.recipe.spaceSeed, seed: r.recipe.seed, task: r.task,
       data: { source: r.data.source, name: r.data.name, count: r.data.count, sha256: datasetDigest(r.data) },
       lockMs: Math.round(1000 * (options.lockSeconds ?? 30)),
@@ -108,7 +137,7 @@ export class RedisCoordinator implements DistributedSteps {
     await events.waitUntilReady();
     // Jobs an earlier session left waiting would only keep workers from this one's.
     await queue.drain(true);
-    const coordinator = new RedisCoordinator(client, run, settings, queue, events, eventsClient, options.attempts ?? 3);
+    const coordinator = new RedisCoordinator(client, settings, queue, events, eventsClient, options.attempts ?? 3);
     await coordinator.publishSettings();
     return coordinator;
   }
@@ -117,49 +146,60 @@ export class RedisCoordinator implements DistributedSteps {
     await this.client.multi().set(this.keys.settings, JSON.stringify(this.settings)).set(this.keys.state, 'running').exec();
   }
 
-  async step(ghn: GhnModel, step: number, images: number, indices: readonly number[]): Promise<MetaGradients> {
+  async step(ghn: GhnModel, step: number, images: number, draw: () => number[]): Promise<{ indices: number[]; gradients: MetaGradients }> {
     const { session } = this.settings;
+    const t0 = performance.now();
     const weights = encodeWeights(ghn);
-    const jobs: ShareJob[] = indices.map((index, position) => ({ session, step, position, index, divisor: indices.length, images }));
-    const traffic: StepTraffic = { weightBytes: weights.length, shareBytes: 0, jobs: jobs.length, reissued: 0 };
-    const publish = async () => {
-      await this.client.set(this.keys.weights(session, step), weights, 'EX', BLOB_TTL_SECONDS);
-      await this.add(jobs.map((j) => [j, 0] as const));
+    const traffic: StepTraffic = {
+      weightBytes: weights.length, shareBytes: 0, jobs: 0, reissued: 0, publishSeconds: 0, waitSeconds: 0, collectSeconds: 0, shareSeconds: [],
     };
-    await publish();
-    const pending = new Map(jobs.map((j) => [j.position, { job: j, copies: 1 }]));
-    while (pending.size) {
-      await this.nextWake();
-      const present = await this.client.exists(...[...pending.keys()].map((p) => this.keys.share(session, step, p)));
-      if (present > 0) {
-        for (const p of [...pending.keys()]) if (await this.client.exists(this.keys.share(session, step, p))) pending.delete(p);
+    await this.client.set(this.keys.weights(session, step), weights, 'EX', BLOB_TTL_SECONDS);
+    const shares = new Map<number, Share>();
+    const stepKeys = [this.keys.weights(session, step)];
+    let published = (performance.now() - t0) / 1000;
+    let waited = 0;
+    for (;;) {
+      const indices = draw();
+      const divisor = indices.length;
+      const todo = [...new Set(indices)].filter((i) => !shares.has(i)).map((index): ShareJob => ({ session, step, index, divisor, images }));
+      if (!todo.length) {
+        const t2 = performance.now();
+        const parts = indices.map((i): MetaGradients => {
+          const s = shares.get(i)!;
+          return { loss: s.loss, correct: s.correct, grads: new Map([...s.grads].map(([name, g]) => [name, tf.tensor(g.data, [...g.shape])])) };
+        });
+        const gradients = sumInOrder(parts);
+        const stepJobs = `${session}-${step}-`;
+        for (const map of [this.seconds, this.failures]) for (const id of map.keys()) if (id.startsWith(stepJobs)) map.delete(id);
+        if (this.previousKeys.length) await this.client.del(...this.previousKeys);
+        this.previousKeys = stepKeys;
+        this.lastTraffic = { ...traffic, publishSeconds: published, waitSeconds: waited, collectSeconds: traffic.collectSeconds + (performance.now() - t2) / 1000 };
+        return { indices, gradients };
       }
-      for (const { job, copies } of pending.values()) {
-        const ids = Array.from({ length: copies }, (_, c) => jobId(job, c));
-        if (ids.every((id) => this.failures.has(id))) {
-          throw new GhnError('unsupported', `architecture ${job.index} (step ${step + 1}) failed on the workers: ${this.failures.get(ids[0]!)}`);
+      const t1 = performance.now();
+      await this.add(todo.map((j) => [j, 0] as const));
+      traffic.jobs += todo.length;
+      published += (performance.now() - t1) / 1000;
+      const t2 = performance.now();
+      await this.await(todo, weights, traffic);
+      waited += (performance.now() - t2) / 1000;
+      const t3 = performance.now();
+      for (const j of todo) {
+        const key = this.keys.share(session, step, j.index, j.divisor);
+        stepKeys.push(key);
+        const bytes = (await this.client.getBuffer(key))!;
+        traffic.shareBytes += bytes.length;
+        const share = decodeShare(bytes, `share of architecture ${j.index} (step ${step + 1})`);
+        if ('unusable' in share) {
+          console.warn(`architecture ${j.index} dropped: ${share.unusable}`);
+          this.pool.markUnusable(j.index);
+        } else {
+          shares.set(j.index, share);
+          traffic.shareSeconds.push(share.seconds);
         }
       }
-      if (!(await this.client.exists(this.keys.settings))) {
-        // Redis came back without the run (restarted with no persistence): publish it again.
-        await this.publishSettings();
-        await publish();
-      }
-      traffic.reissued += await this.reissueSlow(step, pending);
+      traffic.collectSeconds += (performance.now() - t3) / 1000;
     }
-    const parts: MetaGradients[] = [];
-    for (const j of jobs) {
-      const bytes = await this.client.getBuffer(this.keys.share(session, step, j.position));
-      if (!bytes) throw new GhnError('unsupported', `the share of architecture ${j.index} (step ${step + 1}) vanished from Redis`);
-      traffic.shareBytes += bytes.length;
-      const share = decodeShare(bytes, `share ${j.position} of step ${step + 1}`);
-      const grads = new Map([...share.grads].map(([name, g]) => [name, tf.tensor(g.data, [...g.shape])]));
-      parts.push({ loss: share.loss, correct: share.correct, grads });
-    }
-    await this.forgetStep(this.previous);
-    this.previous = { step, count: indices.length };
-    this.lastTraffic = traffic;
-    return sumInOrder(parts);
   }
 
   private async add(jobs: readonly (readonly [ShareJob, number])[]): Promise<void> {
@@ -170,16 +210,41 @@ export class RedisCoordinator implements DistributedSteps {
     await this.queue.addBulk(jobs.map(([j, copy]) => ({ name: 'share', data: j, opts: opts(j, copy) })));
   }
 
-  /** Issues again the jobs active for much longer than the step's finished shares took. */
-  private async reissueSlow(step: number, pending: Map<number, { job: ShareJob; copies: number }>): Promise<number> {
+  /** Until every job of `jobs` has stored its share: re-issuing slow ones, re-publishing to an emptied Redis. */
+  private async await(jobs: ShareJob[], weights: Buffer, traffic: StepTraffic): Promise<void> {
+    const { session } = this.settings;
+    const pending = new Map(jobs.map((j) => [jobKey(j), { job: j, copies: 1 }]));
+    const shareKey = (j: ShareJob) => this.keys.share(session, j.step, j.index, j.divisor);
+    while (pending.size) {
+      await this.nextWake();
+      const found = await this.client.multi(([...pending.values()].map(({ job }) => ['exists', shareKey(job)]))).exec();
+      [...pending.keys()].forEach((key, i) => { if (found?.[i]?.[1] === 1) pending.delete(key); });
+      for (const { job, copies } of pending.values()) {
+        const ids = Array.from({ length: copies }, (_, c) => jobId(job, c));
+        if (ids.every((id) => this.failures.has(id))) {
+          throw new GhnError('unsupported', `architecture ${job.index} (step ${job.step + 1}) failed on the workers: ${this.failures.get(ids[0]!)}`);
+        }
+      }
+      if (pending.size && !(await this.client.exists(this.keys.settings))) {
+        // Redis came back without the run (restarted with no persistence): publish it again.
+        await this.publishSettings();
+        await this.client.set(this.keys.weights(session, jobs[0]!.step), weights, 'EX', BLOB_TTL_SECONDS);
+        await this.add([...pending.values()].map(({ job, copies }) => [job, copies - 1] as const));
+      }
+      traffic.reissued += await this.reissueSlow(jobs[0]!.step, pending);
+    }
+  }
+
+  /** Issues again the jobs active for much longer than their step's finished ones took. */
+  private async reissueSlow(step: number, pending: Map<string, { job: ShareJob; copies: number }>): Promise<number> {
     const prefix = `${this.settings.session}-${step}-`;
     const taken = [...this.seconds].filter(([id]) => id.startsWith(prefix)).map(([, s]) => s);
-    if (!taken.length) return 0;
+    if (!taken.length || !pending.size) return 0;
     const limit = Math.max(1, SLOW_FACTOR * Math.max(...taken));
     let reissued = 0;
     for (const entry of pending.values()) {
-      const active = await this.queue.getJob(jobId(entry.job, entry.copies - 1));
-      if (!active?.processedOn || (await active.getState()) !== 'active' || (Date.now() - active.processedOn) / 1000 < limit) continue;
+      const latest = await this.queue.getJob(jobId(entry.job, entry.copies - 1));
+      if (!latest?.processedOn || (Date.now() - latest.processedOn) / 1000 < limit || (await latest.getState()) !== 'active') continue;
       await this.add([[entry.job, entry.copies]]);
       entry.copies++;
       reissued++;
@@ -187,19 +252,10 @@ export class RedisCoordinator implements DistributedSteps {
     return reissued;
   }
 
-  /** The weights and shares of a step every share of the next one has been summed after. */
-  private async forgetStep(previous: { step: number; count: number } | undefined): Promise<void> {
-    if (!previous) return;
-    const { session } = this.settings;
-    const { step, count } = previous;
-    for (const id of this.seconds.keys()) if (id.startsWith(`${session}-${step}-`)) this.seconds.delete(id);
-    await this.client.del(this.keys.weights(session, step), ...Array.from({ length: count }, (_, p) => this.keys.share(session, step, p)));
-  }
-
   private nextWake(): Promise<void> {
     return new Promise((resolve) => {
+      const done = () => { clearTimeout(timer); resolve(); };
       const timer = setTimeout(done, POLL_MS);
-      function done() { clearTimeout(timer); resolve(); }
       this.wake = done;
     });
   }
@@ -209,13 +265,10 @@ export class RedisCoordinator implements DistributedSteps {
       await this.client.set(this.keys.state, 'done');
       await this.queue.drain(true);
     }
+    if (this.previousKeys.length) await this.client.del(...this.previousKeys);
     await this.events.close();
     await this.queue.close();
     this.eventsClient.disconnect();
     this.client.disconnect();
-  }
-
-  get runName(): string {
-    return this.run;
   }
 }

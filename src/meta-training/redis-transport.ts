@@ -5,8 +5,9 @@
  *
  * A run named NAME keeps, under `ghn:NAME:`: `settings` (JSON, written by the coordinator of the
  * current session), `state` (`running` or `done`), `weights:<session>:<step>` (the GHN's weights a
- * step's gradients are taken at) and `share:<session>:<step>:<position>` (one architecture's
- * gradient, written once: the first result wins). Its BullMQ queue is `ghn-NAME` under prefix `ghn`.
+ * step's gradients are taken at) and `share:<session>:<step>:<index>:<divisor>` (one
+ * architecture's gradient, or the reason it cannot be used; written once: the first result wins).
+ * Its BullMQ queue is `ghn-NAME` under prefix `ghn`.
  */
 import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
@@ -33,7 +34,7 @@ export const runKeys = (run: string) => ({
   settings: `ghn:${run}:settings`,
   state: `ghn:${run}:state`,
   weights: (session: string, step: number) => `ghn:${run}:weights:${session}:${step}`,
-  share: (session: string, step: number, position: number) => `ghn:${run}:share:${session}:${step}:${position}`,
+  share: (session: string, step: number, index: number, divisor: number) => `ghn:${run}:share:${session}:${step}:${index}:${divisor}`,
 });
 
 /** The BullMQ key prefix of every run's queue. */
@@ -43,6 +44,7 @@ export const QUEUE_PREFIX = 'ghn';
 export interface RunSettings {
   /** ghn's package version: a worker of another version could compute other numbers. */
   version: string;
+  run: string;
   /** Changes with every coordinator start: job ids and blobs of an earlier session never mix in. */
   session: string;
   config: GhnConfig;
@@ -145,7 +147,15 @@ export function encodeShare(config: GhnConfig, share: Share): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-export function decodeShare(bytes: Buffer, source: string): Share {
+/** What a worker stores for an architecture it cannot build or differentiate. */
+const UNUSABLE = 'UNUSABLE ';
+
+export function encodeUnusable(reason: string): Buffer {
+  return Buffer.from(UNUSABLE + reason, 'utf8');
+}
+
+export function decodeShare(bytes: Buffer, source: string): Share | { unusable: string } {
+  if (bytes.subarray(0, UNUSABLE.length).toString('utf8') === UNUSABLE) return { unusable: bytes.subarray(UNUSABLE.length).toString('utf8') };
   const { header, values } = decodeGhn(bytes, source);
   const m = header.metrics as { loss: number; correct: number; seconds: number };
   const shapes = new Map(header.tensors.map((t) => [t.name, t.shape]));

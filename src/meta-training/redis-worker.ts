@@ -2,8 +2,9 @@
  * A worker of a meta-training run over Redis (`ghn worker --redis URL --run NAME`), on any machine:
  * it loads the images and the architecture space the run's settings record (refusing other data or
  * another ghn version), then takes BullMQ jobs (one architecture of one step each), fetches the
- * GHN's weights once per step and writes that architecture's gradient back (redis-coordinator.ts).
- * It leaves when the coordinator marks the run done.
+ * GHN's weights once per step and writes that architecture's gradient back (redis-coordinator.ts),
+ * or, for one it cannot build or differentiate, the reason: the coordinator then draws around it
+ * as a single-process run does. It leaves when the coordinator marks the run done.
  */
 import { hostname } from 'node:os';
 import path from 'node:path';
@@ -18,7 +19,7 @@ import { ArchitecturePool, TRAINING_POOL_CACHE } from './arch-pool.js';
 import { archGradients, imageBatch } from './meta-batch.js';
 import type { ShareJob } from './redis-coordinator.js';
 import {
-  BLOB_TTL_SECONDS, checkRunName, checkVersion, connectRedis, datasetDigest, decodeWeights, encodeShare, QUEUE_PREFIX, readSettings,
+  BLOB_TTL_SECONDS, checkRunName, checkVersion, connectRedis, datasetDigest, decodeWeights, encodeShare, encodeUnusable, QUEUE_PREFIX, readSettings,
   redactUrl, runKeys, type RunSettings,
 } from './redis-transport.js';
 
@@ -67,7 +68,8 @@ function openSession(settings: RunSettings, dataDir: string | undefined, previou
   closeSession(previous);
   return {
     settings, data, ghn: new GhnModel(settings.config),
-    pool: new ArchitecturePool('train', settings.poolSize, settings.spaceSeed, TRAINING_POOL_CACHE, true, settings.task),
+    // No smoke test: each architecture is run for real, and one that fails is reported, as in a serial run.
+    pool: new ArchitecturePool('train', settings.poolSize, settings.spaceSeed, TRAINING_POOL_CACHE, false, settings.task),
   };
 }
 
@@ -109,7 +111,7 @@ export async function runRedisWorker(options: RedisWorkerOptions): Promise<{ sha
         log(`run ${run}: new coordinator session ${now.session}`);
       }
       const s = session!;
-      const shareKey = keys.share(j.session, j.step, j.position);
+      const shareKey = keys.share(j.session, j.step, j.index, j.divisor);
       if (await client.exists(shareKey)) return { duplicate: true }; // another copy of the job won
       if (s.weightsOf !== j.step) {
         const bytes = await client.getBuffer(keys.weights(j.session, j.step));
@@ -126,13 +128,23 @@ export async function runRedisWorker(options: RedisWorkerOptions): Promise<{ sha
       }
       const t0 = performance.now();
       const arch = s.pool.get(j.index);
-      if (!arch) throw new Error(`architecture ${j.index} of the pool is not usable here`);
-      const part = archGradients(s.ghn, arch, s.batch.x, s.batch.y, j.divisor);
-      const grads = new Map([...part.grads].map(([name, g]) => [name, { shape: g.shape, data: g.dataSync() as Float32Array }]));
-      tf.dispose([...part.grads.values()]);
+      let blob: Buffer;
+      if (!arch) {
+        blob = encodeUnusable('its graph cannot be imported (see this worker\'s log)');
+      } else {
+        try {
+          const part = archGradients(s.ghn, arch, s.batch.x, s.batch.y, j.divisor);
+          const grads = new Map([...part.grads].map(([name, g]) => [name, { shape: g.shape, data: g.dataSync() as Float32Array }]));
+          tf.dispose([...part.grads.values()]);
+          blob = encodeShare(s.settings.config, { loss: part.loss, correct: part.correct, seconds: (performance.now() - t0) / 1000, grads });
+        } catch (e) {
+          s.pool.markUnusable(j.index);
+          blob = encodeUnusable((e as Error).message);
+        }
+      }
       const seconds = (performance.now() - t0) / 1000;
-      // NX: the first copy's share stands; every copy computes the same bytes.
-      await client.set(shareKey, encodeShare(s.settings.config, { loss: part.loss, correct: part.correct, seconds, grads }), 'EX', BLOB_TTL_SECONDS, 'NX');
+      // NX: the first copy's result stands; every copy computes the same bytes.
+      await client.set(shareKey, blob, 'EX', BLOB_TTL_SECONDS, 'NX');
       shares++;
       return { seconds };
     };

@@ -256,7 +256,7 @@ export async function trainGhn(options: TrainGhnOptions): Promise<TrainResult> {
     ghn = new GhnModel(recipe.ghn);
   }
   const opt = new AdamW(ghn.variables, recipe.weightDecay, optState);
-  const parallel = (options.workers ?? 1) > 1 || options.distribute !== undefined;
+  const parallel = (options.workers ?? 1) > 1;
   // Serial steps run each drawn architecture themselves and drop one that fails (serialStep), so
   // their pool skips the build-time smoke test; worker processes draw on their own and keep it.
   const pool = new ArchitecturePool('train', recipe.poolSize, recipe.spaceSeed, TRAINING_POOL_CACHE, parallel, task);
@@ -271,9 +271,10 @@ export async function trainGhn(options: TrainGhnOptions): Promise<TrainResult> {
   let step = startStep;
   // Data-parallel: this process and workers − 1 children share each step's architectures.
   const log = options.logPath ? TrainingLog.open(options.logPath, { keepThroughStep: startStep }) : undefined;
-  const workers: DistributedSteps | undefined = options.distribute
+  const remote: DistributedSteps | undefined = options.distribute
     ? await options.distribute({ config: ghn.config, recipe, task, data: options.data, startStep })
-    : parallel
+    : undefined;
+  const workers = parallel && !remote
     ? await GradientWorkers.start(options.workers! - 1, { config: ghn.config, poolSize: recipe.poolSize, spaceSeed: recipe.spaceSeed, seed: recipe.seed, data: options.data, task })
     : undefined;
 
@@ -285,7 +286,10 @@ export async function trainGhn(options: TrainGhnOptions): Promise<TrainResult> {
       const { x, y } = imageBatch(options.data, recipe.images, recipe.seed, step);
       let indices: number[];
       let step_: MetaGradients;
-      if (workers) {
+      if (remote) {
+        // Drawn from the remote side's record of usable architectures: the workers build them.
+        ({ indices, gradients: step_ } = await remote.step(ghn, step, recipe.images, () => drawArchitectures(remote.pool, recipe.metaBatch, recipe.seed, step)));
+      } else if (workers) {
         indices = drawArchitectures(pool, recipe.metaBatch, recipe.seed, step);
         const divisor = indices.length;
         step_ = await workers.step(ghn, step, recipe.images, indices, (index) => archGradients(ghn, pool.get(index)!, x, y, divisor));
@@ -332,7 +336,8 @@ export async function trainGhn(options: TrainGhnOptions): Promise<TrainResult> {
     finished = step >= recipe.steps;
   } finally {
     log?.close();
-    await workers?.stop(finished);
+    workers?.stop();
+    await remote?.stop(finished);
     opt.dispose();
     pool.dispose();
     valPool.dispose();
