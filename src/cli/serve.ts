@@ -29,6 +29,8 @@ export function registerServe(program: Command): void {
     .option('--no-validate', 'skip the onnxruntime check of each predicted model')
     .option('--log', 'log every request (JSON lines on stdout)')
     .action(async (o: ServeCliOptions) => {
+      // Every option is checked before any worker process starts (a bad one leaves nothing running).
+      const port = parseNumber(o.port, '--port', { integer: true, min: 0, max: 65535 });
       // Loaded here, not at start-up: the web server's modules cost every other command ~0.2 s.
       const { createServer } = await import('../server/app.js');
       const server = await createServer({
@@ -40,7 +42,7 @@ export function registerServe(program: Command): void {
         validate: o.validate,
         logger: !!o.log,
       });
-      const url = await server.listen(parseNumber(o.port, '--port', { integer: true, min: 0, max: 65535 }), o.host);
+      const url = await server.listen(port, o.host);
       process.stderr.write(`ghn serve: listening on ${url} (${server.context.ghns.list().map((g) => g.name).join(', ')})\n`);
       const stop = () => {
         process.stderr.write('ghn serve: shutting down\n');
