@@ -85,9 +85,6 @@ export function registerGhnCommands(program: Command): void {
       // The curves of the whole run (resumes included), beside the GHN.
       const plot = (await import('./training-plot.js')).writeTrainingPlot(String(o.out));
       if (plot) process.stdout.write(`  loss and accuracy plot: ${plot}\n`);
-      // The curves of the whole run (resumes included), beside the GHN.
-      const plot = (await import('./training-plot.js')).writeTrainingPlot(String(o.out));
-      if (plot) process.stdout.write(`  loss and accuracy plot: ${plot}\n`);
       if (result.evaluation) process.stdout.write(renderEvaluation(result.evaluation, d.name) + '\n');
     });
 
