@@ -124,3 +124,62 @@ describe('heavy commands re-run with huge pages for malloc (src/cli/huge-pages.t
     assert.match(missing.stderr, /no such file/);
   });
 });
+
+describe('bad input fails at once, in one line, before any long work', () => {
+  const oneLine = (r: { stderr: string }) => assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+
+  it('an unknown option or command is one line with a suggestion', () => {
+    const r = ghn('predict', 'fixtures/mlp.eval13.onnx', '--nosie', '0');
+    assert.equal(r.code, 64);
+    oneLine(r);
+    assert.equal(r.stderr.trim(), "ghn: unknown option '--nosie' (did you mean --noise?)");
+    const cmd = ghn('frobnicate');
+    assert.equal(cmd.code, 64);
+    oneLine(cmd);
+  });
+
+  it('ghn eval: a missing GHN, a folder, or not a GHN', () => {
+    const missing = ghn('eval', '--ghn', path.join(tmp, 'none.ghn'));
+    assert.equal(missing.code, 5);
+    oneLine(missing);
+    assert.match(missing.stderr, /^ghn: no GHN at/);
+    const folder = ghn('eval', '--ghn', tmp);
+    assert.equal(folder.code, 3);
+    oneLine(folder);
+    const junk = path.join(tmp, 'junk.ghn');
+    fs.writeFileSync(junk, 'not a ghn');
+    const notGhn = ghn('eval', '--ghn', junk);
+    assert.equal(notGhn.code, 3);
+    oneLine(notGhn);
+  });
+
+  it('ghn train: --out a folder or in an unwritable place, refused before the data loads; nothing written', () => {
+    const dir = fs.mkdtempSync(path.join(tmp, 'train-out-'));
+    const folder = ghn('train', '--out', `${dir}/`, '--steps', '1', '--eval-archs', '0');
+    assert.equal(folder.code, 64);
+    oneLine(folder);
+    assert.match(folder.stderr, /is a folder; --out is a file prefix/);
+    const existing = ghn('train', '--out', dir, '--steps', '1', '--eval-archs', '0');
+    assert.equal(existing.code, 64);
+    const unwritable = ghn('train', '--out', '/proc/ghn-test', '--steps', '1', '--eval-archs', '0');
+    assert.notEqual(unwritable.code, 0);
+    oneLine(unwritable);
+    assert.match(unwritable.stderr, /cannot write in \/proc/);
+    const missingDir = ghn('train', '--out', path.join(dir, 'no', 'such', 'ghn'), '--steps', '1', '--eval-archs', '0');
+    assert.equal(missingDir.code, 2);
+    assert.match(missingDir.stderr, /does not exist/);
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+
+  it('ghn finetune: -o a folder or unwritable, refused before training; the folder is unchanged', () => {
+    const dir = fs.mkdtempSync(path.join(tmp, 'ft-out-'));
+    const folder = ghn('finetune', 'fixtures/mlp.eval13.onnx', '-o', dir, '--data-dir', 'fixtures/fashion-mnist', '--steps', '1');
+    assert.equal(folder.code, 64);
+    oneLine(folder);
+    assert.match(folder.stderr, /is a directory; give a file name/);
+    const unwritable = ghn('finetune', 'fixtures/mlp.eval13.onnx', '-o', '/proc/ghn-test.onnx', '--data-dir', 'fixtures/fashion-mnist', '--steps', '1');
+    assert.notEqual(unwritable.code, 0);
+    oneLine(unwritable);
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});

@@ -2,7 +2,8 @@
  * Meta-training and evaluation of a GHN on a dataset (Fashion-MNIST by default), as the `ghn train` /
  * `ghn eval` commands and the training script run them: the data split and file layout live here, once.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import {
   datasetRecord, describeTask, FASHION_MNIST_RECORD, loadSource, loadTrainTest, resolveDataset, type Dataset, type DatasetRecord, type DatasetSource,
 } from '../data/index.js';
@@ -11,6 +12,7 @@ import { evaluateGhn, type EvaluateGhnOptions, type GhnEvaluation } from '../met
 import { GhnError } from '../errors.js';
 import { replayTraining } from '../meta-training/replay.js';
 import { decodeGhn, loadGhn, saveGhn } from '../ghn/serialize.js';
+import { checkGhnFile, checkWritableOutput } from '../util/user-files.js';
 import { trainGhn, type TrainProgress, type TrainRecipe } from '../meta-training/train.js';
 import { trainingLogPath } from '../meta-training/training-log.js';
 import type { StepDistributor } from '../meta-training/step-distributor.js';
@@ -56,6 +58,7 @@ export interface TrainCommandOptions {
 }
 
 export async function trainAndSave(options: TrainCommandOptions) {
+  checkOutputPrefix(options.out);
   const source = resolveDataset(options.data ?? 'fashion-mnist', options.dataDir);
   await initBackend();
   const { train: full, test } = loadTrainTest(source, { test: Boolean(options.evalArchs) });
@@ -90,9 +93,17 @@ function checkTask(file: string, recorded: DatasetRecord, data: Dataset): void {
   }
 }
 
+/** `out` is a prefix (`<out>.ghn`, `<out>.log.jsonl.gz`, …): a folder alone would name hidden files. */
+function checkOutputPrefix(out: string): void {
+  if (out === '' || out.endsWith('/') || out.endsWith(path.sep) || (existsSync(out) && statSync(out).isDirectory())) {
+    throw new GhnError('usage', `--out ${out}: is a folder; --out is a file prefix (it writes <prefix>.ghn, <prefix>.log.jsonl.gz), e.g. ${path.join(out || '.', 'ghn-mine')}`);
+  }
+  checkWritableOutput(`${out}.ghn`, '--out');
+}
+
 /** The training recipe recorded in a .ghn file's header (what `ghn train --replay` trains again). */
 export function recordedRecipe(file: string): TrainRecipe {
-  if (!existsSync(file)) throw new GhnError('not-found', `no GHN at ${file}`);
+  checkGhnFile(file);
   const { header } = decodeGhn(new Uint8Array(readFileSync(file)), file);
   const recipe = header.recipe as TrainRecipe | undefined;
   if (!recipe || typeof recipe.steps !== 'number' || typeof recipe.lr !== 'number') {
@@ -106,6 +117,7 @@ export function recordedRecipe(file: string): TrainRecipe {
  * for GHNs without a record), or on `data` (the same task: input shape and classes).
  */
 export async function evaluateSavedGhn(file: string, options: Omit<EvaluateGhnOptions, 'data' | 'trainData'> & { data?: string; dataDir?: string }) {
+  checkGhnFile(file);
   await initBackend();
   const { model, hash, header } = loadGhn(file);
   try {

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { DATA_HELP } from '../data/names.js';
 import { GhnError } from '../errors.js';
+import { checkWritableOutput } from '../util/user-files.js';
 import { DEFAULT_BN_RECALIBRATION_BATCHES } from '../fine-tuning/defaults.js';
 import { parseNumber } from './options.js';
 import path from 'node:path';
@@ -47,6 +48,7 @@ export function registerFinetune(program: Command): void {
         throw new GhnError('usage', `refusing to overwrite the input ${file} (pass --overwrite-input to allow it)`);
       }
       const steps = parseNumber(o.steps, '--steps', { integer: true, min: 1 });
+      checkWritableOutput(o.output!, '-o');
       const testLimit = o.testLimit === undefined ? undefined : parseNumber(o.testLimit, '--test-limit', { integer: true, min: 1 });
       // The data loaders, the training code and the progress bar load only for this command.
       const [{ finetuneModel }, { writeFileAtomic }, { progressBar }, { loadTrainTest, resolveDataset }] = await Promise.all([

@@ -99,15 +99,19 @@ export function registerGhnCommands(program: Command): void {
     .option('--data-dir <dir>', 'folder of a dataset named by --data (default for fashion-mnist: /usr/share/datasets/fashion-mnist)')
     .option('--json', 'print the evaluation as JSON')
     .action(async (o: Record<string, string | boolean | undefined>) => {
-      const { evaluateSavedGhn } = await import('../api/ghn-training.js');
+      const [{ evaluateSavedGhn }, { progressBar }] = await Promise.all([import('../api/ghn-training.js'), import('./progress.js')]);
+      const archs = parseNumber(String(o.archs), '--archs', { integer: true, min: 1 });
+      // One progress message per architecture (evaluated or skipped): the bar counts them.
+      const bar = o.json ? undefined : progressBar(archs, 'eval', '{last}');
+      let evaluated = 0;
       const { hash, evaluation, dataset } = await evaluateSavedGhn(String(o.ghn), {
-        archs: parseNumber(String(o.archs), '--archs', { integer: true, min: 1 }),
+        archs,
         images: parseNumber(String(o.images), '--images', { integer: true, min: 1 }),
         finetuneArchs: parseNumber(String(o.finetuneArchs), '--finetune-archs', { integer: true, min: 0 }),
         data: o.data as string | undefined,
         dataDir: o.dataDir as string | undefined,
-        onProgress: o.json ? undefined : (m) => process.stderr.write(`${m}\n`),
-      });
+        onProgress: bar && ((m) => bar.update(++evaluated, { last: m })),
+      }).finally(() => bar?.stop());
       if (o.json) process.stdout.write(JSON.stringify({ ghn: o.ghn, sha256: hash, data: dataset, ...evaluation }, null, 2) + '\n');
       else process.stdout.write(`${o.ghn} (sha256 ${hash.slice(0, 12)}…)\n${renderEvaluation(evaluation, dataset.replace(/\/test$/, ''))}\n`);
     });

@@ -12,11 +12,17 @@ import { registerPredict } from './predict.js';
 import { registerServe } from './serve.js';
 import { reportError } from './run.js';
 
+function oneLineUsageError(message: string): string {
+  const text = message.replace(/^error: /, '').replace(/\((Did you mean)/, (_, d: string) => `(${d.toLowerCase()}`);
+  return `ghn: ${text.split('\n').map((l) => l.trim()).filter(Boolean).join(' ')}`;
+}
+
 const program = new Command('ghn')
   .description('Graph HyperNetwork parameter predictor for ONNX models')
   .version(VERSION)
   .exitOverride()
-  .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+  // commander's errors as one line, like every other error (`ghn: unknown option '--nosie' (did you mean --noise?)`).
+  .configureOutput({ writeErr: (s) => process.stderr.write(s), outputError: (s, write) => write(`${oneLineUsageError(s)}\n`) })
   .option('--threads <n>', 'threads of the wasm backend (default 1, or GHN_WASM_THREADS; 2 helps only on an otherwise idle machine)');
 
 // Through the environment so that the server's worker processes inherit it too.
