@@ -52,7 +52,9 @@ export function writeFashionMnistFolder(out: string, split: Split, count: number
   }
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+// Real paths: run through a symlinked scripts/ folder, argv[1] is the link and import.meta.url the file.
+const invokedDirectly = process.argv[1] !== undefined && fs.existsSync(process.argv[1]) && import.meta.url === pathToFileURL(fs.realpathSync(process.argv[1])).href;
+if (invokedDirectly) {
   const { values } = parseArgs({ options: {
     out: { type: 'string' }, train: { type: 'string', default: '10000' }, test: { type: 'string', default: '2000' },
     rgb: { type: 'boolean', default: false }, 'data-dir': { type: 'string' },

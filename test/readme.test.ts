@@ -38,6 +38,8 @@ describe('README snippets', { timeout: 240_000 }, () => {
     fs.writeFileSync(bin, `#!/bin/sh\nexec "${process.execPath}" --import "${tsx}" "${path.join(REPO, 'src/cli/main.ts')}" "$@"\n`);
     fs.chmodSync(bin, 0o755);
     fs.symlinkSync(path.join(REPO, 'node_modules/onnxruntime-node'), path.join(dir, 'node_modules/onnxruntime-node'), 'dir');
+    // `npx tsx scripts/…` as in a clone, where tsx is a dev dependency.
+    fs.symlinkSync(path.join(REPO, 'node_modules/.bin/tsx'), path.join(dir, 'node_modules/.bin/tsx'));
   });
 
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -92,8 +94,15 @@ describe('README snippets', { timeout: 240_000 }, () => {
   it('trains and evaluates a GHN as the README shows', async () => {
     const r = await runShellBlock(blocks.train.code, dir, undefined, 180_000);
     assert.equal(r.status, 0, describeRun(r));
-    const out = /--out (\S+)/.exec(blocks.train.code)?.[1];
-    assert.ok(out && fs.existsSync(path.join(dir, `${out}.ghn`)), `${out}.ghn was not written`);
+    const ghns = [...blocks.train.code.matchAll(/\bghn train\b.*--out (\S+)/g)].map((m) => m[1]!);
+    assert.ok(ghns.length >= 2, 'the block trains on Fashion-MNIST and on an image folder');
+    for (const out of ghns) assert.ok(fs.existsSync(path.join(dir, `${out}.ghn`)), `${out}.ghn was not written`);
     assert.match(r.stdout, /mean\s+\d+\s+[\d.]+%/, describeRun(r));
+    // The folder's GHN: trained on the folder's shape and classes, and the file it predicts is calibrated and fitted on it.
+    assert.match(r.stdout, /trained on [^\n]*my-images[^\n]*1×28×28, 10 classes/, describeRun(r));
+    const predicted = /-o (\S+\.onnx)/.exec(blocks.train.code)?.[1];
+    assert.ok(predicted, 'the block predicts a model with the folder GHN');
+    assert.match(r.stdout, /fitted on \d+ labeled images of my-images/, describeRun(r));
+    assert.equal(await onnxCheckErrors([path.join(dir, predicted)]), '');
   });
 });
