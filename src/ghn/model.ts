@@ -82,11 +82,15 @@ export class GhnModel {
   readonly variables = new Map<string, tf.Variable>();
 
   constructor(readonly config: GhnConfig, values?: ReadonlyMap<string, Float32Array>) {
-    const rng = createRng(config.seed);
+    const shapes = variableShapes(config);
+    // A loaded GHN supplies every value: no draw (ResNet-50's predict paid ~50 ms for one it threw away).
+    // With some values missing every one is drawn, so the stream does not depend on which are given.
+    const complete = values !== undefined && [...shapes.keys()].every((name) => values.has(name));
+    const rng = complete ? undefined : createRng(config.seed);
     const prefix = `ghn${instances++}`;
-    for (const [name, shape] of variableShapes(config)) {
-      const fresh = initialValue(name, shape, rng); // always drawn, so the stream does not depend on `values`
-      const value = values?.get(name) ?? fresh;
+    for (const [name, shape] of shapes) {
+      const fresh = rng ? initialValue(name, shape, rng) : undefined;
+      const value = values?.get(name) ?? fresh!;
       this.variables.set(name, tf.variable(tf.tensor(value, shape), true, `${prefix}/${name}`));
     }
   }

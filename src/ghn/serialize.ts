@@ -130,11 +130,24 @@ export function decodeGhn(bytes: Uint8Array, source = 'GHN file'): GhnFileConten
   for (const t of header.tensors) {
     const end = blob + (t.offset + t.length) * 4;
     if (end > bytes.length) throw new GhnError('bad-input', `${source}: tensor ${t.name} runs past the end of the file`);
-    const data = new Float32Array(t.length);
-    for (let i = 0; i < t.length; i++) data[i] = view.getFloat32(blob + (t.offset + i) * 4, true);
-    values.set(t.name, data);
+    values.set(t.name, readFloats(bytes, blob + t.offset * 4, t.length));
   }
   return { header, values, hash: sha256Hex(bytes) };
+}
+
+const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
+
+/** `length` little-endian float32s from `bytes[start…]`, copied into an array of their own. */
+function readFloats(bytes: Uint8Array, start: number, length: number): Float32Array {
+  if (LITTLE_ENDIAN) {
+    // One copy of the bytes (aligned whatever the buffer's offset): no per-element DataView read.
+    const from = bytes.byteOffset + start;
+    return new Float32Array(bytes.buffer.slice(from, from + length * 4));
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset + start, length * 4);
+  const data = new Float32Array(length);
+  for (let i = 0; i < length; i++) data[i] = view.getFloat32(i * 4, true);
+  return data;
 }
 
 /** A GhnModel from decoded contents; every variable the config needs must be present with its shape. */
