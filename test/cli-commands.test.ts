@@ -159,8 +159,6 @@ describe('bad input fails at once, in one line, before any long work', () => {
     assert.equal(folder.code, 64);
     oneLine(folder);
     assert.match(folder.stderr, /is a folder; --out is a file prefix/);
-    const existing = ghn('train', '--out', dir, '--steps', '1', '--eval-archs', '0');
-    assert.equal(existing.code, 64);
     const unwritable = ghn('train', '--out', '/proc/ghn-test', '--steps', '1', '--eval-archs', '0');
     assert.notEqual(unwritable.code, 0);
     oneLine(unwritable);
@@ -169,6 +167,16 @@ describe('bad input fails at once, in one line, before any long work', () => {
     assert.equal(missingDir.code, 2);
     assert.match(missingDir.stderr, /does not exist/);
     assert.deepEqual(fs.readdirSync(dir), []);
+  });
+
+  it('ghn train never overwrites a trained GHN unless told to continue it', () => {
+    const prefix = path.join(fs.mkdtempSync(path.join(tmp, 'train-keep-')), 'mine');
+    fs.copyFileSync(GHN_FILE, `${prefix}.ghn`);
+    const before = fs.readFileSync(`${prefix}.ghn`);
+    const r = ghn('train', '--out', prefix, '--steps', '1', '--eval-archs', '0');
+    assert.equal(r.code, 64);
+    assert.match(r.stderr.trim(), /^ghn: \S+mine\.ghn exists: pass --resume/);
+    assert.deepEqual(fs.readFileSync(`${prefix}.ghn`), before);
   });
 
   it('ghn finetune: -o a folder or unwritable, refused before training; the folder is unchanged', () => {

@@ -2,7 +2,7 @@
  * Meta-training and evaluation of a GHN on a dataset (Fashion-MNIST by default), as the `ghn train` /
  * `ghn eval` commands and the training script run them: the data split and file layout live here, once.
  */
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import {
   datasetRecord, describeTask, FASHION_MNIST_RECORD, loadSource, loadTrainTest, resolveDataset, type Dataset, type DatasetRecord, type DatasetSource,
@@ -58,7 +58,7 @@ export interface TrainCommandOptions {
 }
 
 export async function trainAndSave(options: TrainCommandOptions) {
-  checkOutputPrefix(options.out);
+  checkOutputPrefix(options.out, Boolean(options.resume || options.replay));
   const source = resolveDataset(options.data ?? 'fashion-mnist', options.dataDir);
   await initBackend();
   const { train: full, test } = loadTrainTest(source, { test: Boolean(options.evalArchs) });
@@ -94,9 +94,14 @@ function checkTask(file: string, recorded: DatasetRecord, data: Dataset): void {
 }
 
 /** `out` is a prefix (`<out>.ghn`, `<out>.log.jsonl.gz`, …): a folder alone would name hidden files. */
-function checkOutputPrefix(out: string): void {
-  if (out === '' || out.endsWith('/') || out.endsWith(path.sep) || (existsSync(out) && statSync(out).isDirectory())) {
+function checkOutputPrefix(out: string, continuing: boolean): void {
+  // `runs/` would write runs/.ghn; `runs` (a folder too) writes runs.ghn beside it, which is fine.
+  if (out === '' || out.endsWith('/') || out.endsWith(path.sep)) {
     throw new GhnError('usage', `--out ${out}: is a folder; --out is a file prefix (it writes <prefix>.ghn, <prefix>.log.jsonl.gz), e.g. ${path.join(out || '.', 'ghn-mine')}`);
+  }
+  // A fresh run would overwrite a trained GHN (in a clone, by default, the shipped one) at its first checkpoint.
+  if (!continuing && existsSync(`${out}.ghn`)) {
+    throw new GhnError('usage', `${out}.ghn exists: pass --resume to continue training it, or another --out (or remove it)`);
   }
   checkWritableOutput(`${out}.ghn`, '--out');
 }
