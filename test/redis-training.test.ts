@@ -4,6 +4,8 @@
  * single-process run's GHN byte for byte; so does a run in which one worker is SIGKILLed while it
  * holds a job (BullMQ's stalled-job check hands the job to another) and one joins late. Bad input
  * (unreachable Redis, wrong or missing password, unknown run) ends in one line, non-zero, < 10 s.
+ * Before those, without Redis: the blobs are the .ghn layout, and the coordinator's in-order sum
+ * is sumInOrder's bit for bit.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -14,9 +16,13 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { decodeGhn } from '../src/ghn/serialize.js';
-import { QUEUE_PREFIX, runKeys } from '../src/meta-training/redis-transport.js';
-import type { ShareJob } from '../src/meta-training/redis-coordinator.js';
+import * as tf from '../src/engine/tfjs-core.js';
+import { initBackend } from '../src/engine/backend.js';
+import { DEFAULT_GHN_CONFIG, GhnModel } from '../src/ghn/model.js';
+import { decodeGhn, encodeTensors } from '../src/ghn/serialize.js';
+import { sumInOrder } from '../src/meta-training/meta-batch.js';
+import { decodeShare, decodeWeights, encodeShare, encodeWeights, QUEUE_PREFIX, runKeys, type Share } from '../src/meta-training/redis-transport.js';
+import { OrderedSum, sumShares, type ShareJob } from '../src/meta-training/redis-coordinator.js';
 
 const REDIS_SERVER = '/usr/bin/redis-server';
 const CLI = path.resolve('src/cli/main.ts');
@@ -84,77 +90,95 @@ function assertSameWeights(file: string, reference: string): void {
 
 const sharesOf = (stderr: string) => Number(/(\d+) shares computed here/.exec(stderr)?.[1] ?? NaN);
 
+describe('what crosses Redis: the .ghn layout, summed in drawing order', () => {
+  let ghn: GhnModel;
+  before(async () => {
+    await initBackend();
+    ghn = new GhnModel(DEFAULT_GHN_CONFIG);
+  });
+  after(() => ghn.dispose());
+
+  /** Random gradients over a subset of the GHN's variables, magnitudes 1e-42 (subnormal) to 1e3. */
+  const randomShare = (seed: number, keep: (k: number) => boolean): Share => {
+    let x = seed;
+    const rand = () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const grads = new Map([...ghn.variables].filter((_, k) => keep(k)).map(([name, v]) => [name, {
+      shape: v.shape, data: Float32Array.from({ length: v.size }, () => (rand() - 0.5) * 10 ** (45 * rand() - 42)),
+    }]));
+    return { loss: rand(), correct: Math.floor(8 * rand()), seconds: rand(), grads };
+  };
+
+  it('shares and weights are byte for byte what serialize.ts writes, and read back', () => {
+    const share = randomShare(1, (k) => k % 3 !== 1);
+    const metrics = { loss: share.loss, correct: share.correct, seconds: share.seconds };
+    assert.ok(encodeShare(ghn.config, share).equals(Buffer.from(encodeTensors(ghn.config, share.grads, { metrics }))));
+    // A Buffer at an odd offset inside a larger one, as a client's read buffer may be.
+    const bytes = encodeShare(ghn.config, share);
+    const shifted = Buffer.concat([Buffer.alloc(3), bytes]).subarray(3);
+    const back = decodeShare(shifted, 'test share');
+    assert.ok(!('unusable' in back));
+    assert.deepEqual({ ...back, grads: undefined }, { ...share, grads: undefined });
+    assert.deepEqual([...back.grads.keys()], [...share.grads.keys()]);
+    for (const [name, g] of share.grads) {
+      assert.deepEqual(back.grads.get(name)!.shape, g.shape);
+      assert.ok(Buffer.from(back.grads.get(name)!.data.buffer).equals(Buffer.from(g.data.buffer, g.data.byteOffset, g.data.byteLength)), name);
+    }
+    const weights = decodeWeights(encodeWeights(ghn), 'test weights');
+    assert.deepEqual([...weights.keys()], [...ghn.variables.keys()]);
+    for (const [name, v] of ghn.variables) assert.deepEqual(weights.get(name), v.dataSync());
+  });
+
+  it('OrderedSum gives sumInOrder\'s float32 sums bit for bit, whatever order the shares arrive in', () => {
+    // Variables absent from some shares, one architecture drawn twice.
+    const parts = [randomShare(2, () => true), randomShare(3, (k) => k % 2 === 0), randomShare(4, (k) => k % 5 !== 0)];
+    const indices = [7, 3, 7, 9];
+    const byIndex = new Map([[7, parts[0]!], [3, parts[1]!], [9, parts[2]!]]);
+    const toTensors = (s: Share) => ({ loss: s.loss, correct: s.correct, grads: new Map([...s.grads].map(([n, g]) => [n, tf.tensor(g.data, [...g.shape])])) });
+    const reference = sumInOrder(indices.map((i) => toTensors(byIndex.get(i)!)));
+    const arrived = new Map<number, Share>();
+    const sum = new OrderedSum(indices);
+    for (const i of [9, 7, 3]) {
+      arrived.set(i, byIndex.get(i)!);
+      sum.advance(arrived);
+    }
+    for (const got of [sum.result(), sumShares(indices.map((i) => byIndex.get(i)!))]) {
+      assert.equal(got.loss, reference.loss);
+      assert.equal(got.correct, reference.correct);
+      assert.deepEqual([...got.grads.keys()], [...reference.grads.keys()]);
+      for (const [name, g] of reference.grads) {
+        const [a, b] = [g.dataSync() as Float32Array, got.grads.get(name)!.dataSync() as Float32Array];
+        assert.ok(Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength)), name);
+      }
+      tf.dispose([...got.grads.values()]);
+    }
+    tf.dispose([...reference.grads.values()]);
+    assert.throws(() => new OrderedSum([1, 2]).result(), /2 of 2 shares missing/);
+  });
+});
+
 describe('meta-training over Redis (BullMQ)', { skip }, () => {
   let port = 0;
   let url = '';
-  let reference = '';
+  /** The single-process run of RECIPE, started first and awaited only where it is compared with. */
+  let reference: Promise<string>;
 
   before(async () => {
     port = await startRedis();
     url = `redis://127.0.0.1:${port}`;
-    reference = path.join(tmp, 'single');
-    const r = await ghn('train', '--out', reference, ...RECIPE).done;
-    assert.equal(r.code, 0, r.stderr);
-    reference += '.ghn';
+    const out = path.join(tmp, 'single');
+    reference = ghn('train', '--out', out, ...RECIPE).done.then((r) => {
+      assert.equal(r.code, 0, r.stderr);
+      return `${out}.ghn`;
+    });
+    reference.catch(() => {}); // reported where awaited
   });
 
   after(() => {
     for (const p of [...spawned, ...servers]) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+    fs.rmSync(tmp, { recursive: true, force: true });
   });
 
-  it('1 coordinator + 3 workers give the single-process GHN byte for byte', async () => {
-    const out = path.join(tmp, 'three');
-    const coordinator = ghn('train', '--out', out, ...RECIPE, '--redis', url, '--run', 'three');
-    // Workers join once the coordinator has recorded the run.
-    const client = new Redis(url);
-    while (!(await client.get(runKeys('three').settings))) await new Promise((r) => setTimeout(r, 100));
-    const workers = [1, 2, 3].map(() => ghn('worker', '--redis', url, '--run', 'three'));
-    const c = await coordinator.done;
-    assert.equal(c.code, 0, c.stderr);
-    const w = await Promise.all(workers.map((p) => p.done));
-    client.disconnect();
-    w.forEach((r) => assert.equal(r.code, 0, r.stderr));
-    assert.ok(w.every((r) => sharesOf(r.stderr) > 0), 'every worker took part');
-    assertSameWeights(`${out}.ghn`, reference);
-  });
-
-  it('the same GHN with a worker SIGKILLed while it holds a job and one joining late', async () => {
-    const out = path.join(tmp, 'faults');
-    const run = 'faults';
-    const coordinator = ghn('train', '--out', out, ...RECIPE, '--redis', url, '--run', run, '--job-lock', '2');
-    const client = new Redis(url, { maxRetriesPerRequest: null });
-    while (!(await client.get(runKeys(run).settings))) await new Promise((r) => setTimeout(r, 100));
-    const victim = ghn('worker', '--redis', url, '--run', run);
-    const steady = ghn('worker', '--redis', url, '--run', run);
-    const queue = new Queue<ShareJob>(runKeys(run).queue, { connection: client, prefix: QUEUE_PREFIX });
-    // Kill the victim mid-step: while a job of step ≥ 3 is active in its hands.
-    let killedAt: ShareJob | undefined;
-    while (!killedAt) {
-      const active = await queue.getJobs(['active']);
-      const held = active.find((j) => j.processedBy?.endsWith(`:${victim.child.pid}`) && j.data.step >= 3);
-      if (held) {
-        victim.child.kill('SIGKILL');
-        killedAt = held.data;
-      } else {
-        assert.equal(coordinator.child.exitCode, null, 'the run ended before the victim held a job');
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    }
-    const v = await victim.done;
-    assert.equal(v.signal, 'SIGKILL');
-    const late = ghn('worker', '--redis', url, '--run', run);
-    const c = await coordinator.done;
-    assert.equal(c.code, 0, c.stderr);
-    const [s, l] = await Promise.all([steady.done, late.done]);
-    await queue.close();
-    client.disconnect();
-    assert.equal(s.code, 0, s.stderr);
-    assert.equal(l.code, 0, l.stderr);
-    assert.ok(sharesOf(l.stderr) > 0, `the late worker computed shares (killed at step ${killedAt.step + 1})`);
-    assertSameWeights(`${out}.ghn`, reference);
-  });
-
-  describe('bad input: one line, non-zero exit, within 10 s', () => {
+  describe('bad input: one line, non-zero exit, within 10 s', { concurrency: 1 }, () => {
     let guarded = '';
     before(async () => {
       guarded = `127.0.0.1:${await startRedis(['--requirepass', PASSWORD])}`;
@@ -166,6 +190,7 @@ describe('meta-training over Redis (BullMQ)', { skip }, () => {
       ['a wrong password', () => ['worker', '--redis', `redis://:wrong@${guarded}`, '--run', 'x'], /refused the password/],
       ['no password for a guarded Redis', () => ['train', '--out', path.join(tmp, 'never'), '--redis', `redis://${guarded}`], /needs a password/],
       ['a run that does not exist', () => ['worker', '--redis', url, '--run', 'no-such-run'], /no run "no-such-run" on Redis/],
+      ['a run that does not exist (--concurrency 2: said once, no process started)', () => ['worker', '--redis', url, '--run', 'no-such-run', '--concurrency', '2'], /no run "no-such-run" on Redis/],
     ];
     let closedPort = 0;
     before(async () => { closedPort = await freePort(); });
@@ -184,5 +209,62 @@ describe('meta-training over Redis (BullMQ)', { skip }, () => {
         assert.ok(!fs.existsSync(path.join(tmp, 'never.ghn')), 'nothing written');
       });
     }
+  });
+
+  // The two runs at once against the same Redis (different run names): about half the wall time of one after the other.
+  describe('20 steps, byte for byte', { concurrency: true }, () => {
+    it('1 coordinator + 3 workers give the single-process GHN byte for byte', async () => {
+      const out = path.join(tmp, 'three');
+      const coordinator = ghn('train', '--out', out, ...RECIPE, '--redis', url, '--run', 'three');
+      // Workers join once the coordinator has recorded the run.
+      const client = new Redis(url);
+      while (!(await client.get(runKeys('three').settings))) await new Promise((r) => setTimeout(r, 100));
+      // Three worker processes: one plain, two from one `ghn worker --concurrency 2`.
+      const workers = [ghn('worker', '--redis', url, '--run', 'three'), ghn('worker', '--redis', url, '--run', 'three', '--concurrency', '2')];
+      const c = await coordinator.done;
+      assert.equal(c.code, 0, c.stderr);
+      const w = await Promise.all(workers.map((p) => p.done));
+      client.disconnect();
+      w.forEach((r) => assert.equal(r.code, 0, r.stderr));
+      const pooled = [1, 2].map((k) => sharesOf(w[1]!.stderr.split('\n').filter((line) => line.startsWith(`[${k}/2] `)).join('\n')));
+      assert.ok([sharesOf(w[0]!.stderr), ...pooled].every((n) => n > 0), `every worker process took part: ${w.map((r) => r.stderr).join('')}`);
+      assertSameWeights(`${out}.ghn`, await reference);
+    });
+
+    it('the same GHN with a worker SIGKILLed while it holds a job and one joining late', async () => {
+      const out = path.join(tmp, 'faults');
+      const run = 'faults';
+      const coordinator = ghn('train', '--out', out, ...RECIPE, '--redis', url, '--run', run, '--job-lock', '2');
+      const client = new Redis(url, { maxRetriesPerRequest: null });
+      while (!(await client.get(runKeys(run).settings))) await new Promise((r) => setTimeout(r, 100));
+      const victim = ghn('worker', '--redis', url, '--run', run);
+      const steady = ghn('worker', '--redis', url, '--run', run);
+      const queue = new Queue<ShareJob>(runKeys(run).queue, { connection: client, prefix: QUEUE_PREFIX });
+      // Kill the victim mid-step: while a job of step ≥ 3 is active in its hands.
+      let killedAt: ShareJob | undefined;
+      while (!killedAt) {
+        const active = await queue.getJobs(['active']);
+        const held = active.find((j) => j.processedBy?.endsWith(`:${victim.child.pid}`) && j.data.step >= 3);
+        if (held) {
+          victim.child.kill('SIGKILL');
+          killedAt = held.data;
+        } else {
+          assert.equal(coordinator.child.exitCode, null, 'the run ended before the victim held a job');
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      }
+      const v = await victim.done;
+      assert.equal(v.signal, 'SIGKILL');
+      const late = ghn('worker', '--redis', url, '--run', run);
+      const c = await coordinator.done;
+      assert.equal(c.code, 0, c.stderr);
+      const [s, l] = await Promise.all([steady.done, late.done]);
+      await queue.close();
+      client.disconnect();
+      assert.equal(s.code, 0, s.stderr);
+      assert.equal(l.code, 0, l.stderr);
+      assert.ok(sharesOf(l.stderr) > 0, `the late worker computed shares (killed at step ${killedAt.step + 1})`);
+      assertSameWeights(`${out}.ghn`, await reference);
+    });
   });
 });

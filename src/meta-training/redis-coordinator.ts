@@ -3,7 +3,9 @@
  * meta-step publishes the GHN's weights once and becomes one BullMQ job per drawn architecture;
  * workers on any machine (redis-worker.ts) write each architecture's gradient back to Redis, and
  * the step's gradient is their sum in drawing order, so the run is the same bit for bit with any
- * number of workers, machines, retries or re-issues, and the same as a single-process run.
+ * number of workers, machines, retries or re-issues, and the same as a single-process run. Each
+ * gradient is fetched, decoded and added (in order: OrderedSum) as soon as it is stored, while the
+ * others are still computed, so what stays serial per step is the last share and the AdamW update.
  *
  * The coordinator builds no architecture: it draws from a record of the ones known to be unusable
  * (UsabilityRecord). A worker that cannot build or differentiate one says so instead of a gradient;
@@ -22,7 +24,7 @@ import * as tf from '../engine/tfjs-core.js';
 import { GhnError } from '../errors.js';
 import type { GhnModel } from '../ghn/model.js';
 import { VERSION } from '../version.js';
-import { sumInOrder, type DrawingPool, type MetaGradients } from './meta-batch.js';
+import type { DrawingPool, MetaGradients } from './meta-batch.js';
 import {
   BLOB_TTL_SECONDS, checkRunName, connectRedis, datasetDigest, decodeShare, encodeWeights, QUEUE_PREFIX, redactUrl, runKeys, type RunSettings,
   type Share,
@@ -57,10 +59,12 @@ export interface StepTraffic {
   reissued: number;
   /** Seconds to encode and store the weights and add the jobs. */
   publishSeconds: number;
-  /** Seconds from the jobs added to every share stored. */
+  /** Seconds from the jobs added to every share fetched and decoded (collectSeconds included). */
   waitSeconds: number;
-  /** Seconds to fetch, decode and sum the shares. */
+  /** Seconds of the wait spent fetching, decoding and adding shares: overlapped with the jobs still computing, but for the last. */
   collectSeconds: number;
+  /** Seconds from the last share added to the step's gradient (its tensors) after the wait. */
+  sumSeconds: number;
   /** Each architecture's compute seconds, as its worker measured them. */
   shareSeconds: number[];
 }
@@ -81,6 +85,55 @@ export class UsabilityRecord implements DrawingPool {
 const POLL_MS = 250;
 /** A job active this many times longer than the slowest finished share of its step is issued again. */
 const SLOW_FACTOR = 4;
+
+/**
+ * A step's gradient: its shares summed in drawing order, per variable, as sumInOrder does with
+ * tf.add, each share added as soon as every share before it in the draw is in (so only the last to
+ * arrive is added after the wait). Float32Array `+=` adds in double and rounds to float32, which is
+ * the correctly rounded float32 sum (double has more than 2·24+2 bits): tf.add's result bit for bit,
+ * without one tensor per share and variable. Shares are read, not consumed: one drawn twice, or
+ * kept across a redraw, is read again.
+ */
+export class OrderedSum {
+  private next = 0;
+  private loss = 0;
+  private correct = 0;
+  private readonly sums = new Map<string, { shape: readonly number[]; data: Float32Array }>();
+  constructor(readonly indices: readonly number[]) {}
+
+  /** Adds the shares now present that follow the ones already added, in drawing order. */
+  advance(shares: ReadonlyMap<number, Share>): void {
+    for (let part; this.next < this.indices.length && (part = shares.get(this.indices[this.next]!)); this.next++) {
+      this.loss += part.loss;
+      this.correct += part.correct;
+      for (const [name, g] of part.grads) {
+        const acc = this.sums.get(name);
+        if (!acc) {
+          this.sums.set(name, { shape: g.shape, data: g.data.slice() });
+          continue;
+        }
+        const a = acc.data, b = g.data;
+        for (let i = 0; i < a.length; i++) a[i]! += b[i]!;
+      }
+    }
+  }
+
+  get complete(): boolean {
+    return this.next === this.indices.length;
+  }
+
+  result(): MetaGradients {
+    if (!this.complete) throw new Error(`OrderedSum: ${this.indices.length - this.next} of ${this.indices.length} shares missing`);
+    return { loss: this.loss, correct: this.correct, grads: new Map([...this.sums].map(([name, s]) => [name, tf.tensor(s.data, [...s.shape])])) };
+  }
+}
+
+/** The shares' sum in their order (OrderedSum at once). */
+export function sumShares(parts: readonly Share[]): MetaGradients {
+  const sum = new OrderedSum(parts.map((_, i) => i));
+  sum.advance(new Map(parts.map((part, i) => [i, part])));
+  return sum.result();
+}
 
 const jobKey = (j: ShareJob) => `${j.session}-${j.step}-${j.index}-${j.divisor}`;
 const jobId = (j: ShareJob, copy: number) => `${jobKey(j)}${copy ? `-r${copy}` : ''}`;
@@ -151,44 +204,40 @@ export class RedisCoordinator implements DistributedSteps {
     const t0 = performance.now();
     const weights = encodeWeights(ghn);
     const traffic: StepTraffic = {
-      weightBytes: weights.length, shareBytes: 0, jobs: 0, reissued: 0, publishSeconds: 0, waitSeconds: 0, collectSeconds: 0, shareSeconds: [],
+      weightBytes: weights.length, shareBytes: 0, jobs: 0, reissued: 0, publishSeconds: 0, waitSeconds: 0, collectSeconds: 0, sumSeconds: 0,
+      shareSeconds: [],
     };
     await this.client.set(this.keys.weights(session, step), weights, 'EX', BLOB_TTL_SECONDS);
     const shares = new Map<number, Share>();
     const stepKeys = [this.keys.weights(session, step)];
-    let published = (performance.now() - t0) / 1000;
-    let waited = 0;
+    traffic.publishSeconds = (performance.now() - t0) / 1000;
+    let sum: OrderedSum | undefined;
     for (;;) {
       const indices = draw();
+      // A redraw (an architecture found unusable) may change the order: its sum starts again.
+      if (!sum || sum.indices.join() !== indices.join()) sum = new OrderedSum(indices);
+      const ordered = sum;
+      ordered.advance(shares);
       const divisor = indices.length;
       const todo = [...new Set(indices)].filter((i) => !shares.has(i)).map((index): ShareJob => ({ session, step, index, divisor, images }));
       if (!todo.length) {
         const t2 = performance.now();
-        const parts = indices.map((i): MetaGradients => {
-          const s = shares.get(i)!;
-          return { loss: s.loss, correct: s.correct, grads: new Map([...s.grads].map(([name, g]) => [name, tf.tensor(g.data, [...g.shape])])) };
-        });
-        const gradients = sumInOrder(parts);
+        const gradients = ordered.result();
+        traffic.sumSeconds = (performance.now() - t2) / 1000;
         const stepJobs = `${session}-${step}-`;
         for (const map of [this.seconds, this.failures]) for (const id of map.keys()) if (id.startsWith(stepJobs)) map.delete(id);
         if (this.previousKeys.length) await this.client.del(...this.previousKeys);
         this.previousKeys = stepKeys;
-        this.lastTraffic = { ...traffic, publishSeconds: published, waitSeconds: waited, collectSeconds: traffic.collectSeconds + (performance.now() - t2) / 1000 };
+        this.lastTraffic = traffic;
         return { indices, gradients };
       }
       const t1 = performance.now();
       await this.add(todo.map((j) => [j, 0] as const));
       traffic.jobs += todo.length;
-      published += (performance.now() - t1) / 1000;
+      traffic.publishSeconds += (performance.now() - t1) / 1000;
       const t2 = performance.now();
-      await this.await(todo, weights, traffic);
-      waited += (performance.now() - t2) / 1000;
-      const t3 = performance.now();
-      for (const j of todo) {
-        const key = this.keys.share(session, step, j.index, j.divisor);
-        stepKeys.push(key);
-        const bytes = (await this.client.getBuffer(key))!;
-        traffic.shareBytes += bytes.length;
+      for (const j of todo) stepKeys.push(this.keys.share(session, step, j.index, j.divisor));
+      await this.collect(todo, weights, traffic, (j, bytes) => {
         const share = decodeShare(bytes, `share of architecture ${j.index} (step ${step + 1})`);
         if ('unusable' in share) {
           console.warn(`architecture ${j.index} dropped: ${share.unusable}`);
@@ -196,9 +245,10 @@ export class RedisCoordinator implements DistributedSteps {
         } else {
           shares.set(j.index, share);
           traffic.shareSeconds.push(share.seconds);
+          ordered.advance(shares);
         }
-      }
-      traffic.collectSeconds += (performance.now() - t3) / 1000;
+      });
+      traffic.waitSeconds += (performance.now() - t2) / 1000;
     }
   }
 
@@ -210,22 +260,41 @@ export class RedisCoordinator implements DistributedSteps {
     await this.queue.addBulk(jobs.map(([j, copy]) => ({ name: 'share', data: j, opts: opts(j, copy) })));
   }
 
-  /** Until every job of `jobs` has stored its share: re-issuing slow ones, re-publishing to an emptied Redis. */
-  private async await(jobs: ShareJob[], weights: Buffer, traffic: StepTraffic): Promise<void> {
+  /**
+   * Until every job of `jobs` has stored its share, each share fetched and decoded (`take`) as soon
+   * as it is stored, while the others are still computed: only the last ones to finish are fetched
+   * after the wait. Slow jobs are re-issued, an emptied Redis re-published.
+   */
+  private async collect(jobs: ShareJob[], weights: Buffer, traffic: StepTraffic, take: (job: ShareJob, bytes: Buffer) => void): Promise<void> {
     const { session } = this.settings;
     const pending = new Map(jobs.map((j) => [jobKey(j), { job: j, copies: 1 }]));
     const shareKey = (j: ShareJob) => this.keys.share(session, j.step, j.index, j.divisor);
     while (pending.size) {
       await this.nextWake();
-      const found = await this.client.multi(([...pending.values()].map(({ job }) => ['exists', shareKey(job)]))).exec();
-      [...pending.keys()].forEach((key, i) => { if (found?.[i]?.[1] === 1) pending.delete(key); });
+      const t0 = performance.now();
+      // One round trip: every pending share (nil until stored) and whether the run is still there.
+      const look = this.client.pipeline();
+      for (const { job } of pending.values()) look.getBuffer(shareKey(job));
+      look.exists(this.keys.settings);
+      const replies = (await look.exec()) ?? [];
+      const runThere = replies.at(-1)?.[1] === 1;
+      let fetched = 0;
+      [...pending].forEach(([key, { job }], i) => {
+        const [error, bytes] = replies[i] ?? [];
+        if (error || !Buffer.isBuffer(bytes)) return;
+        pending.delete(key);
+        traffic.shareBytes += bytes.length;
+        take(job, bytes);
+        fetched++;
+      });
+      if (fetched) traffic.collectSeconds += (performance.now() - t0) / 1000;
       for (const { job, copies } of pending.values()) {
         const ids = Array.from({ length: copies }, (_, c) => jobId(job, c));
         if (ids.every((id) => this.failures.has(id))) {
           throw new GhnError('unsupported', `architecture ${job.index} (step ${job.step + 1}) failed on the workers: ${this.failures.get(ids[0]!)}`);
         }
       }
-      if (pending.size && !(await this.client.exists(this.keys.settings))) {
+      if (pending.size && !runThere) {
         // Redis came back without the run (restarted with no persistence): publish it again.
         await this.publishSettings();
         await this.client.set(this.keys.weights(session, jobs[0]!.step), weights, 'EX', BLOB_TTL_SECONDS);

@@ -118,7 +118,9 @@ export async function runRedisWorker(options: RedisWorkerOptions): Promise<{ sha
         if (!bytes) throw new Error(`the weights of step ${j.step + 1} are not on Redis`);
         for (const [name, values] of decodeWeights(bytes, `weights of step ${j.step + 1}`)) {
           const v = s.ghn.variables.get(name)!;
-          v.assign(tf.tensor(values, v.shape));
+          const t = tf.tensor(values, v.shape);
+          v.assign(t);
+          t.dispose(); // the variable holds its own reference: without this each step's weights stay allocated
         }
         s.weightsOf = j.step;
       }
