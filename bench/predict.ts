@@ -85,7 +85,8 @@ for (const name of models) {
   }
   if (!runs.length) continue;
   const pick = (f: (r: Run) => number) => median(runs.map(f));
-  const sum = (t: Record<string, number>) => STAGES.reduce((a, n) => a + (t[n] ?? 0), 0);
+  // Every stage of the report (mix and fit-head too, zero on these exports), so "other" is only what no stage measures.
+  const sum = (t: Record<string, number>) => Object.values(t).reduce((a, v) => a + v, 0);
   const pair = (wall: (r: Run) => number, cpu: (r: Run) => number) => `${s(pick(wall))} / ${s(pick(cpu))}`.padEnd(15);
   const stage = (...names: string[]) => pair(
     (r) => names.reduce((a, n) => a + r.report.timings[n]!, 0), (r) => names.reduce((a, n) => a + r.report.cpuTimings[n]!, 0));

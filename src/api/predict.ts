@@ -57,7 +57,14 @@ export interface PredictReport {
 }
 
 export interface PredictResult {
-  onnx: Uint8Array;
+  /**
+   * The written model's bytes, joined on first read (a getter: a caller that only wants the file
+   * never pays for a 100–350 MB joined copy). The join reads the arrays in `tensors`, which the
+   * model's initializers share: change them before the first read and the bytes carry the change
+   * (and no longer match the file at `output`); after it, the bytes are fixed. Read `onnx` first,
+   * or copy an array before changing it, to keep what was written.
+   */
+  readonly onnx: Uint8Array;
   report: PredictReport;
   /** Predicted values by initializer name in the written model, in its stored layout. */
   tensors: Map<string, Float32Array>;

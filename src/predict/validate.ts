@@ -36,14 +36,15 @@ export async function validateWithOrt(model: Uint8Array | string, options: { bat
   const t0 = performance.now();
   let session: ort.InferenceSession;
   try {
-    // Basic optimizations only: 'all' re-lays out every conv weight (NCHWc), which costs more than
-    // it saves on a single run (ResNet-50: 0.56 s vs 0.14 s to create, about the same run). No
+    // No graph optimizations: 'all' re-lays out every conv weight (NCHWc), which costs more than
+    // it saves on a single run (ResNet-50: 0.56 s vs 0.14 s to create, about the same run), and
+    // even 'basic' costs more to create than it saves (vit_b_16: ~0.66 vs ~0.54 s of CPU). No
     // spinning threads: they would burn the cores of a shared machine (and the file being written
     // meanwhile, see predict). No pre-packing: it copies every MatMul/Gemm weight into MLAS's
     // packed layout at creation, which one run repays only in part (vit_b_16: ~0.5 s of CPU and
     // ~190 MiB more to create, paired on the 2-core machine).
     const settings: ort.InferenceSession.SessionOptions = {
-      graphOptimizationLevel: 'basic', extra: { session: { disable_prepacking: '1', intra_op: { allow_spinning: '0' } } },
+      graphOptimizationLevel: 'disabled', extra: { session: { disable_prepacking: '1', intra_op: { allow_spinning: '0' } } },
     };
     session = typeof model === 'string' ? await ort.InferenceSession.create(model, settings) : await ort.InferenceSession.create(model, settings);
   } catch (err) {
