@@ -56,6 +56,10 @@ export function registerPredict(program: Command): void {
       if (path.resolve(output) === path.resolve(file) && !o.overwriteInput) {
         throw new GhnError('usage', `refusing to overwrite the input ${file} (pass --overwrite-input to allow it)`);
       }
+      // The wasm backend's start-up (a chain of file reads, a compile and a module import, each
+      // waiting for a turn of the event loop) runs while the prediction API's imports load, not
+      // after the model's graph is built; predict's own call gets this one's result (or its error).
+      import('../engine/backend.js').then((b) => b.initBackend(undefined, { gradients: false })).catch(() => undefined);
       const { predict } = await import('../api/predict.js'); // tfjs and onnxruntime load only for this command
       const { report } = await predict(file, { ...predictionOptions(o), output });
       const peakRssMiB = Math.round(process.resourceUsage().maxRSS / 1024);
