@@ -67,10 +67,32 @@ function coldRun(file: string): Run | string {
   return { wall, cpu: 1000 * (user! + system!), peakMiB: maxKiB! / 1024, report: JSON.parse(r.stdout) };
 }
 
+/**
+ * The issue's yardstick: onnxruntime-node creating a session on the export itself (default
+ * options, as a user's runtime would) and running one forward pass of batch 1, timed inside a
+ * fresh process (node start-up and the import of onnxruntime excluded).
+ */
+function ortBaseline(file: string): number | string {
+  const script = `
+    const ort = (await import('onnxruntime-node')).default;
+    const t0 = performance.now();
+    const session = await ort.InferenceSession.create(${JSON.stringify(file)});
+    const feeds = {};
+    for (const input of session.inputMetadata) {
+      const shape = input.shape.map((d) => (typeof d === 'number' && d > 0 ? d : 1));
+      feeds[input.name] = new ort.Tensor('float32', new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(0.5), shape);
+    }
+    await session.run(feeds);
+    process.stdout.write(String(performance.now() - t0));`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+  return r.status === 0 ? Number(r.stdout) : r.stderr.trim();
+}
+
 console.log(`ghn predict, default options, built CLI (${CLI}) in a cold process per run, median of ${RUNS}`);
 console.log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB; node ${process.version}; load average ${loadAverage()}`);
 console.log('seconds, wall / CPU; other = the whole process minus the stages (node start-up, imports, backend and GHN loading, exit)');
-console.log('model            total          load+graph     GHN            post           calib          write          check          other          peak MiB  wall min–max');
+console.log('ort = onnxruntime session create + one forward of the export itself (median, in-process); ratio = total wall / ort (issue 21: ≤ 3, or total ≤ 5 s)');
+console.log('model            total          load+graph     GHN            post           calib          write          check          other          peak MiB  wall min–max  ort s  ratio');
 for (const name of models) {
   const file = largeFixture(name);
   if (!file) continue;
@@ -84,6 +106,10 @@ for (const name of models) {
     runs.push(run);
   }
   if (!runs.length) continue;
+  const baselines = runs.map(() => ortBaseline(file));
+  const failed = baselines.find((b) => typeof b === 'string');
+  if (failed !== undefined) console.log(`${name}: onnxruntime baseline failed: ${failed}`);
+  const ort = failed === undefined ? median(baselines as number[]) : NaN;
   const pick = (f: (r: Run) => number) => median(runs.map(f));
   // Every stage of the report (mix and fit-head too, zero on these exports), so "other" is only what no stage measures.
   const sum = (t: Record<string, number>) => Object.values(t).reduce((a, v) => a + v, 0);
@@ -93,7 +119,8 @@ for (const name of models) {
   console.log(
     `${name.padEnd(16)} ${pair((r) => r.wall, (r) => r.cpu)}${stage('load', 'graph')}${stage('ghn')}${stage('postprocess')}${stage('calibrate')}` +
       `${stage('write')}${stage('validate')}${pair((r) => r.wall - sum(r.report.timings), (r) => r.cpu - sum(r.report.cpuTimings))}` +
-      `${pick((r) => r.peakMiB).toFixed(0).padStart(8)}  ${s(Math.min(...runs.map((r) => r.wall)))}–${s(Math.max(...runs.map((r) => r.wall)))}`,
+      `${pick((r) => r.peakMiB).toFixed(0).padStart(8)}  ${s(Math.min(...runs.map((r) => r.wall)))}–${s(Math.max(...runs.map((r) => r.wall)))}` +
+      `${s(ort).padStart(7)}  ${(pick((r) => r.wall) / ort).toFixed(1).padStart(5)}`,
   );
 }
 
