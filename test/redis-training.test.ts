@@ -105,12 +105,12 @@ describe('what crosses Redis: the .ghn layout, summed in drawing order', () => {
     const grads = new Map([...ghn.variables].filter((_, k) => keep(k)).map(([name, v]) => [name, {
       shape: v.shape, data: Float32Array.from({ length: v.size }, () => (rand() - 0.5) * 10 ** (45 * rand() - 42)),
     }]));
-    return { loss: rand(), correct: Math.floor(8 * rand()), seconds: rand(), grads };
+    return { loss: rand(), correct: Math.floor(8 * rand()), seconds: rand(), cpuSeconds: rand(), grads };
   };
 
   it('shares and weights are byte for byte what serialize.ts writes, and read back', () => {
     const share = randomShare(1, (k) => k % 3 !== 1);
-    const metrics = { loss: share.loss, correct: share.correct, seconds: share.seconds };
+    const metrics = { loss: share.loss, correct: share.correct, seconds: share.seconds, cpuSeconds: share.cpuSeconds };
     assert.ok(encodeShare(ghn.config, share).equals(Buffer.from(encodeTensors(ghn.config, share.grads, { metrics }))));
     // A Buffer at an odd offset inside a larger one, as a client's read buffer may be.
     const bytes = encodeShare(ghn.config, share);

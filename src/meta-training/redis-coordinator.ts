@@ -65,8 +65,9 @@ export interface StepTraffic {
   collectSeconds: number;
   /** Seconds from the last share added to the step's gradient (its tensors) after the wait. */
   sumSeconds: number;
-  /** Each architecture's compute seconds, as its worker measured them. */
+  /** Each architecture's compute seconds, as its worker measured them: wall, and its process's CPU. */
   shareSeconds: number[];
+  shareCpuSeconds: number[];
 }
 
 /** The train split's architectures as the coordinator knows them: usable unless a worker reported otherwise. */
@@ -205,7 +206,7 @@ export class RedisCoordinator implements DistributedSteps {
     const weights = encodeWeights(ghn);
     const traffic: StepTraffic = {
       weightBytes: weights.length, shareBytes: 0, jobs: 0, reissued: 0, publishSeconds: 0, waitSeconds: 0, collectSeconds: 0, sumSeconds: 0,
-      shareSeconds: [],
+      shareSeconds: [], shareCpuSeconds: [],
     };
     await this.client.set(this.keys.weights(session, step), weights, 'EX', BLOB_TTL_SECONDS);
     const shares = new Map<number, Share>();
@@ -245,6 +246,7 @@ export class RedisCoordinator implements DistributedSteps {
         } else {
           shares.set(j.index, share);
           traffic.shareSeconds.push(share.seconds);
+          traffic.shareCpuSeconds.push(share.cpuSeconds);
           ordered.advance(shares);
         }
       });

@@ -197,12 +197,15 @@ export function decodeWeights(bytes: Buffer, source: string): Map<string, Float3
 export interface Share {
   loss: number;
   correct: number;
+  /** Wall seconds the worker took for it. */
   seconds: number;
+  /** Its process's CPU seconds for it: the compute a machine of its own would take, however busy the worker's was. */
+  cpuSeconds: number;
   grads: Map<string, { shape: readonly number[]; data: Float32Array }>;
 }
 
 export function encodeShare(config: GhnConfig, share: Share): Buffer {
-  return packTensors(config, share.grads, { metrics: { loss: share.loss, correct: share.correct, seconds: share.seconds } });
+  return packTensors(config, share.grads, { metrics: { loss: share.loss, correct: share.correct, seconds: share.seconds, cpuSeconds: share.cpuSeconds } });
 }
 
 /** What a worker stores for an architecture it cannot build or differentiate. */
@@ -215,8 +218,8 @@ export function encodeUnusable(reason: string): Buffer {
 export function decodeShare(bytes: Buffer, source: string): Share | { unusable: string } {
   if (bytes.subarray(0, UNUSABLE.length).toString('utf8') === UNUSABLE) return { unusable: bytes.subarray(UNUSABLE.length).toString('utf8') };
   const { header, values } = unpackTensors(bytes, source);
-  const m = header.metrics as { loss: number; correct: number; seconds: number };
+  const m = header.metrics as { loss: number; correct: number; seconds: number; cpuSeconds: number };
   const shapes = new Map(header.tensors.map((t) => [t.name, t.shape]));
   const grads = new Map([...values].map(([name, data]) => [name, { shape: shapes.get(name)!, data }]));
-  return { loss: m.loss, correct: m.correct, seconds: m.seconds, grads };
+  return { loss: m.loss, correct: m.correct, seconds: m.seconds, cpuSeconds: m.cpuSeconds, grads };
 }

@@ -129,6 +129,7 @@ export async function runRedisWorker(options: RedisWorkerOptions): Promise<{ sha
         s.batch = { step: j.step, images: j.images, ...imageBatch(s.data, j.images, s.settings.seed, j.step) };
       }
       const t0 = performance.now();
+      const cpu0 = process.cpuUsage();
       const arch = s.pool.get(j.index);
       let blob: Buffer;
       if (!arch) {
@@ -138,7 +139,10 @@ export async function runRedisWorker(options: RedisWorkerOptions): Promise<{ sha
           const part = archGradients(s.ghn, arch, s.batch.x, s.batch.y, j.divisor);
           const grads = new Map([...part.grads].map(([name, g]) => [name, { shape: g.shape, data: g.dataSync() as Float32Array }]));
           tf.dispose([...part.grads.values()]);
-          blob = encodeShare(s.settings.config, { loss: part.loss, correct: part.correct, seconds: (performance.now() - t0) / 1000, grads });
+          const cpu = process.cpuUsage(cpu0);
+          blob = encodeShare(s.settings.config, {
+            loss: part.loss, correct: part.correct, seconds: (performance.now() - t0) / 1000, cpuSeconds: (cpu.user + cpu.system) / 1e6, grads,
+          });
         } catch (e) {
           s.pool.markUnusable(j.index);
           blob = encodeUnusable((e as Error).message);
