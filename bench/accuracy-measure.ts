@@ -14,9 +14,11 @@ import { GraphExecutor } from '../src/engine/executor.js';
 import { decodeModel, readModelFile } from '../src/onnx/index.js';
 import { evaluateWithExecutor, evaluateWithOrt } from '../src/fine-tuning/evaluate.js';
 import type { FinetuneProgress } from '../src/fine-tuning/finetune.js';
+import type { OptimizerKind } from '../src/fine-tuning/optimizers.js';
 
 /** The fine-tuning recipe, the same for both starts (AdamW, constant lr; finetune's BN re-estimation). */
 export const FINETUNE_RECIPE = { batch: 64, lr: 1e-3, optimizer: 'adamw', seed: 0 } as const;
+export type FinetuneRecipe = { batch: number; lr: number; optimizer: OptimizerKind; seed: number };
 /** Images per batch when BatchNorm runs on batch statistics. */
 export const BATCH_STAT_BATCH = 256;
 
@@ -116,12 +118,13 @@ function finetuneRun(report: FinetuneReport, wallMs: number): FinetuneRun {
 /** One fine-tuning run to the largest of `steps`, evaluated at each of them. */
 export async function measureFinetuning(
   source: string | Uint8Array, steps: number[], sets: FashionMnistSets, onProgress?: (p: FinetuneProgress) => void,
+  recipe: FinetuneRecipe = FINETUNE_RECIPE,
 ): Promise<FinetuneRun> {
   const normalization = normalizationOf(source);
   const t0 = performance.now();
   const { report } = await finetuneModel(source, {
     train: sets.get('train', normalization), test: sets.get('test', normalization),
-    steps: Math.max(...steps), evaluateAt: steps, ...FINETUNE_RECIPE, onProgress,
+    steps: Math.max(...steps), evaluateAt: steps, ...recipe, onProgress,
   });
   return finetuneRun(report, performance.now() - t0);
 }

@@ -8,6 +8,7 @@
  *   /usr/bin/python3 scripts/make_benchmark.py          # once: fixtures/benchmark/ (git-ignored)
  *   npx tsx bench/accuracy.ts [--dir fixtures/benchmark] [--models a,b] [--steps 25,100,300]
  *       [--variant preserve13|eval13] [--json out.json] [--test-limit N] [--data-dir DIR] [--no-fit-head] [--mix t|auto]
+ *       [--optimizer adamw|lamb|sgd] [--lr 1e-3]   (the fine-tuning recipe, both starts)
  *   npm run bench:accuracy -- …
  *   npx tsx scripts/make-generated-split.ts && npx tsx bench/accuracy.ts --dir fixtures/generated --variant generated
  *
@@ -25,7 +26,7 @@ import { describeBackend, initBackend } from '../src/engine/backend.js';
 import { GhnError } from '../src/errors.js';
 import type { FinetuneProgress } from '../src/fine-tuning/finetune.js';
 import {
-  BATCH_STAT_BATCH, FINETUNE_RECIPE, FashionMnistSets, measureFinetuning, measureNoTraining, predictDefault, type Prediction,
+  BATCH_STAT_BATCH, FINETUNE_RECIPE, type FinetuneRecipe, FashionMnistSets, measureFinetuning, measureNoTraining, predictDefault, type Prediction,
 } from './accuracy-measure.js';
 import { environment, markdownTable, summary, type ModelResult } from './accuracy-report.js';
 
@@ -51,8 +52,12 @@ const { values } = parseArgs({
     json: { type: 'string' },
     'test-limit': { type: 'string' },
     'data-dir': { type: 'string' },
+    optimizer: { type: 'string', default: FINETUNE_RECIPE.optimizer },
+    lr: { type: 'string', default: String(FINETUNE_RECIPE.lr) },
   },
 });
+
+const recipe: FinetuneRecipe = { ...FINETUNE_RECIPE, optimizer: values.optimizer as FinetuneRecipe['optimizer'], lr: Number(values.lr) };
 
 function parseSteps(text: string): number[] {
   const parts = text.split(',').map((s) => s.trim()).filter((s) => s !== '');
@@ -115,7 +120,7 @@ async function main(): Promise<void> {
     predictOptions,
     options: {
       dir, variant, steps, testLimit: testLimit ?? null, testImages: results[0]?.noTraining.testImages,
-      batchStatBatch: BATCH_STAT_BATCH, finetune: steps.length ? FINETUNE_RECIPE : null,
+      batchStatBatch: BATCH_STAT_BATCH, finetune: steps.length ? recipe : null,
     },
     summary: summary(results, steps),
     models: results,
@@ -142,9 +147,9 @@ async function main(): Promise<void> {
     if (steps.length) {
       const total = steps.at(-1)!;
       const fromPredicted = finetuneProgress(`${entry.name} from predicted`, total);
-      const predicted = await measureFinetuning(prediction.onnx, steps, sets, fromPredicted.onProgress).finally(fromPredicted.stop);
+      const predicted = await measureFinetuning(prediction.onnx, steps, sets, fromPredicted.onProgress, recipe).finally(fromPredicted.stop);
       const fromDefault = finetuneProgress(`${entry.name} from default init`, total);
-      const defaultInit = await measureFinetuning(file, steps, sets, fromDefault.onProgress).finally(fromDefault.stop);
+      const defaultInit = await measureFinetuning(file, steps, sets, fromDefault.onProgress, recipe).finally(fromDefault.stop);
       result.finetune = { predicted, defaultInit };
       console.log(`    fine-tuned ${steps.map((k) => `${k}: ${pct(predicted.atSteps[k])} / ${pct(defaultInit.atSteps[k])}`).join(', ')} (predicted / default); ` +
         `${predicted.msPerStep.toFixed(0)} / ${defaultInit.msPerStep.toFixed(0)} ms per step`);
@@ -155,7 +160,7 @@ async function main(): Promise<void> {
 
   console.log(`\nGHN ${ghn?.path} (sha256 ${ghn?.hash}); predict options ${JSON.stringify(predictOptions)}`);
   console.log(`test images ${results[0]?.noTraining.testImages ?? 0}; batch-stat BN over batches of ${BATCH_STAT_BATCH}` +
-    (steps.length ? `; fine-tuning AdamW lr ${FINETUNE_RECIPE.lr}, batch ${FINETUNE_RECIPE.batch}, seed ${FINETUNE_RECIPE.seed}` : '') + '\n');
+    (steps.length ? `; fine-tuning ${recipe.optimizer} lr ${recipe.lr}, batch ${recipe.batch}, seed ${recipe.seed}` : '') + '\n');
   console.log(markdownTable(results, steps));
   writeJson();
   if (values.json) console.log(`\nreport: ${values.json}`);

@@ -161,6 +161,25 @@ test('optimizers: AdamW and SGD steps equal PyTorch formulas; cosine schedule', 
   assert.ok(learningRate(cos, 10) < 1e-12);
 });
 
+test('optimizers: LAMB moves each tensor by lr times its norm along AdamW\'s direction; a zero tensor takes the plain step', () => {
+  const p0 = [0.5, -1.0, 2.0], g = [0.1, -0.2, 0.3];
+  const p = tf.variable(tf.tensor1d(p0));
+  const zero = tf.variable(tf.zeros([2]));
+  const opt = createOptimizer({ kind: 'lamb', lr: 0.1, weightDecay: 0.01 });
+  const grads = new Map([['p', tf.tensor1d(g)], ['zero', tf.tensor1d([0.5, -2])]]);
+  opt.step(new Map([['p', p], ['zero', zero]]), grads);
+  // Step 1, constant gradient: m̂ = g, v̂ = g², so AdamW's direction is sign(g) (up to eps) plus wd·p.
+  const direction = p0.map((v, i) => Math.sign(g[i]!) * Math.abs(g[i]!) / (Math.abs(g[i]!) + 1e-6) + 0.01 * v);
+  const norm = (xs: number[]) => Math.sqrt(xs.reduce((a, x) => a + x * x, 0));
+  const trust = norm(p0) / norm(direction);
+  const got = Array.from(p.dataSync());
+  p0.forEach((v, i) => assert.ok(Math.abs(got[i]! - (v - 0.1 * trust * direction[i]!)) < 1e-5, `lamb ${got[i]} vs ${v - 0.1 * trust * direction[i]!}`));
+  assert.ok(Math.abs(norm(got.map((v, i) => v - p0[i]!)) - 0.1 * norm(p0)) < 1e-5, 'the step is lr × ‖p‖');
+  // ‖p‖ = 0: trust 1, so the zero tensor moves by lr·sign(g) like AdamW without decay.
+  Array.from(zero.dataSync()).forEach((v, i) => assert.ok(Math.abs(v + 0.1 * Math.sign([0.5, -2][i]!)) < 1e-5, `zero[${i}] ${v}`));
+  opt.dispose(); p.dispose(); zero.dispose(); tf.dispose([...grads.values()]);
+});
+
 test('optimizers: one flat update over all parameters equals per-parameter updates, also when the parameter set changes', () => {
   const shapes: Record<string, number[]> = { w: [3, 2, 2], b: [5], s: [1] };
   const init = (name: string, k: number) => tf.tensor(Array.from({ length: shapes[name]!.reduce((a, d) => a * d, 1) }, (_, i) => Math.sin(3 * i + k)), shapes[name]);

@@ -21,7 +21,7 @@ interface FinetuneCliOptions {
   json?: boolean;
 }
 
-const OPTIMIZERS = ['sgd', 'adamw'] as const;
+const OPTIMIZERS = ['sgd', 'adamw', 'lamb'] as const;
 
 export function registerFinetune(program: Command): void {
   program
@@ -34,7 +34,7 @@ export function registerFinetune(program: Command): void {
     .option('--steps <n>', 'training steps', '300')
     .option('--batch <n>', 'batch size', '64')
     .option('--lr <rate>', 'learning rate', '1e-3')
-    .option('--optimizer <name>', 'sgd | adamw', 'adamw')
+    .option('--optimizer <name>', 'sgd | adamw | lamb (each tensor moves by lr relative to its norm: loses less of a prediction; docs/benchmarks.md)', 'adamw')
     .option('--seed <n>', 'seed of the batch order', '0')
     .option('--bn-recalibration <batches>', 'batches that re-estimate BatchNorm running statistics for the final weights (0: keep the running average)', String(DEFAULT_BN_RECALIBRATION_BATCHES))
     .option('--test-limit <n>', 'evaluate on the first n test images only')

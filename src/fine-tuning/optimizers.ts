@@ -7,7 +7,7 @@
 import * as tf from '../engine/tfjs-core.js';
 import { GhnError } from '../errors.js';
 
-export type OptimizerKind = 'sgd' | 'adamw';
+export type OptimizerKind = 'sgd' | 'adamw' | 'lamb';
 export type LrSchedule = 'constant' | 'cosine';
 
 export interface OptimizerConfig {
@@ -81,9 +81,36 @@ function adamwRule(config: OptimizerConfig): { slots: number; update: UpdateRule
   };
 }
 
-const RULES: Record<OptimizerKind, (c: OptimizerConfig) => { slots: number; update: UpdateRule }> = {
+/**
+ * LAMB (You et al. 2020): AdamW's direction, scaled per parameter tensor so that each step changes
+ * the tensor by lr relative to its norm. Why here: AdamW moves every weight by ~lr whatever its
+ * size, which on a predicted network (features a small spread on a large mean) wipes out the
+ * prediction in the first steps; a relative step keeps it while every layer still learns.
+ */
+function lambRule(config: OptimizerConfig): { slots: number; update: UpdateRule; perTensor: true } {
+  const [b1, b2] = config.betas ?? [0.9, 0.999];
+  const eps = config.eps ?? 1e-6;
+  const wd = config.weightDecay ?? 1e-2;
+  return {
+    slots: 2,
+    perTensor: true,
+    update: (p, g, [m, v], lr, t) => {
+      const m1 = tf.add(tf.mul(m!, b1), tf.mul(g, 1 - b1));
+      const v1 = tf.add(tf.mul(v!, b2), tf.mul(tf.mul(g, g), 1 - b2));
+      const adam = tf.div(tf.mul(m1, 1 / (1 - b1 ** t)), tf.add(tf.sqrt(tf.mul(v1, 1 / (1 - b2 ** t))), eps));
+      const direction = wd > 0 ? tf.add(adam, tf.mul(p, wd)) : adam;
+      const pNorm = tf.sqrt(tf.sum(tf.mul(p, p))), dNorm = tf.sqrt(tf.sum(tf.mul(direction, direction)));
+      // A zero tensor (a bias at 0) or a zero step takes the plain step.
+      const trust = tf.where(tf.logicalAnd(tf.greater(pNorm, 0), tf.greater(dNorm, 0)), tf.div(pNorm, dNorm), tf.onesLike(pNorm));
+      return { p: tf.sub(p, tf.mul(direction, tf.mul(trust, lr))), state: [m1, v1] };
+    },
+  };
+}
+
+const RULES: Record<OptimizerKind, (c: OptimizerConfig) => { slots: number; update: UpdateRule; perTensor?: true }> = {
   sgd: sgdRule,
   adamw: adamwRule,
+  lamb: lambRule,
 };
 
 /**
@@ -101,7 +128,7 @@ interface FlatGroup {
 
 export function createOptimizer(config: OptimizerConfig): Optimizer {
   const make = RULES[config.kind];
-  if (!make) throw new GhnError('usage', `unknown optimizer '${String(config.kind)}' (expected sgd or adamw)`);
+  if (!make) throw new GhnError('usage', `unknown optimizer '${String(config.kind)}' (expected sgd, adamw or lamb)`);
   if (!(config.lr > 0)) throw new GhnError('usage', `learning rate must be positive, got ${config.lr}`);
   const rule = make(config);
   /** Per-parameter state and step count t, used once a step updates another set than the group. */
@@ -173,7 +200,7 @@ export function createOptimizer(config: OptimizerConfig): Optimizer {
           if (g) named.push([name, p, g]);
         }
         // The flat group is the first step's parameter set; any other set falls back to per-parameter state.
-        const sameSet = group ? named.length === group.names.length && named.every(([n], i) => n === group!.names[i]) : state.size === 0;
+        const sameSet = !rule.perTensor && (group ? named.length === group.names.length && named.every(([n], i) => n === group!.names[i]) : state.size === 0);
         if (sameSet && named.length > 0) stepGrouped(named, lr);
         else {
           ungroup();
