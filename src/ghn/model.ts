@@ -83,7 +83,7 @@ export class GhnModel {
 
   constructor(readonly config: GhnConfig, values?: ReadonlyMap<string, Float32Array>) {
     const shapes = variableShapes(config);
-    // A loaded GHN supplies every value: no draw (ResNet-50's predict paid ~50 ms for one it threw away).
+    // A loaded GHN supplies every value: no draw (~30 ms of every predict went to one it threw away).
     // With some values missing every one is drawn, so the stream does not depend on which are given.
     const complete = values !== undefined && [...shapes.keys()].every((name) => values.has(name));
     const rng = complete ? undefined : createRng(config.seed);
