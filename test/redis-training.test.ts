@@ -1,8 +1,9 @@
 /**
  * Meta-training over Redis with BullMQ, end to end through the CLI against a real redis-server
- * started here on a free loopback port: `ghn train --redis` with 3 `ghn worker` processes gives the
- * single-process run's GHN byte for byte; so does a run in which one worker is SIGKILLed while it
- * holds a job (BullMQ's stalled-job check hands the job to another) and one joins late. Bad input
+ * started here on a free loopback port: `ghn train --redis` with 3 worker processes (a `ghn worker`
+ * and a `ghn worker --concurrency 2`) gives the single-process run's GHN byte for byte; so does a run
+ * in which one worker is SIGKILLed while it holds a job (BullMQ's stalled-job check hands the job to
+ * another) and one joins late; the two runs go at once. Bad input
  * (unreachable Redis, wrong or missing password, unknown run) ends in one line, non-zero, < 10 s.
  * Before those, without Redis: the blobs are the .ghn layout, and the coordinator's in-order sum
  * is sumInOrder's bit for bit.
