@@ -14,6 +14,7 @@ import { initBackend } from '../engine/backend.js';
 import { GhnError } from '../errors.js';
 import { finetune } from '../fine-tuning/finetune.js';
 import type { FinetuneProgress } from '../fine-tuning/finetune.js';
+import type { OptimizerKind } from '../fine-tuning/optimizers.js';
 import { buildGraph } from '../graph/index.js';
 import { encodeModel } from '../onnx/index.js';
 import { finetuneModel } from './finetune.js';
@@ -228,6 +229,8 @@ export interface DistillOptions {
   /** Default ENSEMBLE_FINETUNE_RECIPE's. */
   batch?: number;
   lr?: number;
+  /** Default AdamW; LAMB keeps more of a predicted student's start (docs/benchmarks.md). */
+  optimizer?: OptimizerKind;
   seed?: number;
   onProgress?: (p: FinetuneProgress) => void;
 }
@@ -278,7 +281,7 @@ export async function distill(teachers: readonly Member[], student: Member, opti
     };
     trained = await finetune(model, {
       data: train, steps: options.steps, batch: options.batch ?? ENSEMBLE_FINETUNE_RECIPE.batch, lr: options.lr ?? ENSEMBLE_FINETUNE_RECIPE.lr,
-      optimizer: ENSEMBLE_FINETUNE_RECIPE.optimizer, seed: options.seed ?? ENSEMBLE_FINETUNE_RECIPE.seed, trainable,
+      optimizer: options.optimizer ?? ENSEMBLE_FINETUNE_RECIPE.optimizer, seed: options.seed ?? ENSEMBLE_FINETUNE_RECIPE.seed, trainable,
       softTargets, onProgress: options.onProgress,
     });
   } finally {

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { DATA_HELP } from '../data/names.js';
 import { GhnError } from '../errors.js';
+import { checkWritableOutput } from '../util/user-files.js';
 import { parseNumber } from './options.js';
 
 interface DistillCliOptions {
@@ -11,6 +12,7 @@ interface DistillCliOptions {
   steps: string;
   batch: string;
   lr: string;
+  optimizer: string;
   seed: string;
   data: string;
   dataDir?: string;
@@ -29,6 +31,8 @@ export function requireFiles(files: readonly string[]): void {
   }
 }
 
+const OPTIMIZERS = ['adamw', 'lamb', 'sgd'] as const;
+
 export function registerDistill(program: Command): void {
   program
     .command('distill')
@@ -38,7 +42,8 @@ export function registerDistill(program: Command): void {
     .requiredOption('-o, --output <file>', 'where to write the distilled model')
     .option('--steps <n>', 'training steps', '300')
     .option('--batch <n>', 'batch size', '64')
-    .option('--lr <rate>', 'AdamW learning rate', '1e-3')
+    .option('--lr <rate>', 'learning rate', '1e-3')
+    .option('--optimizer <name>', 'adamw | lamb | sgd (lamb keeps more of a predicted student: docs/benchmarks.md)', 'adamw')
     .option('--seed <n>', 'seed of the batch order', '0')
     .option('--data <name|dir>', `dataset: ${DATA_HELP}`, 'fashion-mnist')
     .option('--data-dir <dir>', 'folder of a dataset named by --data')
@@ -49,13 +54,14 @@ export function registerDistill(program: Command): void {
       const steps = parseNumber(o.steps, '--steps', { integer: true, min: 1 });
       const batch = parseNumber(o.batch, '--batch', { integer: true, min: 1 });
       const lr = parseNumber(o.lr, '--lr', { min: 0 });
+      if (!(OPTIMIZERS as readonly string[]).includes(o.optimizer)) throw new GhnError('usage', `--optimizer must be ${OPTIMIZERS.join(', ')}, got "${o.optimizer}"`);
       const seed = parseNumber(o.seed, '--seed', { integer: true, min: 0 });
       const testLimit = o.testLimit === undefined ? undefined : parseNumber(o.testLimit, '--test-limit', { integer: true, min: 1 });
       requireFiles([...files, o.student]);
       if ([...files, o.student].some((f) => path.resolve(f) === path.resolve(o.output)) && !o.overwriteInput) {
         throw new GhnError('usage', `refusing to overwrite the input ${o.output} (pass --overwrite-input to allow it)`);
       }
-      if (fs.existsSync(o.output) && fs.statSync(o.output).isDirectory()) throw new GhnError('usage', `output ${o.output} is a directory`);
+      checkWritableOutput(o.output, '-o');
       const [{ distill, DatasetSplits }, { resolveDataset }, { progressBar }, { writeFileAtomic }] = await Promise.all([
         import('../api/ensemble.js'), import('../data/sources.js'), import('./progress.js'), import('../onnx/index.js'),
       ]);
@@ -64,7 +70,7 @@ export function registerDistill(program: Command): void {
       let result;
       try {
         result = await distill(files.map((f) => ({ name: f, model: f })), { name: o.student, model: o.student }, {
-          splits, steps, batch, lr, seed,
+          splits, steps, batch, lr, seed, optimizer: o.optimizer as (typeof OPTIMIZERS)[number],
           onProgress: (p) => bar.update(p.step, { loss: p.loss.toFixed(3), acc: p.acc.toFixed(2), speed: p.stepsPerSec.toFixed(1) }),
         });
       } finally {
