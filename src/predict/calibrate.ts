@@ -31,6 +31,7 @@ import { replaceFloatInitializer, type WrittenParameters } from '../graph/write-
 import { replaceTensorData } from '../onnx/index.js';
 import { createRng, gaussian } from '../util/random.js';
 import { calibrationModel } from './calibration-graph.js';
+import { withSession } from './session-cache.js';
 import { concreteInputShape } from './validate.js';
 
 /** Roles rescaled together with their op's output. */
@@ -152,7 +153,8 @@ export async function calibrate(
     const size = f.shape.slice(1).reduce((a, b) => a * b, 1);
     return [f.name, new ort.Tensor('float32', f.data.subarray(from * size, to * size), [to - from, ...f.shape.slice(1)])];
   }));
-  // One run per session: basic optimizations suffice (see validate.ts). Spinning threads would burn
+  // Few runs per session: basic optimizations suffice (see validate.ts). The session is kept for the
+  // next calibration of the same architecture (session-cache.ts). Spinning threads would burn
   // the cores of a shared machine. Errors only: the running statistics of BN nodes run on batch
   // statistics are unused initializers here.
   const sessionOptions: ort.InferenceSession.SessionOptions = {
@@ -162,8 +164,7 @@ export async function calibrate(
   /** Per BN: the mean and biased variance over the images so far, and the [N, C, L] one pass pooled. */
   let merged: { mean: Float32Array; variance: Float32Array; pooled: BigInt64Array }[] = [];
   const scales = new Map<string, number>();
-  let session = await ort.InferenceSession.create(model.bytes, sessionOptions);
-  try {
+  await withSession(model.bytes, sessionOptions, async (session) => {
     const first = Math.min(batch, perPass);
     const wanted = [...model.scaleOutputs.values(), ...statistics.flatMap((s) => [s.mean, s.variance, s.pooledShape])];
     const results = await session.run({ ...Object.fromEntries(weights), ...dataFeeds(0, first) }, wanted);
@@ -171,9 +172,7 @@ export async function calibrate(
     merged = statistics.map((s) => ({
       mean: results[s.mean]!.data as Float32Array, variance: results[s.variance]!.data as Float32Array, pooled: results[s.pooledShape]!.data as BigInt64Array,
     }));
-  } finally {
-    await session.release();
-  }
+  });
 
   // The factors go into both the slot values (in place: no second 100 MB for ResNet-50; the fed
   // tensors share these arrays, so later passes run the scaled model) and the written model's
@@ -194,8 +193,7 @@ export async function calibrate(
     const accumulating = calibrationModel(written.model, [], weights, { ...band, min: MIN_SCALE, max: MAX_SCALE }, { accumulate: true });
     const acc = accumulating.statisticOutputs;
     const weightInput = accumulating.weightInput!;
-    session = await ort.InferenceSession.create(accumulating.bytes, sessionOptions);
-    try {
+    await withSession(accumulating.bytes, sessionOptions, async (session) => {
       const wanted = acc.flatMap((s) => [s.mean, s.variance]);
       for (let from = perPass; from < batch; from += perPass, passes++) {
         const to = Math.min(batch, from + perPass);
@@ -211,9 +209,7 @@ export async function calibrate(
         const results = await session.run(feeds, wanted);
         merged = acc.map((s, k) => ({ ...merged[k]!, mean: results[s.mean]!.data as Float32Array, variance: results[s.variance]!.data as Float32Array }));
       }
-    } finally {
-      await session.release();
-    }
+    });
   }
   statistics.forEach((s, k) => {
     const { mean, variance, pooled } = merged[k]!;
