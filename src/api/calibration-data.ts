@@ -18,8 +18,8 @@ export type CalibrationDataChoice = 'auto' | 'noise' | (string & {});
 
 /** Images per calibration pass: enough for per-channel statistics within ~1% of the full set's. */
 export const CALIBRATION_IMAGES = 256;
-/** Labeled images the classifier is fitted on: 1,024 → 4,096 gave +0.4 to +2.6 points (mean +1.5) on 20 benchmark architectures, 8,192 ~+1 more at twice the forward passes. */
-export const HEAD_FIT_IMAGES = 4096;
+/** Labeled images the classifier is fitted on: 1,024 → 4,096 gave +0.4 to +2.6 points (mean +1.5) on 20 benchmark architectures; 4,096 → 8,192 +0.7 mean on 23 (scripts/probe-head-fit.ts --train 8192, λ 0.01), at twice the forward passes. */
+export const HEAD_FIT_IMAGES = 8192;
 
 /** The [C, H, W…] of the model's first data input (batch dimension dropped), if declared. */
 function sampleShape(model: OnnxModel): number[] | undefined {

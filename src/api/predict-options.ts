@@ -34,7 +34,7 @@ export interface PredictOptions {
   calibrationData?: string;
   /**
    * With calibration on labeled images of the GHN's training set (the 'auto' data when it is on the
-   * machine, or a directory), replace a Linear classifier by a closed-form ridge fit on 4,096 of them
+   * machine, or a directory), replace a Linear classifier by a closed-form ridge fit on 8,192 of them
    * (src/predict/fit-head.ts; default true). The GHN's features of an unfamiliar architecture carry
    * the classes; its predicted classifier often does not read them.
    */

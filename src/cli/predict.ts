@@ -44,7 +44,7 @@ export function registerPredict(program: Command): void {
     .option('--from-layer <k>', 'post-process weights from the k-th weight layer on', String(DEFAULT_PREDICT_OPTIONS.fromLayer))
     .option('--no-calibrate', 'keep the GHN\'s output scales and the file\'s BatchNorm statistics (no calibration pass)')
     .option('--calibration-data <dir>', 'images for the calibration pass: auto (the GHN\'s training images if on this machine), noise, or a dataset folder (IDX files, CIFAR-10 binary batches, or images in one subfolder per class)', String(DEFAULT_PREDICT_OPTIONS.calibrationData))
-    .option('--no-fit-head', 'keep the GHN\'s classifier (default: a Linear classifier is refitted in closed form on 4,096 labeled calibration images)')
+    .option('--no-fit-head', 'keep the GHN\'s classifier (default: a Linear classifier is refitted in closed form on 8,192 labeled calibration images)')
     .option('--mix <t>', 'share t of PyTorch\'s default init mixed into the prediction, (1−t)·GHN + t·default; auto: t ∈ {0, 0.5} chosen by the fitted classifier\'s held-out accuracy (0 without labeled images)', String(DEFAULT_PREDICT_OPTIONS.mix))
     .option('--no-validate', 'skip the onnxruntime check of the written model')
     .option('--overwrite-input', 'allow the output to replace the input file')
