@@ -28,7 +28,9 @@ process.on('message', (message: WorkerMessage) => {
     const { ghn, pool, init } = state;
     for (const [name, values] of Object.entries(message.weights)) {
       const v = ghn.variables.get(name)!;
-      v.assign(tf.tensor(values, v.shape));
+      const t = tf.tensor(values, v.shape);
+      v.assign(t);
+      t.dispose(); // the variable keeps its own reference; undisposed, every step's weights (~1.1 MB) stayed allocated
     }
     const { x, y } = imageBatch(init.data, message.images, init.seed, message.step);
     const shares: SentShare[] = message.archIndices.map((index) => {
