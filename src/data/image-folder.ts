@@ -6,8 +6,9 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import jpeg from 'jpeg-js';
-import { PNG } from 'pngjs';
+import { createRequire } from 'node:module';
+import type jpegJs from 'jpeg-js';
+import type * as pngjs from 'pngjs';
 import { GhnError } from '../errors.js';
 import { createRng, shuffleInPlace } from '../util/random.js';
 import type { Split } from './dataset.js';
@@ -70,8 +71,14 @@ export function listImageFolder(dir: string, split: Split): { files: string[]; l
 
 interface Decoded { width: number; height: number; channels: number; /** interleaved, `stride` bytes per pixel */ data: Uint8Array; stride: number }
 
+// The decoders load on the first image: `ghn predict` imports this module (datasets) but most runs decode no image (~30 ms).
+const requireDecoder = createRequire(import.meta.url);
+let decoders: { PNG: typeof pngjs.PNG; jpeg: typeof jpegJs } | undefined;
+const loadDecoders = () => (decoders ??= { PNG: (requireDecoder('pngjs') as typeof pngjs).PNG, jpeg: requireDecoder('jpeg-js') as typeof jpegJs });
+
 function decodeImage(file: string): Decoded {
   const bytes = readFileSync(file);
+  const { PNG, jpeg } = loadDecoders();
   if (PNG_EXT.test(file)) {
     let png: ReturnType<typeof PNG.sync.read>;
     try {
