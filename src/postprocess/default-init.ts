@@ -84,10 +84,36 @@ export function mixWithDefaultInit(
   for (const slot of graph.slots.values()) {
     const p = predicted.get(slot.id);
     if (!p) continue;
-    const d = sampleDefaultInit(graph, slot, createRng((seed * 0x9e3779b1 + ++k * 0x85ebca6b) >>> 0));
+    const slotSeed = (seed * 0x9e3779b1 + ++k * 0x85ebca6b) >>> 0;
+    const rule = DEFAULT_INIT[slot.role];
     const out = new Float32Array(p.length);
-    for (let i = 0; i < p.length; i++) out[i] = (1 - t) * p[i]! + t * d[i]!;
+    if (rule.kind === 'uniform-fan-in' && p.length === slot.elements) {
+      mixUniformFanIn(p, out, t, 1 / Math.sqrt(fanIn(graph, slot)), slotSeed);
+    } else {
+      const d = sampleDefaultInit(graph, slot, createRng(slotSeed));
+      for (let i = 0; i < p.length; i++) out[i] = (1 - t) * p[i]! + t * d[i]!;
+    }
     mixed.set(slot.id, out);
   }
   return mixed;
+}
+
+/**
+ * The uniform-fan-in case of the mix (almost every value of a conv net) in one loop: mulberry32
+ * inlined (createRng's stream, value for value) and no intermediate draw array. ResNet-50's 25.5 M
+ * values took ~0.7 s through a closure call and a rule switch per value; each sample of
+ * `predict --samples` pays this once. The draw is rounded to float32 first, as the array did, so
+ * the output bytes are those of the general path (test/samples.test.ts checks it).
+ */
+function mixUniformFanIn(p: Float32Array, out: Float32Array, t: number, bound: number, seed: number): void {
+  let state = seed >>> 0;
+  const keep = 1 - t;
+  for (let i = 0; i < p.length; i++) {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let x = state;
+    x = Math.imul(x ^ (x >>> 15), x | 1);
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
+    const u = ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+    out[i] = keep * p[i]! + t * Math.fround((2 * u - 1) * bound);
+  }
 }
