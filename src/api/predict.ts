@@ -20,7 +20,7 @@ import { checkGhnServes, ghnDataset, predictedNormalization } from './ghn-compat
 import { firstImages, fitHead, type HeadFitReport, type LabeledImages } from '../predict/fit-head.js';
 import { stageFile, type StagedFile } from '../predict/staged-file.js';
 import { stageModelWithData } from '../predict/staged-model.js';
-import { validateWithOrt, type ValidationReport } from '../predict/validate.js';
+import { checkSameStructure, modelStructure, validateWithOrt, type ModelStructure, type SameStructureReport, type ValidationReport } from '../predict/validate.js';
 import { writeParameters, type WrittenParameters } from '../graph/write-parameters.js';
 import { VERSION } from '../version.js';
 import { StageClock, type StageTimes } from './stage-clock.js';
@@ -54,6 +54,14 @@ export interface PredictReport {
   /** The share t of PyTorch's default init in the written parameters, and how it was chosen. */
   mix: MixReport;
   validation?: ValidationReport;
+  /** Instead of `validation`, for a model checked against another one's structure (samples 1…K−1 of `predict --samples`). */
+  sameStructure?: SameStructureReport;
+}
+
+/** For emitPrediction: check against a model onnxruntime already checked, or record this one's structure to check others against. */
+export interface EmitCheck {
+  like?: { structure: ModelStructure; label: string };
+  recordStructure?: boolean;
 }
 
 export interface PredictResult {
@@ -182,8 +190,8 @@ export async function predict(source: ModelSource, options: PredictOptions = {})
  */
 export async function emitPrediction(
   p: PreparedPrediction, chosen: Initialized & { head?: HeadFitReport; mix: MixReport }, outputPath: string | undefined,
-  metadata: Record<string, string> = {},
-): Promise<{ result: PredictResult; staged?: StagedFile }> {
+  metadata: Record<string, string> = {}, check: EmitCheck = {},
+): Promise<{ result: PredictResult; staged?: StagedFile; structure?: ModelStructure }> {
   const { clock, opts, graph, ghn, ghnPath, model, source } = p;
   const { processed, result, calibration, head } = chosen;
   const written = clock.measure('write', () => {
@@ -204,13 +212,24 @@ export async function emitPrediction(
   });
   const output = clock.measure('write', () => stageOutput(written.model, outputPath, source));
   let validation: ValidationReport | undefined;
-  if (opts.validate) {
+  let sameStructure: SameStructureReport | undefined;
+  let structure: ModelStructure | undefined;
+  const selfContained = !output.dataFile;
+  if (opts.validate && check.like && selfContained) {
+    try {
+      sameStructure = clock.measure('validate', () => checkSameStructure(written.model.proto, check.like!.structure, check.like!.label));
+    } catch (err) {
+      await output.staged?.discard();
+      throw err;
+    }
+  } else if (opts.validate) {
     try {
       // One sample: loading the written bytes and one forward pass with finite outputs is the proof;
       // a second sample doubles the forward pass (ResNet-50: ~0.1 s of CPU) and proves nothing more.
       const checked = await clock.measureAsync('write', output.checked);
       validation = await clock.measureAsync('validate', () => validateWithOrt(checked, { seed: opts.seed, batch: 1 }));
       if (!validation.finite) throw new GhnError('bad-input', 'the predicted model gives non-finite outputs in onnxruntime');
+      if (check.recordStructure && selfContained) structure = clock.measure('validate', () => modelStructure(written.model.proto));
     } catch (err) {
       await output.staged?.discard();
       throw err;
@@ -220,6 +239,7 @@ export async function emitPrediction(
   for (const [slotId, data] of processed) tensors.set(written.initializerOf.get(slotId)!, data);
   return {
     staged: output.staged,
+    ...(structure ? { structure } : {}),
     result: {
       get onnx() {
         return output.bytes();
@@ -243,6 +263,7 @@ export async function emitPrediction(
         head,
         mix: chosen.mix,
         validation,
+        ...(sameStructure ? { sameStructure } : {}),
       },
     },
   };

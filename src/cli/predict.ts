@@ -118,7 +118,7 @@ async function predictSamplesCommand(file: string, o: PredictCliOptions): Promis
       throw new GhnError('usage', `refusing to overwrite the input ${file} (pass --overwrite-input to allow it)`);
     }
   }
-  const result = await predictSamples(file, count, { ...options, outputDir: dir, ...(sampleMix === undefined ? {} : { sampleMix }) });
+  const result = await predictSamples(file, count, { ...options, outputDir: dir, keepTensors: false, ...(sampleMix === undefined ? {} : { sampleMix }) });
   if (o.json) {
     process.stdout.write(JSON.stringify({
       outputs: result.samples.map((s) => s.output), mix: result.mix, timings: result.timings, cpuTimings: result.cpuTimings,

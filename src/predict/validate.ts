@@ -1,9 +1,13 @@
 /**
  * Checks a written model the way a user's runtime will see it: onnxruntime-node loads it, runs a
- * batch of the declared input shape, and every output is finite.
+ * batch of the declared input shape, and every output is finite. Further models that differ from a
+ * checked one only in their float values (`predict --samples`) get a cheaper check of their own:
+ * the same structure, every value finite (checkSameStructure).
  */
+import crypto from 'node:crypto';
 import * as ort from 'onnxruntime-node';
 import { GhnError } from '../errors.js';
+import { encodeModelParts, isExternal, joinParts, toNumber, type ModelProto, type OnnxModel, type TensorProto } from '../onnx/index.js';
 import { createRng, gaussian } from '../util/random.js';
 import type { ValueInfoProto } from '../onnx/types.js';
 
@@ -78,4 +82,80 @@ export async function validateWithOrt(model: Uint8Array | string, options: { bat
   } finally {
     await session.release();
   }
+}
+
+/**
+ * What onnxruntime's acceptance of a model depends on, apart from its float values: the model's
+ * bytes with the metadata left out and every top-level FLOAT initializer's data left out (its name,
+ * type and dims stay), as a SHA-256. Other tensors (shape constants, int64 indices…) keep their data.
+ */
+export interface ModelStructure {
+  fingerprint: string;
+  floatTensors: number;
+}
+
+const FLOAT = 1;
+
+function floatValues(t: TensorProto): Float32Array | number[] | undefined {
+  if (t.rawData && t.rawData.length) {
+    const r = t.rawData;
+    if (r.length % 4) return undefined;
+    // An aligned view costs nothing; an unaligned payload (inside a decoded file's buffer) is copied.
+    return r.byteOffset % 4 === 0 ? new Float32Array(r.buffer, r.byteOffset, r.length / 4) : new Float32Array(r.slice().buffer);
+  }
+  return t.floatData ?? [];
+}
+
+export function modelStructure(proto: ModelProto): ModelStructure {
+  const graph = proto.graph ?? {};
+  let floatTensors = 0;
+  const initializer = (graph.initializer ?? []).map((t) => {
+    if (t.dataType !== FLOAT || isExternal(t)) return t;
+    floatTensors++;
+    // Own keys without the data fields: a lazy rawData getter is not called (no read from disk).
+    const stripped: Record<string, unknown> = {};
+    for (const key of Object.keys(t)) if (key !== 'rawData' && key !== 'floatData') stripped[key] = (t as Record<string, unknown>)[key];
+    return stripped as TensorProto;
+  });
+  const skeleton = { ...proto, metadataProps: [], graph: { ...graph, initializer } } as ModelProto;
+  const bytes = joinParts(encodeModelParts({ proto: skeleton } as OnnxModel));
+  return { fingerprint: crypto.createHash('sha256').update(bytes).digest('hex'), floatTensors };
+}
+
+export interface SameStructureReport {
+  /** What the model was checked against (e.g. "sample 0"), which onnxruntime loaded and ran. */
+  reference: string;
+  floatTensors: number;
+  /** Float values checked finite. */
+  values: number;
+  ms: number;
+}
+
+/**
+ * The cheap check of a model whose structure matches one onnxruntime accepted and ran with finite
+ * outputs: the structure is byte-identical (so onnxruntime loads it the same way: same nodes, types,
+ * dims, constants), every FLOAT initializer holds exactly dims' product of values, and every value is
+ * finite. Throws a GhnError otherwise. What it leaves out, a finite model whose activations overflow,
+ * the caller rules out elsewhere (predict's samples were each run in onnxruntime by their calibration).
+ */
+export function checkSameStructure(proto: ModelProto, reference: ModelStructure, label: string): SameStructureReport {
+  const t0 = performance.now();
+  const own = modelStructure(proto);
+  if (own.fingerprint !== reference.fingerprint || own.floatTensors !== reference.floatTensors) {
+    throw new GhnError('bad-input', `the written model's graph differs from ${label}'s, which onnxruntime checked`);
+  }
+  let values = 0;
+  for (const t of proto.graph?.initializer ?? []) {
+    if (t.dataType !== FLOAT || isExternal(t)) continue;
+    const data = floatValues(t);
+    const expected = (t.dims ?? []).reduce<number>((a, d) => a * toNumber(d), 1);
+    if (!data || data.length !== expected) {
+      throw new GhnError('bad-input', `the written model's tensor ${t.name} holds ${data?.length ?? 'a partial'} values, not ${expected}`);
+    }
+    for (let i = 0; i < data.length; i++) {
+      if (!Number.isFinite(data[i]!)) throw new GhnError('bad-input', `the written model's tensor ${t.name} has a non-finite value at ${i}`);
+    }
+    values += data.length;
+  }
+  return { reference: label, floatTensors: own.floatTensors, values, ms: performance.now() - t0 };
 }
