@@ -14,7 +14,11 @@ import { initBackend } from '../src/engine/backend.js';
 import * as tf from '../src/engine/tfjs-core.js';
 import { crossEntropy, softCrossEntropy } from '../src/fine-tuning/loss.js';
 import { evaluateWithOrt } from '../src/fine-tuning/evaluate.js';
+import { buildGraph } from '../src/graph/index.js';
 import { decodeModel, readModelFile } from '../src/onnx/index.js';
+import { mixWithDefaultInit, sampleDefaultInit } from '../src/postprocess/default-init.js';
+import { checkSameStructure, modelStructure } from '../src/predict/validate.js';
+import { createRng } from '../src/util/random.js';
 
 const CLI = path.resolve('src/cli/main.ts');
 const FIXTURE = 'fixtures/cnn_small.preserve13.onnx';
@@ -67,8 +71,72 @@ describe('ghn predict --samples', { skip }, () => {
       assert.ok(Buffer.from(s.onnx).equals(fs.readFileSync(s.output!)), 'the file is the returned bytes');
       const acc = await evaluateWithOrt(s.output!, splits.get('test', undefined));
       assert.ok(acc.accuracy > 0.3, `sample ${s.sample.index}: ${acc.accuracy}`);
-      assert.ok(s.report.validation?.finite);
+      // Sample 0 ran in onnxruntime; the others were checked against its structure.
+      if (s.sample.index === 0) assert.ok(s.report.validation?.finite && !s.report.sameStructure);
+      else {
+        assert.equal(s.report.validation, undefined);
+        assert.equal(s.report.sameStructure?.reference, 'sample 0');
+        assert.equal(s.report.sameStructure?.values, s.report.parameters);
+      }
     }
+  });
+
+  it('the structure check refuses a NaN, a short tensor and another graph, and passes the sample as written', () => {
+    const [first, second] = written.samples.map((s) => readModelFile(s.output!));
+    const reference = modelStructure(first!.proto);
+    assert.equal(checkSameStructure(second!.proto, reference, 'sample 0').values, written.samples[1]!.report.parameters);
+    const floatTensor = () => {
+      const model = decodeModel(fs.readFileSync(written.samples[1]!.output!));
+      return { model, t: model.proto.graph!.initializer!.find((t) => t.dataType === 1 && (t.rawData?.length ?? 0) > 8)! };
+    };
+    const nan = floatTensor();
+    const bytes = new Uint8Array(nan.t.rawData!);
+    new DataView(bytes.buffer).setFloat32(4, NaN, true);
+    nan.t.rawData = bytes;
+    assert.throws(() => checkSameStructure(nan.model.proto, reference, 'sample 0'), /non-finite value at 1/);
+    const inf = floatTensor();
+    const infBytes = new Uint8Array(inf.t.rawData!);
+    new DataView(infBytes.buffer).setFloat32(0, -Infinity, true);
+    inf.t.rawData = infBytes;
+    assert.throws(() => checkSameStructure(inf.model.proto, reference, 'sample 0'), /non-finite value at 0/);
+    const short = floatTensor();
+    short.t.rawData = short.t.rawData!.subarray(0, short.t.rawData!.length - 4);
+    assert.throws(() => checkSameStructure(short.model.proto, reference, 'sample 0'), /holds \d+ values, not \d+/);
+    const other = floatTensor();
+    other.model.proto.graph!.node![0]!.name = 'renamed';
+    assert.throws(() => checkSameStructure(other.model.proto, reference, 'sample 0'), /graph differs from sample 0's/);
+    // Another sample's metadata (ghn.sample) is not part of the structure.
+    assert.equal(modelStructure(second!.proto).fingerprint, reference.fingerprint);
+  });
+
+  it('keepTensors: false keeps only the report and the file (what the CLI uses), with the same files', async () => {
+    const lean = path.join(tmp, 'lean');
+    const r = await predictSamples(FIXTURE, 3, { outputDir: lean, keepTensors: false });
+    for (const [i, s] of r.samples.entries()) {
+      assert.equal(s.tensors.size, 0);
+      assert.ok(fs.readFileSync(s.output!).equals(fs.readFileSync(written.samples[i]!.output!)), `sample ${i}`);
+      assert.ok(Buffer.from(s.onnx).equals(fs.readFileSync(s.output!)));
+    }
+    await assert.rejects(predictSamples(FIXTURE, 1, { keepTensors: false }), /needs an outputDir/);
+  });
+
+  it('the one-loop uniform mix gives the bytes of a draw through createRng, value for value', () => {
+    const graph = buildGraph(readModelFile(FIXTURE));
+    const rng = createRng(3);
+    const predicted = new Map([...graph.slots.values()].map((s) => [s.id, Float32Array.from({ length: s.elements }, () => rng() - 0.5)]));
+    const t = 0.2, seed = 11;
+    const mixed = mixWithDefaultInit(graph, predicted, t, seed);
+    let k = 0, uniform = 0;
+    for (const slot of graph.slots.values()) {
+      const p = predicted.get(slot.id)!;
+      // The general path: an array drawn from the slot's own stream, then mixed.
+      const d = sampleDefaultInit(graph, slot, createRng((seed * 0x9e3779b1 + ++k * 0x85ebca6b) >>> 0));
+      const expected = new Float32Array(p.length);
+      for (let i = 0; i < p.length; i++) expected[i] = (1 - t) * p[i]! + t * d[i]!;
+      assert.ok(Buffer.from(mixed.get(slot.id)!.buffer).equals(Buffer.from(expected.buffer)), slot.id);
+      if (slot.role === 'conv.weight' || slot.role === 'linear.weight') uniform++;
+    }
+    assert.ok(uniform > 0);
   });
 
   it('carries its index and seed in ghn.sample and its share in ghn.options', () => {

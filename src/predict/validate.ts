@@ -100,8 +100,8 @@ function floatValues(t: TensorProto): Float32Array | number[] | undefined {
   if (t.rawData && t.rawData.length) {
     const r = t.rawData;
     if (r.length % 4) return undefined;
-    // An aligned view costs nothing; an unaligned payload (inside a decoded file's buffer) is copied.
-    return r.byteOffset % 4 === 0 ? new Float32Array(r.buffer, r.byteOffset, r.length / 4) : new Float32Array(r.slice().buffer);
+    // An aligned view costs nothing; an unaligned payload (inside a decoded file's buffer) is copied (not Buffer.slice: a view).
+    return r.byteOffset % 4 === 0 ? new Float32Array(r.buffer, r.byteOffset, r.length / 4) : new Float32Array(new Uint8Array(r).buffer);
   }
   return t.floatData ?? [];
 }
