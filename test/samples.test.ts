@@ -120,6 +120,14 @@ describe('ghn predict --samples', { skip }, () => {
     await assert.rejects(predictSamples(FIXTURE, 1, { keepTensors: false }), /needs an outputDir/);
   });
 
+  it('mixing on the worker thread gives the same samples as on the main thread', async () => {
+    const [onWorker, onMain] = [await predictSamples(FIXTURE, 3, { mixWorker: true }), await predictSamples(FIXTURE, 3, { mixWorker: false })];
+    for (const i of [0, 1, 2]) {
+      assert.ok(sameTensors(onWorker.samples[i]!.tensors, onMain.samples[i]!.tensors), `sample ${i}`);
+      assert.ok(sameTensors(onWorker.samples[i]!.tensors, written.samples[i]!.tensors), `sample ${i} as written`);
+    }
+  });
+
   it('the one-loop uniform mix gives the bytes of a draw through createRng, value for value', () => {
     const graph = buildGraph(readModelFile(FIXTURE));
     const rng = createRng(3);

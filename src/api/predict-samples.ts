@@ -12,6 +12,11 @@
  * same structure by construction, so each is checked against sample 0's (byte-identical graph, every
  * float value finite; validate.ts checkSameStructure): on ResNet-50 ~0.05 s instead of ~0.25 s of
  * session creation and forward pass per sample. Each was run in onnxruntime by its own calibration.
+ *
+ * Overlap: sample i+1's default-init mix is computed on a worker thread (mix-worker.ts) while sample
+ * i calibrates, is checked and written on the main thread; on 2 cores that hides most of the mix
+ * (ResNet-50: ~0.14 s a sample). The worker holds a copy of the prediction and one sample's arrays
+ * ahead. The values are the same: the same function of the same seeds.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -19,6 +24,7 @@ import { GhnError } from '../errors.js';
 import type { HeadFitReport } from '../predict/fit-head.js';
 import type { StagedFile } from '../predict/staged-file.js';
 import type { ModelStructure } from '../predict/validate.js';
+import { MixWorker } from '../postprocess/mix-worker.js';
 import { StageClock } from './stage-clock.js';
 import type { ModelSource } from './inspect.js';
 import type { PredictOptions } from './predict-options.js';
@@ -51,7 +57,12 @@ export interface PredictSamplesOptions extends Omit<PredictOptions, 'output'> {
    * `onnx` reads the written file. Default true.
    */
   keepTensors?: boolean;
+  /** Mix samples 1…K−1 on a worker thread ahead of time (default: with K ≥ 2 and at least MIX_WORKER_VALUES parameters). */
+  mixWorker?: boolean;
 }
+
+/** Below this many parameters the worker's start (~50 ms) and copy cost more than the mixes it hides. */
+export const MIX_WORKER_VALUES = 1 << 20;
 
 export interface SampleInfo {
   index: number;
@@ -109,7 +120,7 @@ export function checkOutputDir(dir: string): void {
 
 export async function predictSamples(source: ModelSource, count: number, options: PredictSamplesOptions = {}): Promise<PredictSamplesResult> {
   checkSampleCount(count);
-  const { outputDir, name, sampleMix = SAMPLE_MIX, keepTensors = true, ...predictOptions } = options;
+  const { outputDir, name, sampleMix = SAMPLE_MIX, keepTensors = true, mixWorker, ...predictOptions } = options;
   if (!keepTensors && outputDir === undefined) throw new GhnError('usage', 'keepTensors: false needs an outputDir');
   if (!(typeof sampleMix === 'number' && sampleMix > 0 && sampleMix <= 1)) {
     throw new GhnError('usage', `sampleMix must be a number in (0, 1], got ${JSON.stringify(sampleMix)}`);
@@ -136,9 +147,20 @@ export async function predictSamples(source: ModelSource, count: number, options
   const samples: SampleResult[] = [];
   const staged: StagedFile[] = [];
   let reference: ModelStructure | undefined;
+  const needsMix = (index: number) => !(index === 0 && chosen && chosen.t === t);
+  const worker = (mixWorker ?? (count >= 2 && p.graph.parameterCount >= MIX_WORKER_VALUES)) ? new MixWorker(p.graph, p.raw, t) : undefined;
+  /** Sample `index`'s mix, started now on the worker. */
+  const mixAhead = (index: number): Promise<Map<string, Float32Array>> => {
+    const mixed = worker!.mix(opts.seed + index);
+    mixed.catch(() => {}); // reported by the sample that awaits it; unobserved if an earlier sample fails
+    return mixed;
+  };
+  let ahead: Promise<Map<string, Float32Array>> | undefined;
   try {
     for (let index = 0; index < count; index++) {
       const seed = opts.seed + index;
+      const premixed = ahead;
+      ahead = worker && index + 1 < count && needsMix(index + 1) ? mixAhead(index + 1) : undefined;
       // Each sample's stages on a clock of its own (the shared ones stay in `shared`).
       const own = { ...p, clock: new StageClock(PREDICT_STAGES) };
       let candidate: Initialized & { head?: HeadFitReport; mix: MixReport };
@@ -146,7 +168,7 @@ export async function predictSamples(source: ModelSource, count: number, options
         candidate = chosen; // the deterministic prediction: same seed and share
         chosen = undefined; // its arrays are sample 0's from here on (released with it when not kept)
       } else {
-        const c = await candidateInitializer(own, seed, true)(t);
+        const c = await candidateInitializer(own, seed, true, premixed)(t);
         const head = data.labeled ? await headFitter(own)(c, data.labeled, true) : undefined;
         candidate = { ...c, head, mix };
       }
@@ -174,6 +196,8 @@ export async function predictSamples(source: ModelSource, count: number, options
   } catch (err) {
     await Promise.all(staged.map((s) => s.discard()));
     throw err;
+  } finally {
+    await worker?.close();
   }
   return { samples, mix, ...shared };
 }

@@ -151,12 +151,17 @@ export async function preparePrediction(source: ModelSource, options: PredictOpt
  * One candidate per call: the raw prediction mixed with share t of a default draw from `mixSeed`,
  * post-processed, written and calibrated. `keepRaw`: a t = 0 candidate works on a copy, so the raw
  * prediction stays as the GHN wrote it for further candidates (post-processing runs in place).
+ * `premixed`: the mix of share t and `mixSeed`, already under way (predictSamples computes the next
+ * sample's while this one's onnxruntime runs); the 'mix' stage then times only the wait for it.
  */
-export function candidateInitializer(p: PreparedPrediction, mixSeed: number, keepRaw = false): (t: number) => Promise<Initialized> {
+export function candidateInitializer(
+  p: PreparedPrediction, mixSeed: number, keepRaw = false, premixed?: Promise<Map<string, Float32Array>>,
+): (t: number) => Promise<Initialized> {
   const { clock, graph, raw, opts, data } = p;
   return async (t: number): Promise<Initialized> => {
     // A mix makes new arrays; t = 0 goes last, so the raw predictions are only adopted once.
-    const tensors = t !== 0 ? clock.measure('mix', () => mixWithDefaultInit(graph, raw, t, mixSeed))
+    const tensors = t !== 0 && premixed ? await clock.measureAsync('mix', () => premixed)
+      : t !== 0 ? clock.measure('mix', () => mixWithDefaultInit(graph, raw, t, mixSeed))
       : keepRaw && (opts.noise || opts.orthogonalize) ? new Map([...raw].map(([id, v]) => [id, v.slice()])) : raw;
     const processed = await clock.measureAsync('postprocess', () => postprocess(graph, tensors, opts));
     // The arrays are this candidate's own and are not changed again (calibration makes new ones).

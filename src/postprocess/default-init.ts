@@ -63,13 +63,28 @@ function draw(rule: InitRule, bound: number, rng: Rng): number {
   }
 }
 
+/** A slot's rule and, for uniform-fan-in, its bound 1/√fan_in: all a draw needs (plain data, so a worker can take it). */
+export interface SlotDraw {
+  rule: InitRule;
+  bound: number;
+}
+
+export function slotDraw(graph: ComputationGraph, slot: ParamSlot): SlotDraw {
+  const rule = DEFAULT_INIT[slot.role];
+  return { rule, bound: rule.kind === 'uniform-fan-in' ? 1 / Math.sqrt(fanIn(graph, slot)) : 0 };
+}
+
 /** One draw of PyTorch's default initialization for `slot` (element-wise i.i.d., so any layout). */
 export function sampleDefaultInit(graph: ComputationGraph, slot: ParamSlot, rng: Rng): Float32Array {
-  const rule = DEFAULT_INIT[slot.role];
-  const bound = rule.kind === 'uniform-fan-in' ? 1 / Math.sqrt(fanIn(graph, slot)) : 0;
+  const { rule, bound } = slotDraw(graph, slot);
   const values = new Float32Array(slot.elements);
   for (let i = 0; i < values.length; i++) values[i] = draw(rule, bound, rng);
   return values;
+}
+
+/** The stream of the k-th mixed slot (1-based, in graph.slots order) for a mix seed. */
+export function slotSeed(seed: number, k: number): number {
+  return (seed * 0x9e3779b1 + k * 0x85ebca6b) >>> 0;
 }
 
 /**
@@ -84,18 +99,21 @@ export function mixWithDefaultInit(
   for (const slot of graph.slots.values()) {
     const p = predicted.get(slot.id);
     if (!p) continue;
-    const slotSeed = (seed * 0x9e3779b1 + ++k * 0x85ebca6b) >>> 0;
-    const rule = DEFAULT_INIT[slot.role];
-    const out = new Float32Array(p.length);
-    if (rule.kind === 'uniform-fan-in' && p.length === slot.elements) {
-      mixUniformFanIn(p, out, t, 1 / Math.sqrt(fanIn(graph, slot)), slotSeed);
-    } else {
-      const d = sampleDefaultInit(graph, slot, createRng(slotSeed));
-      for (let i = 0; i < p.length; i++) out[i] = (1 - t) * p[i]! + t * d[i]!;
-    }
-    mixed.set(slot.id, out);
+    mixed.set(slot.id, mixSlot(p, t, slotDraw(graph, slot), slotSeed(seed, ++k)));
   }
   return mixed;
+}
+
+/** (1 − t)·p + t·(a draw of `d` from `seed`), as a new array. */
+export function mixSlot(p: Float32Array, t: number, d: SlotDraw, seed: number): Float32Array {
+  const out = new Float32Array(p.length);
+  if (d.rule.kind === 'uniform-fan-in') {
+    mixUniformFanIn(p, out, t, d.bound, seed);
+  } else {
+    const rng = createRng(seed);
+    for (let i = 0; i < p.length; i++) out[i] = (1 - t) * p[i]! + t * Math.fround(draw(d.rule, d.bound, rng));
+  }
+  return out;
 }
 
 /**
