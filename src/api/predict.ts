@@ -7,6 +7,7 @@ import path from 'node:path';
 import { withNormalization, type Normalization } from '../data/normalization.js';
 import { initBackend } from '../engine/backend.js';
 import { GhnError } from '../errors.js';
+import { checkGhnFile } from '../util/user-files.js';
 import { loadGhn, type LoadedGhn } from '../ghn/serialize.js';
 import { predictParametersAsync } from '../ghn/predict-params.js';
 import { buildGraph, type ComputationGraph } from '../graph/index.js';
@@ -84,9 +85,7 @@ const ghnCache = new Map<string, LoadedGhn>();
 
 function openGhn(file: string): LoadedGhn {
   const resolved = path.resolve(file);
-  if (!fs.existsSync(resolved)) {
-    throw new GhnError('missing-data', `no GHN at ${resolved}: train one with \`ghn train\` or pass --ghn`);
-  }
+  checkGhnFile(resolved);
   let loaded = ghnCache.get(resolved);
   if (!loaded) ghnCache.set(resolved, (loaded = loadGhn(resolved)));
   return loaded;
