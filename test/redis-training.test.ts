@@ -3,7 +3,8 @@
  * started here on a free loopback port: `ghn train --redis` with 3 worker processes (a `ghn worker`
  * and a `ghn worker --concurrency 2`) gives the single-process run's GHN byte for byte; so does a run
  * in which one worker is SIGKILLed while it holds a job (BullMQ's stalled-job check hands the job to
- * another) and one joins late; the two runs go at once. Bad input
+ * another) and one joins late; so does a run whose Redis is killed and restarted empty mid-run (the
+ * coordinator re-publishes the run); the three runs go at once. Bad input
  * (unreachable Redis, wrong or missing password, unknown run) ends in one line, non-zero, < 10 s.
  * Before those, without Redis: the blobs are the .ghn layout, and the coordinator's in-order sum
  * is sumInOrder's bit for bit.
@@ -48,8 +49,9 @@ function freePort(): Promise<number> {
 const servers: ChildProcess[] = [];
 const spawned: ChildProcess[] = [];
 
-async function startRedis(extra: string[] = []): Promise<number> {
-  const port = await freePort();
+/** A redis-server with no persistence (a restart empties it), on `port` or a free one. */
+async function startRedis(extra: string[] = [], port?: number): Promise<number> {
+  port ??= await freePort();
   const server = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extra], { stdio: 'ignore' });
   servers.push(server);
   for (let i = 0; i < 100; i++) {
@@ -212,7 +214,7 @@ describe('meta-training over Redis (BullMQ)', { skip }, () => {
     }
   });
 
-  // The two runs at once against the same Redis (different run names): about half the wall time of one after the other.
+  // The three runs at once (different run names; the restart on a Redis of its own): less wall time than one after the other.
   describe('20 steps, byte for byte', { concurrency: true }, () => {
     it('1 coordinator + 3 workers give the single-process GHN byte for byte', async () => {
       const out = path.join(tmp, 'three');
@@ -265,6 +267,38 @@ describe('meta-training over Redis (BullMQ)', { skip }, () => {
       assert.equal(s.code, 0, s.stderr);
       assert.equal(l.code, 0, l.stderr);
       assert.ok(sharesOf(l.stderr) > 0, `the late worker computed shares (killed at step ${killedAt.step + 1})`);
+      assertSameWeights(`${out}.ghn`, await reference);
+    });
+
+    it('the same GHN with Redis killed and restarted empty mid-run: coordinator and worker wait, the run is re-published', async () => {
+      // A Redis of its own, so the restart does not touch the other runs.
+      const own = await startRedis();
+      const ownUrl = `redis://127.0.0.1:${own}`;
+      const out = path.join(tmp, 'restart');
+      const run = 'restart';
+      const coordinator = ghn('train', '--out', out, ...RECIPE, '--redis', ownUrl, '--run', run);
+      const client = new Redis(ownUrl, { maxRetriesPerRequest: null, retryStrategy: () => 100 });
+      while (!(await client.get(runKeys(run).settings))) await new Promise((r) => setTimeout(r, 100));
+      const worker = ghn('worker', '--redis', ownUrl, '--run', run);
+      const queue = new Queue<ShareJob>(runKeys(run).queue, { connection: client, prefix: QUEUE_PREFIX });
+      // Restart once a job of step ≥ 3 exists: the run is mid-way, with work in flight.
+      while (!(await queue.getJobs(['active', 'waiting', 'completed'])).some((j) => j.data.step >= 3)) {
+        assert.equal(coordinator.child.exitCode, null, 'the run ended before step 3');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await queue.close();
+      client.disconnect();
+      const ownServer = servers.find((p) => p.spawnargs.includes(String(own)))!;
+      ownServer.kill('SIGKILL');
+      await new Promise((r) => ownServer.once('exit', r));
+      await new Promise((r) => setTimeout(r, 1500));
+      // Both were mid-run when Redis went away, and neither gave up while it was gone.
+      assert.equal(coordinator.child.exitCode, null, 'the coordinator survived 1.5 s without Redis');
+      assert.equal(worker.child.exitCode, null, 'the worker survived 1.5 s without Redis');
+      await startRedis([], own);
+      const [c, w] = await Promise.all([coordinator.done, worker.done]);
+      assert.equal(c.code, 0, c.stderr);
+      assert.equal(w.code, 0, w.stderr);
       assertSameWeights(`${out}.ghn`, await reference);
     });
   });
