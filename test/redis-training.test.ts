@@ -4,7 +4,8 @@
  * and a `ghn worker --concurrency 2`) gives the single-process run's GHN byte for byte; so does a run
  * in which one worker is SIGKILLed while it holds a job (BullMQ's stalled-job check hands the job to
  * another) and one joins late; so does a run whose Redis is killed and restarted empty mid-run (the
- * coordinator re-publishes the run); the three runs go at once. Bad input
+ * coordinator re-publishes the run), and one whose worker is frozen holding a job and thawed after
+ * the run moved on (the job is taken over; the late result changes nothing); the runs go at once. Bad input
  * (unreachable Redis, wrong or missing password, unknown run) ends in one line, non-zero, < 10 s.
  * Before those, without Redis: the blobs are the .ghn layout, and the coordinator's in-order sum
  * is sumInOrder's bit for bit.
@@ -214,7 +215,7 @@ describe('meta-training over Redis (BullMQ)', { skip }, () => {
     }
   });
 
-  // The three runs at once (different run names; the restart on a Redis of its own): less wall time than one after the other.
+  // The runs at once (different run names; the restart on a Redis of its own): less wall time than one after the other.
   describe('20 steps, byte for byte', { concurrency: true }, () => {
     it('1 coordinator + 3 workers give the single-process GHN byte for byte', async () => {
       const out = path.join(tmp, 'three');
@@ -267,6 +268,41 @@ describe('meta-training over Redis (BullMQ)', { skip }, () => {
       assert.equal(s.code, 0, s.stderr);
       assert.equal(l.code, 0, l.stderr);
       assert.ok(sharesOf(l.stderr) > 0, `the late worker computed shares (killed at step ${killedAt.step + 1})`);
+      assertSameWeights(`${out}.ghn`, await reference);
+    });
+
+    it('the same GHN with a worker frozen (SIGSTOP) while it holds a job, then thawed after the run moved on', async () => {
+      const out = path.join(tmp, 'frozen');
+      const run = 'frozen';
+      const coordinator = ghn('train', '--out', out, ...RECIPE, '--redis', url, '--run', run, '--job-lock', '2');
+      const client = new Redis(url, { maxRetriesPerRequest: null });
+      while (!(await client.get(runKeys(run).settings))) await new Promise((r) => setTimeout(r, 100));
+      const frozen = ghn('worker', '--redis', url, '--run', run);
+      const steady = ghn('worker', '--redis', url, '--run', run);
+      const queue = new Queue<ShareJob>(runKeys(run).queue, { connection: client, prefix: QUEUE_PREFIX });
+      let held: ShareJob | undefined;
+      while (!held) {
+        const active = await queue.getJobs(['active']);
+        held = active.find((j) => j.processedBy?.endsWith(`:${frozen.child.pid}`) && j.data.step >= 3)?.data;
+        if (held) frozen.child.kill('SIGSTOP');
+        else {
+          assert.equal(coordinator.child.exitCode, null, 'the run ended before the worker held a job');
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      }
+      // The run goes on without it (its job is taken over), two steps past the frozen one, then it wakes with a stale job.
+      while (!(await queue.getJobs(['active', 'waiting', 'completed'])).some((j) => j.data.step >= held!.step + 2)) {
+        assert.equal(coordinator.child.exitCode, null, 'the run ended while the worker was frozen');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      frozen.child.kill('SIGCONT');
+      const c = await coordinator.done;
+      assert.equal(c.code, 0, c.stderr);
+      const [f, s2] = await Promise.all([frozen.done, steady.done]);
+      await queue.close();
+      client.disconnect();
+      assert.equal(f.code, 0, f.stderr);
+      assert.equal(s2.code, 0, s2.stderr);
       assertSameWeights(`${out}.ghn`, await reference);
     });
 
