@@ -94,6 +94,32 @@ function assertSameWeights(file: string, reference: string): void {
 
 const sharesOf = (stderr: string) => Number(/(\d+) shares computed here/.exec(stderr)?.[1] ?? NaN);
 
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits until the coordinator has recorded the run in Redis (workers can join from then on). */
+async function runRecorded(client: Redis, run: string): Promise<void> {
+  while (!(await client.get(runKeys(run).settings))) await pause(100);
+}
+
+/** Waits for a job of step ≥ `minStep` active in `worker`'s hands (the run still going), and returns it. */
+async function jobHeldBy(queue: Queue<ShareJob>, worker: Proc, minStep: number, coordinator: Proc): Promise<ShareJob> {
+  for (;;) {
+    const active = await queue.getJobs(['active']);
+    const held = active.find((j) => j.processedBy?.endsWith(`:${worker.child.pid}`) && j.data.step >= minStep);
+    if (held) return held.data;
+    assert.equal(coordinator.child.exitCode, null, `the run ended before the worker held a job of step ≥ ${minStep}`);
+    await pause(20);
+  }
+}
+
+/** Waits until a job of step ≥ `minStep` has been issued (the run still going). */
+async function stepIssued(queue: Queue<ShareJob>, minStep: number, coordinator: Proc): Promise<void> {
+  while (!(await queue.getJobs(['active', 'waiting', 'completed'])).some((j) => j.data.step >= minStep)) {
+    assert.equal(coordinator.child.exitCode, null, `the run ended before step ${minStep}`);
+    await pause(20);
+  }
+}
+
 describe('what crosses Redis: the .ghn layout, summed in drawing order', () => {
   let ghn: GhnModel;
   before(async () => {
@@ -222,7 +248,7 @@ describe('meta-training over Redis (BullMQ)', { skip }, () => {
       const coordinator = ghn('train', '--out', out, ...RECIPE, '--redis', url, '--run', 'three');
       // Workers join once the coordinator has recorded the run.
       const client = new Redis(url);
-      while (!(await client.get(runKeys('three').settings))) await new Promise((r) => setTimeout(r, 100));
+      await runRecorded(client, 'three');
       // Three worker processes: one plain, two from one `ghn worker --concurrency 2`.
       const workers = [ghn('worker', '--redis', url, '--run', 'three'), ghn('worker', '--redis', url, '--run', 'three', '--concurrency', '2')];
       const c = await coordinator.done;
@@ -240,23 +266,13 @@ describe('meta-training over Redis (BullMQ)', { skip }, () => {
       const run = 'faults';
       const coordinator = ghn('train', '--out', out, ...RECIPE, '--redis', url, '--run', run, '--job-lock', '2');
       const client = new Redis(url, { maxRetriesPerRequest: null });
-      while (!(await client.get(runKeys(run).settings))) await new Promise((r) => setTimeout(r, 100));
+      await runRecorded(client, run);
       const victim = ghn('worker', '--redis', url, '--run', run);
       const steady = ghn('worker', '--redis', url, '--run', run);
       const queue = new Queue<ShareJob>(runKeys(run).queue, { connection: client, prefix: QUEUE_PREFIX });
       // Kill the victim mid-step: while a job of step ≥ 3 is active in its hands.
-      let killedAt: ShareJob | undefined;
-      while (!killedAt) {
-        const active = await queue.getJobs(['active']);
-        const held = active.find((j) => j.processedBy?.endsWith(`:${victim.child.pid}`) && j.data.step >= 3);
-        if (held) {
-          victim.child.kill('SIGKILL');
-          killedAt = held.data;
-        } else {
-          assert.equal(coordinator.child.exitCode, null, 'the run ended before the victim held a job');
-          await new Promise((r) => setTimeout(r, 20));
-        }
-      }
+      const killedAt = await jobHeldBy(queue, victim, 3, coordinator);
+      victim.child.kill('SIGKILL');
       const v = await victim.done;
       assert.equal(v.signal, 'SIGKILL');
       const late = ghn('worker', '--redis', url, '--run', run);
@@ -276,25 +292,14 @@ describe('meta-training over Redis (BullMQ)', { skip }, () => {
       const run = 'frozen';
       const coordinator = ghn('train', '--out', out, ...RECIPE, '--redis', url, '--run', run, '--job-lock', '2');
       const client = new Redis(url, { maxRetriesPerRequest: null });
-      while (!(await client.get(runKeys(run).settings))) await new Promise((r) => setTimeout(r, 100));
+      await runRecorded(client, run);
       const frozen = ghn('worker', '--redis', url, '--run', run);
       const steady = ghn('worker', '--redis', url, '--run', run);
       const queue = new Queue<ShareJob>(runKeys(run).queue, { connection: client, prefix: QUEUE_PREFIX });
-      let held: ShareJob | undefined;
-      while (!held) {
-        const active = await queue.getJobs(['active']);
-        held = active.find((j) => j.processedBy?.endsWith(`:${frozen.child.pid}`) && j.data.step >= 3)?.data;
-        if (held) frozen.child.kill('SIGSTOP');
-        else {
-          assert.equal(coordinator.child.exitCode, null, 'the run ended before the worker held a job');
-          await new Promise((r) => setTimeout(r, 20));
-        }
-      }
+      const held = await jobHeldBy(queue, frozen, 3, coordinator);
+      frozen.child.kill('SIGSTOP');
       // The run goes on without it (its job is taken over), two steps past the frozen one, then it wakes with a stale job.
-      while (!(await queue.getJobs(['active', 'waiting', 'completed'])).some((j) => j.data.step >= held!.step + 2)) {
-        assert.equal(coordinator.child.exitCode, null, 'the run ended while the worker was frozen');
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await stepIssued(queue, held.step + 2, coordinator);
       frozen.child.kill('SIGCONT');
       const c = await coordinator.done;
       assert.equal(c.code, 0, c.stderr);
@@ -314,20 +319,17 @@ describe('meta-training over Redis (BullMQ)', { skip }, () => {
       const run = 'restart';
       const coordinator = ghn('train', '--out', out, ...RECIPE, '--redis', ownUrl, '--run', run);
       const client = new Redis(ownUrl, { maxRetriesPerRequest: null, retryStrategy: () => 100 });
-      while (!(await client.get(runKeys(run).settings))) await new Promise((r) => setTimeout(r, 100));
+      await runRecorded(client, run);
       const worker = ghn('worker', '--redis', ownUrl, '--run', run);
       const queue = new Queue<ShareJob>(runKeys(run).queue, { connection: client, prefix: QUEUE_PREFIX });
       // Restart once a job of step ≥ 3 exists: the run is mid-way, with work in flight.
-      while (!(await queue.getJobs(['active', 'waiting', 'completed'])).some((j) => j.data.step >= 3)) {
-        assert.equal(coordinator.child.exitCode, null, 'the run ended before step 3');
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      await stepIssued(queue, 3, coordinator);
       await queue.close();
       client.disconnect();
       const ownServer = servers.find((p) => p.spawnargs.includes(String(own)))!;
       ownServer.kill('SIGKILL');
       await new Promise((r) => ownServer.once('exit', r));
-      await new Promise((r) => setTimeout(r, 1500));
+      await pause(1500);
       // Both were mid-run when Redis went away, and neither gave up while it was gone.
       assert.equal(coordinator.child.exitCode, null, 'the coordinator survived 1.5 s without Redis');
       assert.equal(worker.child.exitCode, null, 'the worker survived 1.5 s without Redis');
