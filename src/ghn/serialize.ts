@@ -54,6 +54,8 @@ export interface GhnFileContents {
   hash: string;
 }
 
+const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
+
 export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
@@ -80,7 +82,10 @@ export function encodeTensors(
   out.set(json, 8);
   let byte = 8 + json.length;
   for (const { data } of entries.values()) {
-    for (let i = 0; i < data.length; i++, byte += 4) view.setFloat32(byte, data[i]!, true);
+    // Little-endian hosts copy the floats' bytes as they are: no per-element DataView write.
+    if (LITTLE_ENDIAN) out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), byte);
+    else for (let i = 0; i < data.length; i++) view.setFloat32(byte + 4 * i, data[i]!, true);
+    byte += 4 * data.length;
   }
   return out;
 }
@@ -110,6 +115,11 @@ export function readGhnHeader(path: string): GhnHeader {
 }
 
 export function decodeGhn(bytes: Uint8Array, source = 'GHN file'): GhnFileContents {
+  return { ...decodeTensors(bytes, source), hash: sha256Hex(bytes) };
+}
+
+/** The header and tensors of .ghn-layout bytes, without the file's sha256 (blobs over Redis need none). */
+export function decodeTensors(bytes: Uint8Array, source = 'GHN file'): Omit<GhnFileContents, 'hash'> {
   if (bytes.length < 8 || Buffer.from(bytes.subarray(0, 4)).toString('ascii') !== MAGIC) {
     throw new GhnError('bad-input', `${source}: not a GHN file (magic ${MAGIC} missing)`);
   }
@@ -132,10 +142,8 @@ export function decodeGhn(bytes: Uint8Array, source = 'GHN file'): GhnFileConten
     if (end > bytes.length) throw new GhnError('bad-input', `${source}: tensor ${t.name} runs past the end of the file`);
     values.set(t.name, readFloats(bytes, blob + t.offset * 4, t.length));
   }
-  return { header, values, hash: sha256Hex(bytes) };
+  return { header, values };
 }
-
-const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
 
 /** `length` little-endian float32s from `bytes[start…]`, copied into an array of their own. */
 function readFloats(bytes: Uint8Array, start: number, length: number): Float32Array {

@@ -14,7 +14,7 @@ import { Redis } from 'ioredis';
 import type { Dataset, DatasetSource } from '../data/dataset.js';
 import { GhnError } from '../errors.js';
 import type { GhnConfig, GhnModel } from '../ghn/model.js';
-import { decodeGhn, encodeTensors, GHN_FORMAT_VERSION, type GhnExtra, type GhnHeader } from '../ghn/serialize.js';
+import { decodeTensors, encodeTensors, type GhnExtra } from '../ghn/serialize.js';
 import type { TaskShape } from '../space/family.js';
 import { VERSION } from '../version.js';
 
@@ -124,63 +124,13 @@ export function checkVersion(settings: RunSettings): void {
 }
 
 /**
- * Blobs cross Redis once per step and architecture, on the coordinator's serial path, so they are
- * written and read with one copy per tensor on a little-endian host (every x86 and ARM machine ghn
- * runs on) instead of serialize.ts's DataView access per value and its sha256 of the whole file.
- * The bytes are the .ghn layout exactly (test/redis-training.test.ts compares them with
- * encodeTensors); a big-endian host takes serialize.ts's path.
+ * Blobs cross Redis once per step and architecture, on the coordinator's serial path: the .ghn
+ * layout (serialize.ts, one copy per tensor on little-endian hosts), read without the sha256 a file
+ * gets. Decoded tensors are copies, not views of the client's read buffer.
  */
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
 function packTensors(config: GhnConfig, entries: ReadonlyMap<string, { shape: readonly number[]; data: Float32Array }>, extra: GhnExtra = {}): Buffer {
-  if (!LITTLE_ENDIAN) {
-    const bytes = encodeTensors(config, entries, extra);
-    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  }
-  const tensors: GhnHeader['tensors'] = [];
-  let offset = 0;
-  for (const [name, { shape, data }] of entries) {
-    tensors.push({ name, shape: [...shape], offset, length: data.length });
-    offset += data.length;
-  }
-  const header: GhnHeader = { format: 'ghn', version: GHN_FORMAT_VERSION, config, ...extra, tensors };
-  const json = Buffer.from(JSON.stringify(header), 'utf8');
-  const pad = (4 - ((8 + json.length) % 4)) % 4;
-  const out = Buffer.allocUnsafe(8 + json.length + pad + offset * 4);
-  out.write('GHN1', 0, 'ascii');
-  out.writeUInt32LE(json.length + pad, 4);
-  json.copy(out, 8);
-  out.fill(' ', 8 + json.length, 8 + json.length + pad);
-  let byte = 8 + json.length + pad;
-  for (const { data } of entries.values()) {
-    out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), byte);
-    byte += data.byteLength;
-  }
-  return out;
-}
-
-function unpackTensors(bytes: Buffer, source: string): { header: GhnHeader; values: Map<string, Float32Array> } {
-  if (!LITTLE_ENDIAN || bytes.length < 8 || bytes.toString('ascii', 0, 4) !== 'GHN1') return decodeGhn(bytes, source);
-  const blob = 8 + bytes.readUInt32LE(4);
-  if (blob > bytes.length) throw new GhnError('bad-input', `${source}: truncated header`);
-  let header: GhnHeader;
-  try {
-    header = JSON.parse(bytes.toString('utf8', 8, blob)) as GhnHeader;
-  } catch (e) {
-    throw new GhnError('bad-input', `${source}: header is not JSON (${(e as Error).message})`);
-  }
-  if (header.format !== 'ghn' || header.version !== GHN_FORMAT_VERSION) {
-    throw new GhnError('bad-input', `${source}: unsupported format ${header.format} v${header.version}`);
-  }
-  const values = new Map<string, Float32Array>();
-  for (const t of header.tensors) {
-    const start = bytes.byteOffset + blob + t.offset * 4;
-    const end = start + t.length * 4;
-    if (end > bytes.byteOffset + bytes.length) throw new GhnError('bad-input', `${source}: tensor ${t.name} runs past the end of the blob`);
-    // A copy (ArrayBuffer.slice): aligned whatever the Buffer's offset, and not tied to the client's read buffer.
-    values.set(t.name, new Float32Array(bytes.buffer.slice(start, end)));
-  }
-  return { header, values };
+  const bytes = encodeTensors(config, entries, extra);
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /** The GHN's weights as one blob (every variable, in the GHN's order). */
@@ -190,7 +140,7 @@ export function encodeWeights(ghn: GhnModel): Buffer {
 }
 
 export function decodeWeights(bytes: Buffer, source: string): Map<string, Float32Array> {
-  return unpackTensors(bytes, source).values;
+  return decodeTensors(bytes, source).values;
 }
 
 /** One architecture's share of a step, as it crosses Redis: only the variables it has a gradient for. */
@@ -217,7 +167,7 @@ export function encodeUnusable(reason: string): Buffer {
 
 export function decodeShare(bytes: Buffer, source: string): Share | { unusable: string } {
   if (bytes.subarray(0, UNUSABLE.length).toString('utf8') === UNUSABLE) return { unusable: bytes.subarray(UNUSABLE.length).toString('utf8') };
-  const { header, values } = unpackTensors(bytes, source);
+  const { header, values } = decodeTensors(bytes, source);
   const m = header.metrics as { loss: number; correct: number; seconds: number; cpuSeconds: number };
   const shapes = new Map(header.tensors.map((t) => [t.name, t.shape]));
   const grads = new Map([...values].map(([name, data]) => [name, { shape: shapes.get(name)!, data }]));
