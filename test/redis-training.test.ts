@@ -112,6 +112,22 @@ async function jobHeldBy(queue: Queue<ShareJob>, worker: Proc, minStep: number, 
   }
 }
 
+/**
+ * A coordinator running RECIPE as `run` on `redisUrl`, `workers` worker processes joined once the run
+ * is recorded, and a client watching its queue; the GHN goes to <tmp>/<run>.ghn.
+ */
+async function startRun(redisUrl: string, run: string, workers: number, trainArgs: string[] = []) {
+  const out = path.join(tmp, run);
+  const coordinator = ghn('train', '--out', out, ...RECIPE, '--redis', redisUrl, '--run', run, ...trainArgs);
+  // Retries for ever, so the restart test's client outlives the outage too.
+  const client = new Redis(redisUrl, { maxRetriesPerRequest: null, retryStrategy: () => 100 });
+  await runRecorded(client, run);
+  const joined = Array.from({ length: workers }, () => ghn('worker', '--redis', redisUrl, '--run', run));
+  const queue = new Queue<ShareJob>(runKeys(run).queue, { connection: client, prefix: QUEUE_PREFIX });
+  const close = async () => { await queue.close(); client.disconnect(); };
+  return { ghnFile: `${out}.ghn`, coordinator, workers: joined, queue, close };
+}
+
 /** Waits until a job of step ≥ `minStep` has been issued (the run still going). */
 async function stepIssued(queue: Queue<ShareJob>, minStep: number, coordinator: Proc): Promise<void> {
   while (!(await queue.getJobs(['active', 'waiting', 'completed'])).some((j) => j.data.step >= minStep)) {
@@ -262,82 +278,60 @@ describe('meta-training over Redis (BullMQ)', { skip }, () => {
     });
 
     it('the same GHN with a worker SIGKILLed while it holds a job and one joining late', async () => {
-      const out = path.join(tmp, 'faults');
       const run = 'faults';
-      const coordinator = ghn('train', '--out', out, ...RECIPE, '--redis', url, '--run', run, '--job-lock', '2');
-      const client = new Redis(url, { maxRetriesPerRequest: null });
-      await runRecorded(client, run);
-      const victim = ghn('worker', '--redis', url, '--run', run);
-      const steady = ghn('worker', '--redis', url, '--run', run);
-      const queue = new Queue<ShareJob>(runKeys(run).queue, { connection: client, prefix: QUEUE_PREFIX });
+      const { ghnFile, coordinator, workers: [victim, steady], queue, close } = await startRun(url, run, 2, ['--job-lock', '2']);
       // Kill the victim mid-step: while a job of step ≥ 3 is active in its hands.
-      const killedAt = await jobHeldBy(queue, victim, 3, coordinator);
-      victim.child.kill('SIGKILL');
-      const v = await victim.done;
+      const killedAt = await jobHeldBy(queue, victim!, 3, coordinator);
+      victim!.child.kill('SIGKILL');
+      const v = await victim!.done;
       assert.equal(v.signal, 'SIGKILL');
       const late = ghn('worker', '--redis', url, '--run', run);
       const c = await coordinator.done;
       assert.equal(c.code, 0, c.stderr);
-      const [s, l] = await Promise.all([steady.done, late.done]);
-      await queue.close();
-      client.disconnect();
+      const [s, l] = await Promise.all([steady!.done, late.done]);
+      await close();
       assert.equal(s.code, 0, s.stderr);
       assert.equal(l.code, 0, l.stderr);
       assert.ok(sharesOf(l.stderr) > 0, `the late worker computed shares (killed at step ${killedAt.step + 1})`);
-      assertSameWeights(`${out}.ghn`, await reference);
+      assertSameWeights(ghnFile, await reference);
     });
 
     it('the same GHN with a worker frozen (SIGSTOP) while it holds a job, then thawed after the run moved on', async () => {
-      const out = path.join(tmp, 'frozen');
-      const run = 'frozen';
-      const coordinator = ghn('train', '--out', out, ...RECIPE, '--redis', url, '--run', run, '--job-lock', '2');
-      const client = new Redis(url, { maxRetriesPerRequest: null });
-      await runRecorded(client, run);
-      const frozen = ghn('worker', '--redis', url, '--run', run);
-      const steady = ghn('worker', '--redis', url, '--run', run);
-      const queue = new Queue<ShareJob>(runKeys(run).queue, { connection: client, prefix: QUEUE_PREFIX });
-      const held = await jobHeldBy(queue, frozen, 3, coordinator);
-      frozen.child.kill('SIGSTOP');
+      const { ghnFile, coordinator, workers: [frozen, steady], queue, close } = await startRun(url, 'frozen', 2, ['--job-lock', '2']);
+      const held = await jobHeldBy(queue, frozen!, 3, coordinator);
+      frozen!.child.kill('SIGSTOP');
       // The run goes on without it (its job is taken over), two steps past the frozen one, then it wakes with a stale job.
       await stepIssued(queue, held.step + 2, coordinator);
-      frozen.child.kill('SIGCONT');
+      frozen!.child.kill('SIGCONT');
       const c = await coordinator.done;
       assert.equal(c.code, 0, c.stderr);
-      const [f, s2] = await Promise.all([frozen.done, steady.done]);
-      await queue.close();
-      client.disconnect();
+      const [f, s2] = await Promise.all([frozen!.done, steady!.done]);
+      await close();
       assert.equal(f.code, 0, f.stderr);
       assert.equal(s2.code, 0, s2.stderr);
-      assertSameWeights(`${out}.ghn`, await reference);
+      assertSameWeights(ghnFile, await reference);
     });
 
     it('the same GHN with Redis killed and restarted empty mid-run: coordinator and worker wait, the run is re-published', async () => {
       // A Redis of its own, so the restart does not touch the other runs.
       const own = await startRedis();
       const ownUrl = `redis://127.0.0.1:${own}`;
-      const out = path.join(tmp, 'restart');
-      const run = 'restart';
-      const coordinator = ghn('train', '--out', out, ...RECIPE, '--redis', ownUrl, '--run', run);
-      const client = new Redis(ownUrl, { maxRetriesPerRequest: null, retryStrategy: () => 100 });
-      await runRecorded(client, run);
-      const worker = ghn('worker', '--redis', ownUrl, '--run', run);
-      const queue = new Queue<ShareJob>(runKeys(run).queue, { connection: client, prefix: QUEUE_PREFIX });
+      const { ghnFile, coordinator, workers: [worker], queue, close } = await startRun(ownUrl, 'restart', 1);
       // Restart once a job of step ≥ 3 exists: the run is mid-way, with work in flight.
       await stepIssued(queue, 3, coordinator);
-      await queue.close();
-      client.disconnect();
+      await close();
       const ownServer = servers.find((p) => p.spawnargs.includes(String(own)))!;
       ownServer.kill('SIGKILL');
       await new Promise((r) => ownServer.once('exit', r));
       await pause(1500);
       // Both were mid-run when Redis went away, and neither gave up while it was gone.
       assert.equal(coordinator.child.exitCode, null, 'the coordinator survived 1.5 s without Redis');
-      assert.equal(worker.child.exitCode, null, 'the worker survived 1.5 s without Redis');
+      assert.equal(worker!.child.exitCode, null, 'the worker survived 1.5 s without Redis');
       await startRedis([], own);
-      const [c, w] = await Promise.all([coordinator.done, worker.done]);
+      const [c, w] = await Promise.all([coordinator.done, worker!.done]);
       assert.equal(c.code, 0, c.stderr);
       assert.equal(w.code, 0, w.stderr);
-      assertSameWeights(`${out}.ghn`, await reference);
+      assertSameWeights(ghnFile, await reference);
     });
   });
 });
