@@ -6,7 +6,7 @@ import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { initBackend } from '../src/engine/backend.js';
 import { DEFAULT_GHN_CONFIG, GhnModel } from '../src/ghn/model.js';
-import { saveGhn } from '../src/ghn/serialize.js';
+import { loadGhn, saveGhn } from '../src/ghn/serialize.js';
 import { wantsHugePagesRelaunch } from '../src/cli/huge-pages.js';
 import { readModelFile } from '../src/onnx/index.js';
 
@@ -177,6 +177,19 @@ describe('bad input fails at once, in one line, before any long work', () => {
     assert.equal(r.code, 64);
     assert.match(r.stderr.trim(), /^ghn: \S+mine\.ghn exists: pass --resume/);
     assert.deepEqual(fs.readFileSync(`${prefix}.ghn`), before);
+  });
+
+  it('ghn train --resume keeps the recorded meta-batch, images and pool unless given again', () => {
+    const prefix = path.join(fs.mkdtempSync(path.join(tmp, 'train-resume-')), 'g');
+    const data = ['--data-dir', 'fixtures/fashion-mnist', '--eval-archs', '0'];
+    const first = ghn('train', '--out', prefix, '--steps', '1', '--meta-batch', '1', '--images', '8', '--pool', '2', ...data);
+    assert.equal(first.code, 0, first.stderr);
+    const resumed = ghn('train', '--out', prefix, '--resume', '--steps', '2', ...data);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    const again = ghn('train', '--out', prefix, '--resume', '--steps', '3', '--images', '4', ...data);
+    assert.equal(again.code, 0, again.stderr);
+    const tails = (loadGhn(`${prefix}.ghn`).header.recipe as { tails: { metaBatch: number; images: number; poolSize: number }[] }).tails;
+    assert.deepEqual(tails.map((t) => [t.metaBatch, t.images, t.poolSize]), [[1, 8, 2], [1, 4, 2]]);
   });
 
   it('ghn finetune: -o a folder or unwritable, refused before training; the folder is unchanged', () => {

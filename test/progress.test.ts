@@ -31,6 +31,17 @@ describe('progress', () => {
     assert.match(lines.at(-1)!, /^train 1000\/1000 \(100%, 3m19s elapsed, ETA 0s\) loss 1\.000\n$/);
   });
 
+  it('a resumed run\'s ETA counts only the steps done since it started', () => {
+    let t = 0;
+    const lines: string[] = [];
+    const bar = progressBar(56_000, 'train', '', { tty: false, now: () => t, write: (l) => lines.push(l) });
+    for (let step = 53_001; step <= 53_100; step++) {
+      t += 1_000; // one step a second: the line at step 53,091 has 2,909 left
+      bar.update(step, { loss: '1.000' });
+    }
+    assert.match(lines.at(-1)!, /^train 53091\/56000 \(94%, 1m31s elapsed, ETA 48m29s\) loss 1\.000\n$/);
+  });
+
   it('on a terminal: ghn finetune redraws one bar with its ETA', { timeout: 180_000 }, () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ghn-progress-'));
     try {

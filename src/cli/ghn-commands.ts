@@ -43,10 +43,14 @@ export function registerGhnCommands(program: Command): void {
     .option('--data <name|dir>', `training data: ${DATA_HELP}`, 'fashion-mnist')
     .option('--data-dir <dir>', 'folder of a dataset named by --data (default for fashion-mnist: /usr/share/datasets/fashion-mnist)')
     .option('--eval-archs <n>', 'test-split architectures to evaluate at the end (0: none)', '30')
+    .option('--diversity <weight>', 'for a GHN with a latent input: train two latent samples per architecture, loss = mean cross-entropy − weight × their Jensen–Shannon divergence')
+    .option('--train-only <prefixes>', 'train only the GHN variables whose names start with one of these (comma-separated, e.g. latent.)')
     .option('--redis <url>', 'coordinate the run over Redis: each step\'s architectures become jobs for `ghn worker` processes on any machine (the same run, bit for bit)')
     .option('--run <name>', 'with --redis: the run\'s name, which workers join', 'ghn')
     .option('--job-lock <seconds>', 'with --redis: a worker silent this long loses its job to another', '30')
-    .action(async (o: Record<string, string | boolean | undefined>) => {
+    .action(async (o: Record<string, string | boolean | undefined>, command: Command) => {
+      // A resumed run keeps its recorded meta-batch, images and pool unless they are given again.
+      const given = (name: string) => !(o.resume && command.getOptionValueSource(name) === 'default');
       if (o.redis !== undefined && o.workers !== '1') throw new GhnError('usage', '--redis and --workers exclude each other: start `ghn worker` processes instead');
       // Connected before any data is loaded, so a wrong URL or password fails at once.
       const redis = o.redis === undefined ? undefined : await (await import('../meta-training/redis-coordinator.js')).RedisCoordinator.open({
@@ -56,14 +60,16 @@ export function registerGhnCommands(program: Command): void {
       const [{ trainAndSave, recordedRecipe }, { progressBar }] = await Promise.all([import('../api/ghn-training.js'), import('./progress.js')]);
       const replay = o.replay === undefined ? undefined : recordedRecipe(String(o.replay));
       const steps = replay?.steps ?? parseNumber(String(o.steps), '--steps', { integer: true, min: 1 });
-      const bar = progressBar(steps, 'train', 'loss {loss} acc {acc} {speed} steps/min {val}');
+      const bar = progressBar(steps, 'train', 'loss {loss} acc {acc} {speed} steps/min {diversity} {val}');
       const result = await trainAndSave({
         out: String(o.out),
         recipe: {
           steps,
-          metaBatch: parseNumber(String(o.metaBatch), '--meta-batch', { integer: true, min: 1 }),
-          images: parseNumber(String(o.images), '--images', { integer: true, min: 1 }),
-          poolSize: parseNumber(String(o.pool), '--pool', { integer: true, min: 1 }),
+          ...(given('metaBatch') ? { metaBatch: parseNumber(String(o.metaBatch), '--meta-batch', { integer: true, min: 1 }) } : {}),
+          ...(given('images') ? { images: parseNumber(String(o.images), '--images', { integer: true, min: 1 }) } : {}),
+          ...(given('pool') ? { poolSize: parseNumber(String(o.pool), '--pool', { integer: true, min: 1 }) } : {}),
+          ...(o.diversity === undefined ? {} : { diversity: parseNumber(String(o.diversity), '--diversity', { min: 0 }) }),
+          ...(o.trainOnly === undefined ? {} : { trainVariables: String(o.trainOnly).split(',').map((p) => p.trim()).filter(Boolean) }),
         },
         minutes: o.minutes === undefined ? undefined : parseNumber(String(o.minutes), '--minutes', { min: 0 }),
         resume: Boolean(o.resume),
@@ -75,6 +81,7 @@ export function registerGhnCommands(program: Command): void {
         evalArchs: parseNumber(String(o.evalArchs), '--eval-archs', { integer: true, min: 0 }),
         onProgress: (p) => bar.update(p.step, {
           loss: p.loss.toFixed(3), acc: p.acc.toFixed(2), speed: p.stepsPerMin.toFixed(1),
+          diversity: p.disagreement === undefined ? '' : `js ${p.disagreement.toFixed(4)}`,
           val: p.val ? `val acc ${p.val.acc.toFixed(3)}` : '',
         }),
         onEvalProgress: (m) => process.stderr.write(`${m}\n`),

@@ -36,14 +36,17 @@ function plainLines(total: number, label: string, options: ProgressOptions): Pro
   const started = now();
   let nextDone = 0;
   let nextTime = started;
+  // A resumed run's first update is far from 0: its rate counts only the work done here.
+  let firstDone: number | undefined;
   return {
     update(done, fields) {
       const t = now();
+      firstDone ??= Math.max(0, done - 1);
       if (done < nextDone && t < nextTime && done !== total) return;
       nextDone = done + Math.max(1, Math.floor(total * PLAIN_LINE_FRACTION));
       nextTime = t + PLAIN_LINE_MS;
       const elapsed = (t - started) / 1000;
-      const eta = done > 0 ? formatDuration((elapsed / done) * (total - done)) : '?';
+      const eta = done > firstDone ? formatDuration((elapsed / (done - firstDone)) * (total - done)) : '?';
       const rest = Object.values(fields).some((v) => v !== '') ? ` ${Object.entries(fields).filter(([, v]) => v !== '').map(([k, v]) => `${k} ${v}`).join(' ')}` : '';
       write(`${label} ${done}/${total} (${Math.floor((100 * done) / total)}%, ${formatDuration(elapsed)} elapsed, ETA ${eta})${rest}\n`);
     },

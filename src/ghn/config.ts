@@ -24,6 +24,11 @@ export interface GhnConfig {
    * 14.6% → 43.0% (benchmark, no training): its concat consumers learned the other convention.
    */
   channelProvenance?: boolean;
+  /**
+   * Width of the latent input (latent.ts): a per-node draw z projected into the node embeddings,
+   * so one architecture maps to many parameter sets. 0 or absent: no latent.
+   */
+  latentDim?: number;
 }
 
 export const DEFAULT_GHN_CONFIG: GhnConfig = { hidden: 64, layers: 3, heads: 4, rank: 32, seed: 1 };

@@ -45,6 +45,7 @@ export function variableShapes(c: GhnConfig): Map<string, number[]> {
   shapes.set('decoder.gain', [d, 1]);
   // Last, so the initial values of everything above do not depend on this option.
   if (c.classifierMaps) for (const map of CLASSIFIER_MAPS) shapes.set(`decoder.${map}.classifier`, shapes.get(`decoder.${map}`)!);
+  if (c.latentDim) shapes.set('latent.proj', [c.latentDim, d]);
   return shapes;
 }
 
@@ -52,7 +53,7 @@ export function variableShapes(c: GhnConfig): Map<string, number[]> {
 export const CLASSIFIER_MAPS = ['rows', 'cols', 'taps', 'vector', 'gain'] as const;
 export type DecoderMap = (typeof CLASSIFIER_MAPS)[number];
 
-type InitRule = 'zeros' | 'ones' | 'unit' | 'fan_in';
+type InitRule = 'zeros' | 'ones' | 'unit' | 'fan_in' | 'small';
 
 /** Initialization by name suffix: LN gains 1, biases 0, embeddings N(0, 1), matrices N(0, 1/fan_in). */
 function initRule(name: string): InitRule {
@@ -60,6 +61,8 @@ function initRule(name: string): InitRule {
   if (name.endsWith('beta') || /\.b\d$/.test(name) || name.endsWith('attn.bias') || name === 'decoder.gain' || name.endsWith('.classifier')) return 'zeros';
   if (name.startsWith('embed.') && name !== 'embed.features') return 'unit';
   if (name === 'slot.role') return 'unit';
+  // Small but not zero: at P = 0 two samples are the same network, and a disagreement between them has no gradient.
+  if (name === 'latent.proj') return 'small';
   return 'fan_in';
 }
 
@@ -68,12 +71,15 @@ function initialValue(name: string, shape: number[], rng: () => number): Float32
   const out = new Float32Array(size);
   const rule = initRule(name);
   if (rule === 'ones') out.fill(1);
-  if (rule === 'unit' || rule === 'fan_in') {
-    const std = rule === 'unit' ? 1 : 1 / Math.sqrt(shape[0]!);
+  if (rule === 'unit' || rule === 'fan_in' || rule === 'small') {
+    const std = rule === 'unit' ? 1 : (rule === 'small' ? LATENT_INIT_SCALE : 1) / Math.sqrt(shape[0]!);
     for (let i = 0; i < size; i++) out[i] = gaussian(rng) * std;
   }
   return out;
 }
+
+/** latent.proj starts at this fraction of a fan-in init: samples differ a little, the prediction barely moves. */
+const LATENT_INIT_SCALE = 0.1;
 
 /** tfjs variable names are global: each model instance gets its own prefix. */
 let instances = 0;

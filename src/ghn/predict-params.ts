@@ -9,6 +9,7 @@ import type { ComputationGraph } from '../graph/computation-graph.js';
 import { lowRankProduct } from '../postprocess/ort-linalg.js';
 import { decodeSlots, decodeSlotsPerSlot, predictionFactors } from './decoder.js';
 import { encodeGraph, type GraphEncoding, type SlotSpec } from './encoding.js';
+import { withLatent, type LatentDraw } from './latent.js';
 import type { GhnModel } from './model.js';
 
 /** Canonical → stored: transpose 2-D weights stored as [in, out], then reshape to the stored shape. */
@@ -24,8 +25,8 @@ export function predictSlotTensors(ghn: GhnModel, enc: GraphEncoding): Map<strin
 }
 
 /** Stored-shape, stored-layout tensors per slot id. Differentiable; call inside tidy / variableGrads. */
-export function predictStoredTensors(ghn: GhnModel, enc: GraphEncoding): Map<string, tf.Tensor> {
-  return decodeSlots(ghn, enc, ghn.embedNodes(enc), { stored: true });
+export function predictStoredTensors(ghn: GhnModel, enc: GraphEncoding, latent?: LatentDraw): Map<string, tf.Tensor> {
+  return decodeSlots(ghn, enc, withLatent(ghn, ghn.embedNodes(enc), latent), { stored: true });
 }
 
 /**
@@ -33,7 +34,7 @@ export function predictStoredTensors(ghn: GhnModel, enc: GraphEncoding): Map<str
  * Differentiable. Models whose initializers fill several slots are rejected: one tensor cannot
  * carry two predictions.
  */
-export function predictInitializerTensors(ghn: GhnModel, enc: GraphEncoding): Map<string, tf.Tensor> {
+export function predictInitializerTensors(ghn: GhnModel, enc: GraphEncoding, latent?: LatentDraw): Map<string, tf.Tensor> {
   const initializers = new Set<string>();
   for (const slot of enc.slots) {
     if (initializers.has(slot.initializer)) {
@@ -41,7 +42,7 @@ export function predictInitializerTensors(ghn: GhnModel, enc: GraphEncoding): Ma
     }
     initializers.add(slot.initializer);
   }
-  const bySlot = predictStoredTensors(ghn, enc);
+  const bySlot = predictStoredTensors(ghn, enc, latent);
   return new Map(enc.slots.map((slot) => [slot.initializer, bySlot.get(slot.id)!]));
 }
 
@@ -68,13 +69,15 @@ export function predictParameters(ghn: GhnModel, graph: ComputationGraph | Graph
  * for ResNet-50) runs in onnxruntime's float32 GEMM, so the values never pass through the wasm
  * heap. Equal to predictParameters up to float rounding.
  */
-export async function predictParametersAsync(ghn: GhnModel, graph: ComputationGraph | GraphEncoding): Promise<Map<string, Float32Array>> {
+export async function predictParametersAsync(
+  ghn: GhnModel, graph: ComputationGraph | GraphEncoding, latent?: LatentDraw,
+): Promise<Map<string, Float32Array>> {
   const enc = 'numOps' in graph ? graph : encodeGraph(graph);
   const products: { slot: SlotSpec; a: Float32Array; b: Float32Array; k: number; shift: number }[] = [];
   const values = new Map<string, Float32Array>();
   // Filled inside the tidy but not returned from it: tidy would walk every element of the arrays.
   tf.tidy(() => {
-    const f = predictionFactors(ghn, enc, ghn.embedNodes(enc));
+    const f = predictionFactors(ghn, enc, withLatent(ghn, ghn.embedNodes(enc), latent));
     if (f.vectors) {
       const all = f.vectors.values.dataSync() as Float32Array;
       let offset = 0;

@@ -12,6 +12,7 @@ import { createRng, deriveSeed, randomInt } from '../util/random.js';
 import type { ArchitecturePool, PooledArchitecture } from './arch-pool.js';
 import type { GhnModel } from '../ghn/model.js';
 import { predictInitializerTensors } from '../ghn/predict-params.js';
+import { jensenShannon, stepLatents } from './diversity.js';
 
 /** What a draw needs of a pool: its size, and whether an index is usable (any truthy answer). */
 export type DrawingPool = Pick<ArchitecturePool, 'split' | 'size'> & { get(index: number): unknown };
@@ -43,6 +44,16 @@ export interface MetaGradients {
   correct: number;
   /** d loss / d variable, by the GHN's variable names. */
   grads: Map<string, tf.Tensor>;
+  /** With a diversity objective: Σ of the two samples' Jensen–Shannon divergence over the architectures. */
+  disagreement?: number;
+}
+
+/** What a share is differentiated for, beyond the cross-entropy of the deterministic prediction. */
+export interface MetaObjective {
+  /** Two latent samples per architecture, loss = mean CE − weight · JS(sample 1, sample 2) (diversity.ts). */
+  diversity?: { weight: number; seed: number; step: number; position: number };
+  /** Only variables whose names start with one of these are trained (all when absent). */
+  variables?: readonly string[];
 }
 
 /**
@@ -51,14 +62,31 @@ export interface MetaGradients {
  * variable. A step's gradient is the sum of its architectures' shares taken in their drawing order
  * (sumInOrder), so it is the same number wherever each share was computed (see gradient-workers.ts).
  */
-export function archGradients(ghn: GhnModel, arch: PooledArchitecture, x: tf.Tensor, y: tf.Tensor, divisor: number): MetaGradients {
+export function archGradients(
+  ghn: GhnModel, arch: PooledArchitecture, x: tf.Tensor, y: tf.Tensor, divisor: number, objective: MetaObjective = {},
+): MetaGradients {
   let correct = 0;
-  const names = [...ghn.variables.keys()];
+  let disagreement: number | undefined;
+  const names = [...ghn.variables.keys()].filter((n) => !objective.variables || objective.variables.some((prefix) => n.startsWith(prefix)));
+  if (names.length === 0) throw new GhnError('usage', `no GHN variable starts with ${objective.variables!.join(', ')}`);
+  const run = (latent?: Parameters<typeof predictInitializerTensors>[2]) =>
+    arch.executor.run(x, { params: predictInitializerTensors(ghn, arch.encoding, latent), training: true }).outputs[0]!;
   const { value, grads } = tf.variableGrads(() => {
-    const params = predictInitializerTensors(ghn, arch.encoding);
-    const logits = arch.executor.run(x, { params, training: true }).outputs[0]!;
-    correct += correctCount(logits, y);
-    return tf.div(crossEntropy(logits, y), divisor) as tf.Scalar;
+    const d = objective.diversity;
+    if (!d) {
+      const logits = run();
+      correct += correctCount(logits, y);
+      return tf.div(crossEntropy(logits, y), divisor) as tf.Scalar;
+    }
+    const dim = ghn.config.latentDim ?? 0;
+    if (dim <= 0) throw new GhnError('usage', 'a diversity objective needs a GHN with a latent input (latentDim > 0)');
+    const [za, zb] = stepLatents(arch.encoding, dim, d.seed, d.step, d.position);
+    const a = run(za), b = run(zb);
+    correct += (correctCount(a, y) + correctCount(b, y)) / 2;
+    const js = jensenShannon(a, b);
+    disagreement = js.dataSync()[0]!;
+    const ce = tf.div(tf.add(crossEntropy(a, y), crossEntropy(b, y)), 2);
+    return tf.div(tf.sub(ce, tf.mul(js, d.weight)), divisor) as tf.Scalar;
   }, names.map((n) => ghn.variables.get(n)!));
   const loss = value.dataSync()[0]!;
   value.dispose();
@@ -68,16 +96,17 @@ export function archGradients(ghn: GhnModel, arch: PooledArchitecture, x: tf.Ten
     const g = grads[ghn.variables.get(name)!.name];
     if (g) byName.set(name, g);
   }
-  return { loss, correct, grads: byName };
+  return { loss, correct, grads: byName, ...(disagreement === undefined ? {} : { disagreement }) };
 }
 
 /** Σ of the parts in their order (consumed): the same numbers however they were computed. */
 export function sumInOrder(parts: readonly MetaGradients[]): MetaGradients {
-  let loss = 0, correct = 0;
+  let loss = 0, correct = 0, disagreement: number | undefined;
   const grads = new Map<string, tf.Tensor>();
   for (const part of parts) {
     loss += part.loss;
     correct += part.correct;
+    if (part.disagreement !== undefined) disagreement = (disagreement ?? 0) + part.disagreement;
     for (const [name, g] of part.grads) {
       const before = grads.get(name);
       grads.set(name, before ? tf.add(before, g) : g);
@@ -87,5 +116,5 @@ export function sumInOrder(parts: readonly MetaGradients[]): MetaGradients {
       }
     }
   }
-  return { loss, correct, grads };
+  return { loss, correct, grads, ...(disagreement === undefined ? {} : { disagreement }) };
 }

@@ -35,6 +35,14 @@ export interface TrainRecipe {
    * pool size, recorded when the first tail changes it.
    */
   base?: { metaBatch: number; images: number; poolSize?: number };
+  /**
+   * Weight of the diversity term (meta-training/diversity.ts; needs a GHN with a latent input):
+   * each architecture is predicted for two latent draws and the loss is their mean cross-entropy
+   * minus this × their Jensen–Shannon divergence. Absent or 0: the plain objective.
+   */
+  diversity?: number;
+  /** Only the GHN variables whose names start with one of these are trained (absent: all). */
+  trainVariables?: string[];
 }
 
 export interface ScheduleTail {
@@ -45,6 +53,9 @@ export interface ScheduleTail {
   images: number;
   /** Pool size from this step on (absent: unchanged from the previous segment). */
   poolSize?: number;
+  /** Diversity weight and trained variables from this step on (absent: the plain objective, every variable). */
+  diversity?: number;
+  trainVariables?: string[];
 }
 
 export const DEFAULT_RECIPE: TrainRecipe = {

@@ -9,7 +9,9 @@
  * end), which is the next tail's start unless that segment was cut short, and then follows from the
  * learning rate the next tail inherited (a continuation has no warm-up and starts at the current lr).
  */
-import { recipeBase, type TrainRecipe } from './recipe.js';
+import { recipeBase, type ScheduleTail, type TrainRecipe } from './recipe.js';
+
+type ScheduleTailLike = Partial<Pick<ScheduleTail, 'diversity' | 'trainVariables'>>;
 import { trainGhn, type TrainGhnOptions, type TrainResult } from './train.js';
 
 export interface ReplaySegment {
@@ -25,6 +27,8 @@ export interface ReplaySegment {
   metaBatch: number;
   images: number;
   poolSize: number;
+  diversity?: number;
+  trainVariables?: string[];
 }
 
 /**
@@ -44,7 +48,13 @@ export function replaySegments(recipe: TrainRecipe): ReplaySegment[] {
     const stopAt = next ? next.from : recipe.steps;
     const scheduleEnd = next && next.warmupSteps === 0 && next.lr > 0 ? cosineEnd(s.from, s.lr, s.warmupSteps, next.from, next.lr) : stopAt;
     poolSize = s.poolSize ?? poolSize;
-    return { from: s.from, scheduleEnd, stopAt, lr: s.lr, warmupSteps: s.warmupSteps, metaBatch: s.metaBatch, images: s.images, poolSize };
+    // The objective is the segment's own: a tail without one trained plainly.
+    const objective = i === 0 ? { diversity: recipe.tails?.length ? undefined : recipe.diversity } : { diversity: (s as ScheduleTailLike).diversity, trainVariables: (s as ScheduleTailLike).trainVariables };
+    return {
+      from: s.from, scheduleEnd, stopAt, lr: s.lr, warmupSteps: s.warmupSteps, metaBatch: s.metaBatch, images: s.images, poolSize,
+      ...(objective.diversity ? { diversity: objective.diversity } : {}),
+      ...(objective.trainVariables?.length ? { trainVariables: objective.trainVariables } : {}),
+    };
   });
 }
 
@@ -67,7 +77,9 @@ export async function replayTraining(
   let result: TrainResult | undefined;
   for (const [i, seg] of replaySegments(recorded).entries()) {
     const minutesLeft = options.maxMinutes === undefined ? undefined : options.maxMinutes - (performance.now() - started) / 60000;
-    const segmentRecipe = { steps: seg.scheduleEnd, metaBatch: seg.metaBatch, images: seg.images, poolSize: seg.poolSize };
+    const segmentRecipe = {
+      steps: seg.scheduleEnd, metaBatch: seg.metaBatch, images: seg.images, poolSize: seg.poolSize, diversity: seg.diversity ?? 0, trainVariables: seg.trainVariables ?? [],
+    };
     result?.model.dispose();
     result = await trainGhn({
       ...options,

@@ -20,7 +20,7 @@ import { correctCount, crossEntropy } from '../fine-tuning/loss.js';
 import { ArchitecturePool, TRAINING_POOL_CACHE } from './arch-pool.js';
 import { GradientWorkers } from './gradient-workers.js';
 import type { DistributedSteps, StepDistributor } from './step-distributor.js';
-import { archGradients, drawArchitectures, imageBatch, sumInOrder, type MetaGradients } from './meta-batch.js';
+import { archGradients, drawArchitectures, imageBatch, sumInOrder, type MetaGradients, type MetaObjective } from './meta-batch.js';
 import { GhnModel } from '../ghn/model.js';
 import { DEFAULT_RECIPE, recipeBase, type ScheduleTail, type TrainRecipe } from './recipe.js';
 import { predictInitializerTensors } from '../ghn/predict-params.js';
@@ -45,6 +45,8 @@ export interface TrainProgress {
   stepSec?: number;
   /** Set on validation steps. */
   val?: ValidationResult;
+  /** With a diversity objective: mean Jensen–Shannon divergence between an architecture's two latent samples. */
+  disagreement?: number;
 }
 
 export interface ValidationResult {
@@ -200,7 +202,7 @@ function serialStep(ghn: GhnModel, pool: ArchitecturePool, recipe: TrainRecipe, 
     const indices = drawArchitectures(pool, recipe.metaBatch, recipe.seed, step);
     const parts: MetaGradients[] = [];
     try {
-      for (const index of indices) parts.push(archGradients(ghn, pool.get(index)!, x, y, indices.length));
+      indices.forEach((index, position) => parts.push(archGradients(ghn, pool.get(index)!, x, y, indices.length, metaObjective(recipe, step, position))));
       return { indices, gradients: sumInOrder(parts) };
     } catch (e) {
       for (const part of parts) tf.dispose([...part.grads.values()]);
@@ -209,6 +211,14 @@ function serialStep(ghn: GhnModel, pool: ArchitecturePool, recipe: TrainRecipe, 
       pool.markUnusable(failed);
     }
   }
+}
+
+/** The objective of a step's share at `position` beyond plain cross-entropy, from the recipe. */
+function metaObjective(recipe: TrainRecipe, step: number, position: number): MetaObjective {
+  return {
+    ...(recipe.diversity ? { diversity: { weight: recipe.diversity, seed: recipe.seed, step, position } } : {}),
+    ...(recipe.trainVariables?.length ? { variables: recipe.trainVariables } : {}),
+  };
 }
 
 export async function trainGhn(options: TrainGhnOptions): Promise<TrainResult> {
@@ -242,13 +252,17 @@ export async function trainGhn(options: TrainGhnOptions): Promise<TrainResult> {
         const metaBatch = options.recipe?.metaBatch ?? recipe.metaBatch;
         const images = options.recipe?.images ?? recipe.images;
         const poolSize = options.recipe?.poolSize ?? recipe.poolSize;
+        const diversity = options.recipe?.diversity ?? recipe.diversity;
+        const trainVariables = options.recipe?.trainVariables ?? recipe.trainVariables;
+        const objective = { ...(diversity ? { diversity } : {}), ...(trainVariables?.length ? { trainVariables } : {}) };
         const tail: ScheduleTail = {
           from: startStep,
           lr: options.extend?.lr ?? (finished ? recipe.lr : scheduledLr(recipe, startStep)),
           warmupSteps: options.extend?.warmupSteps ?? (finished ? 20 : 0),
-          metaBatch, images, poolSize,
+          metaBatch, images, poolSize, ...objective,
         };
-        recipe = { ...recipe, steps: wanted, metaBatch, images, poolSize, tails: [...(recipe.tails ?? []), tail], base: recipeBase(recipe) };
+        const { diversity: _d, trainVariables: _v, ...rest } = recipe;
+        recipe = { ...rest, steps: wanted, metaBatch, images, poolSize, ...objective, tails: [...(recipe.tails ?? []), tail], base: recipeBase(recipe) };
       }
     }
     optState = decodeGhn(new Uint8Array(readFileSync(`${ckpt}.opt`))).values;
@@ -257,6 +271,9 @@ export async function trainGhn(options: TrainGhnOptions): Promise<TrainResult> {
   }
   const opt = new AdamW(ghn.variables, recipe.weightDecay, optState);
   const parallel = (options.workers ?? 1) > 1;
+  if ((recipe.diversity || recipe.trainVariables?.length) && (parallel || options.distribute)) {
+    throw new GhnError('usage', 'a diversity objective or a subset of trained variables runs in one process (no --workers, no --redis)');
+  }
   // Serial steps run each drawn architecture themselves and drop one that fails (serialStep), so
   // their pool skips the build-time smoke test; worker processes draw on their own and keep it.
   const pool = new ArchitecturePool('train', recipe.poolSize, recipe.spaceSeed, TRAINING_POOL_CACHE, parallel, task);
@@ -309,6 +326,7 @@ export async function trainGhn(options: TrainGhnOptions): Promise<TrainResult> {
       const cpu = process.cpuUsage(cpuStarted);
       const progress: TrainProgress = {
         step: step + 1, steps: recipe.steps, loss, acc: correct / (indices.length * recipe.images), lr, gradNorm,
+        ...(step_.disagreement === undefined ? {} : { disagreement: step_.disagreement / indices.length }),
         stepsPerMin: ((step + 1 - startStep) / elapsedSec) * 60, elapsedSec,
         cpuSec: (cpu.user + cpu.system) / 1e6, stepSec: (now - stepStarted) / 1000,
       };
