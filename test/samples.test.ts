@@ -19,6 +19,9 @@ import { decodeModel, readModelFile } from '../src/onnx/index.js';
 import { mixWithDefaultInit, sampleDefaultInit } from '../src/postprocess/default-init.js';
 import { checkSameStructure, modelStructure } from '../src/predict/validate.js';
 import { createRng } from '../src/util/random.js';
+import { DEFAULT_GHN_PATH } from '../src/api/predict-options.js';
+import { GhnModel } from '../src/ghn/model.js';
+import { loadGhn, saveGhn } from '../src/ghn/serialize.js';
 
 const CLI = path.resolve('src/cli/main.ts');
 const FIXTURE = 'fixtures/cnn_small.preserve13.onnx';
@@ -190,6 +193,26 @@ describe('ghn predict --samples', { skip }, () => {
     assert.equal(JSON.parse(m0.get(SAMPLE_METADATA_KEY)!).mix, 0.5);
     m0.delete(SAMPLE_METADATA_KEY);
     assert.deepEqual(m0, metadata(deterministic.onnx));
+  });
+
+  it('a latent GHN: sample 0 is the deterministic prediction (z = 0), the others differ by their draws, reproducibly', async () => {
+    // The shipped GHN grown with a latent input whose projection is large enough to matter.
+    const { model, header } = loadGhn(DEFAULT_GHN_PATH);
+    const values = new Map([...model.variables].map(([name, v]) => [name, v.dataSync() as Float32Array]));
+    const dim = 4;
+    values.set('latent.proj', Float32Array.from({ length: dim * model.config.hidden }, (_, i) => Math.sin(i * 1.7) * 0.5));
+    const grown = new GhnModel({ ...model.config, latentDim: dim }, values);
+    const file = path.join(tmp, 'latent.ghn');
+    saveGhn(file, grown, { recipe: header.recipe, ...(header.dataset ? { dataset: header.dataset } : {}) });
+    [model, grown].forEach((m) => m.dispose());
+    const options = { ghn: file, mix: 0 } as const;
+    const { samples } = await predictSamples(FIXTURE, 3, options);
+    const deterministic = await predict(FIXTURE, { mix: 0 });
+    assert.ok(sameTensors(samples[0]!.tensors, deterministic.tensors), 'z = 0 is the prediction of the GHN without a latent');
+    assert.ok(!sameTensors(samples[1]!.tensors, samples[0]!.tensors) && !sameTensors(samples[2]!.tensors, samples[1]!.tensors));
+    assert.deepEqual(samples.map((s) => [s.sample.latent, s.sample.mix]), [[true, 0], [true, 0], [true, 0]]);
+    const again = await predictSamples(FIXTURE, 2, options);
+    assert.ok(sameTensors(again.samples[1]!.tensors, samples[1]!.tensors), 'the draw is the seed\'s');
   });
 
   it('refuses a bad count in the API', async () => {

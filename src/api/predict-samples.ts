@@ -1,5 +1,12 @@
 /**
- * `predictSamples`: K initializations of one architecture from one GHN forward pass. Sample i mixes
+ * `predictSamples`: K initializations of one architecture from one GHN forward pass.
+ *
+ * With a latent GHN (ghn/latent.ts), sample i is the GHN's prediction for the latent draw of seed
+ * `seed + i` (sample 0: z = 0, the deterministic prediction); the graph transformer runs once and
+ * each further sample costs a decoder pass. The samples keep the deterministic prediction's share t
+ * of PyTorch's default init (none where it is 0), each with the default draw of its own seed.
+ *
+ * Without a latent, sample i mixes
  * the raw prediction with a default-init draw from seed `seed + i` (the only thing that differs
  * between samples), at the share t the deterministic prediction chose; when that is 0 (the
  * prediction alone) the samples use SAMPLE_MIX so that they differ at all. Each sample then gets
@@ -25,6 +32,8 @@ import type { HeadFitReport } from '../predict/fit-head.js';
 import type { StagedFile } from '../predict/staged-file.js';
 import type { ModelStructure } from '../predict/validate.js';
 import { MixWorker } from '../postprocess/mix-worker.js';
+import { drawSampleLatent, hasLatent } from '../ghn/latent.js';
+import { encodeNodes, predictParametersAsync } from '../ghn/predict-params.js';
 import { StageClock } from './stage-clock.js';
 import type { ModelSource } from './inspect.js';
 import type { PredictOptions } from './predict-options.js';
@@ -71,8 +80,10 @@ export interface SampleInfo {
   seed: number;
   /** Share t of the default draw in this sample. */
   mix: number;
-  /** The share the deterministic prediction chose (samples use SAMPLE_MIX where it is 0). */
+  /** The share the deterministic prediction chose (samples use SAMPLE_MIX where it is 0, without a latent). */
   deterministicMix: number;
+  /** Present with a latent GHN: the sample's latent was drawn from `seed` (sample 0: z = 0). */
+  latent?: boolean;
 }
 
 export interface SampleResult extends PredictResult {
@@ -140,15 +151,20 @@ export async function predictSamples(source: ModelSource, count: number, options
   } else {
     mix = { t: opts.mix === 'auto' ? 0 : opts.mix, chosenBy: opts.mix === 'auto' ? 'no-labels' : 'option' };
   }
-  const t = mix.t > 0 ? mix.t : sampleMix;
+  const latent = hasLatent(p.ghn.model);
+  // A latent GHN's samples differ by their draws; without one, only a mix makes them differ.
+  const t = mix.t > 0 || latent ? mix.t : sampleMix;
   const shared = { timings: p.clock.wall, cpuTimings: p.clock.cpu };
+  // The transformer's node embeddings, shared by every latent sample.
+  const encoded = latent && count > 1 ? encodeNodes(p.ghn.model, p.graph) : undefined;
 
   if (outputDir !== undefined) fs.mkdirSync(outputDir, { recursive: true });
   const samples: SampleResult[] = [];
   const staged: StagedFile[] = [];
   let reference: ModelStructure | undefined;
   const needsMix = (index: number) => !(index === 0 && chosen && chosen.t === t);
-  const worker = (mixWorker ?? (count >= 2 && p.graph.parameterCount >= MIX_WORKER_VALUES)) ? new MixWorker(p.graph, p.raw, t) : undefined;
+  // The worker mixes the one raw prediction; latent samples each have their own.
+  const worker = !latent && (mixWorker ?? (count >= 2 && p.graph.parameterCount >= MIX_WORKER_VALUES)) ? new MixWorker(p.graph, p.raw, t) : undefined;
   /** Sample `index`'s mix, started now on the worker. */
   const mixAhead = (index: number): Promise<Map<string, Float32Array>> => {
     const mixed = worker!.mix(opts.seed + index);
@@ -168,11 +184,15 @@ export async function predictSamples(source: ModelSource, count: number, options
         candidate = chosen; // the deterministic prediction: same seed and share
         chosen = undefined; // its arrays are sample 0's from here on (released with it when not kept)
       } else {
+        if (encoded && index > 0) {
+          const z = drawSampleLatent(encoded.enc, p.ghn.model.config.latentDim!, seed);
+          own.raw = await own.clock.measureAsync('ghn', () => predictParametersAsync(p.ghn.model, encoded.enc, z, encoded.nodes));
+        }
         const c = await candidateInitializer(own, seed, true, premixed)(t);
         const head = data.labeled ? await headFitter(own)(c, data.labeled, true) : undefined;
         candidate = { ...c, head, mix };
       }
-      const sample: SampleInfo = { index, count, seed, mix: t, deterministicMix: mix.t };
+      const sample: SampleInfo = { index, count, seed, mix: t, deterministicMix: mix.t, ...(latent ? { latent: true } : {}) };
       const output = outputDir === undefined ? undefined : samplePath(outputDir, stem, index);
       const check = reference ? { like: { structure: reference, label: 'sample 0' } } : { recordStructure: index === 0 };
       const emitted = await emitPrediction(own, candidate, output, { [SAMPLE_METADATA_KEY]: JSON.stringify(sample) }, check);
@@ -198,6 +218,7 @@ export async function predictSamples(source: ModelSource, count: number, options
     throw err;
   } finally {
     await worker?.close();
+    encoded?.nodes.dispose();
   }
   return { samples, mix, ...shared };
 }

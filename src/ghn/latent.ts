@@ -7,6 +7,7 @@
  */
 import * as tf from '../engine/tfjs-core.js';
 import { createRng, deriveSeed, gaussian } from '../util/random.js';
+import type { GraphEncoding } from './encoding.js';
 import type { GhnModel } from './model.js';
 
 /** One latent draw: [numOps, latentDim] standard-normal values, row-major. */
@@ -22,6 +23,17 @@ export function drawLatent(numOps: number, dim: number, seed: number): LatentDra
   const values = new Float32Array(numOps * dim);
   for (let i = 0; i < values.length; i++) values[i] = gaussian(rng);
   return { values, numOps, dim };
+}
+
+/**
+ * The latent of sample `seed` for an encoded graph, with z = 0 on the classifier's nodes: the
+ * user's path fits the classifier in closed form, so only a difference in the body's features
+ * survives into what the user gets (meta-training draws its samples the same way).
+ */
+export function drawSampleLatent(enc: GraphEncoding, dim: number, seed: number): LatentDraw {
+  const draw = drawLatent(enc.numOps, dim, seed);
+  for (const slot of enc.slots) if (slot.isClassifier) draw.values.fill(0, slot.opIndex * dim, (slot.opIndex + 1) * dim);
+  return draw;
 }
 
 /** Whether a GHN has a latent input at all. */

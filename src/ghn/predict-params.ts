@@ -63,6 +63,15 @@ export function predictParameters(ghn: GhnModel, graph: ComputationGraph | Graph
 }
 
 /**
+ * The graph transformer's node embeddings, kept for several latent samples of one graph (each then
+ * costs only the decoder pass: predictParametersAsync with `nodes`). The caller disposes `nodes`.
+ */
+export function encodeNodes(ghn: GhnModel, graph: ComputationGraph): { enc: GraphEncoding; nodes: tf.Tensor2D } {
+  const enc = encodeGraph(graph);
+  return { enc, nodes: ghn.embedNodes(enc) };
+}
+
+/**
  * predictParameters for a forward-only caller that can wait: tfjs computes the vector slots and
  * every weight's low-rank factors in batches (predictionFactors: tens of ops per distinct weight
  * shape, not per weight); the final A·Bᵀ + shift (nearly all the FLOPs and all the output bytes: 25M values
@@ -70,14 +79,14 @@ export function predictParameters(ghn: GhnModel, graph: ComputationGraph | Graph
  * heap. Equal to predictParameters up to float rounding.
  */
 export async function predictParametersAsync(
-  ghn: GhnModel, graph: ComputationGraph | GraphEncoding, latent?: LatentDraw,
+  ghn: GhnModel, graph: ComputationGraph | GraphEncoding, latent?: LatentDraw, nodes?: tf.Tensor2D,
 ): Promise<Map<string, Float32Array>> {
   const enc = 'numOps' in graph ? graph : encodeGraph(graph);
   const products: { slot: SlotSpec; a: Float32Array; b: Float32Array; k: number; shift: number }[] = [];
   const values = new Map<string, Float32Array>();
   // Filled inside the tidy but not returned from it: tidy would walk every element of the arrays.
   tf.tidy(() => {
-    const f = predictionFactors(ghn, enc, withLatent(ghn, ghn.embedNodes(enc), latent));
+    const f = predictionFactors(ghn, enc, withLatent(ghn, nodes ?? ghn.embedNodes(enc), latent));
     if (f.vectors) {
       const all = f.vectors.values.dataSync() as Float32Array;
       let offset = 0;

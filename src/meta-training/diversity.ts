@@ -7,7 +7,7 @@
  */
 import * as tf from '../engine/tfjs-core.js';
 import { deriveSeed } from '../util/random.js';
-import { drawLatent, type LatentDraw } from '../ghn/latent.js';
+import { drawSampleLatent, type LatentDraw } from '../ghn/latent.js';
 import type { GraphEncoding } from '../ghn/encoding.js';
 
 /** Mean over images of JS(p, q) for logits [images, classes]. Differentiable. */
@@ -20,15 +20,8 @@ export function jensenShannon(logitsA: tf.Tensor, logitsB: tf.Tensor): tf.Scalar
   });
 }
 
-/**
- * The two latent draws of the architecture at position `position` of meta-step `step`
- * (deterministic). The classifier's nodes get z = 0: the user's path refits the classifier in
- * closed form, so only a difference in the body's features survives into what the user gets.
- */
+/** The two latent draws of the architecture at position `position` of meta-step `step` (deterministic; drawSampleLatent). */
 export function stepLatents(enc: GraphEncoding, dim: number, seed: number, step: number, position: number): [LatentDraw, LatentDraw] {
   const base = deriveSeed(seed, 0x5eed0000 + step);
-  const draws = [0, 1].map((k) => drawLatent(enc.numOps, dim, deriveSeed(base, 2 * position + k)));
-  const classifierOps = new Set(enc.slots.filter((s) => s.isClassifier).map((s) => s.opIndex));
-  for (const draw of draws) for (const op of classifierOps) draw.values.fill(0, op * dim, (op + 1) * dim);
-  return [draws[0]!, draws[1]!];
+  return [drawSampleLatent(enc, dim, deriveSeed(base, 2 * position)), drawSampleLatent(enc, dim, deriveSeed(base, 2 * position + 1))];
 }
