@@ -13,12 +13,12 @@ import { FASHION_MNIST_NORMALIZATION, loadFashionMnist, readNormalization, type 
 import { GraphExecutor } from '../src/engine/executor.js';
 import { decodeModel, readModelFile } from '../src/onnx/index.js';
 import { evaluateWithExecutor, evaluateWithOrt } from '../src/fine-tuning/evaluate.js';
-import type { FinetuneProgress } from '../src/fine-tuning/finetune.js';
+import type { FinetuneProgress, HeadRefitOptions } from '../src/fine-tuning/finetune.js';
 import type { OptimizerKind } from '../src/fine-tuning/optimizers.js';
 
 /** The fine-tuning recipe, the same for both starts (AdamW, constant lr; finetune's BN re-estimation). */
 export const FINETUNE_RECIPE = { batch: 64, lr: 1e-3, optimizer: 'adamw', seed: 0 } as const;
-export type FinetuneRecipe = { batch: number; lr: number; optimizer: OptimizerKind; seed: number };
+export type FinetuneRecipe = { batch: number; lr: number; optimizer: OptimizerKind; seed: number; headRefit?: HeadRefitOptions };
 /** Images per batch when BatchNorm runs on batch statistics. */
 export const BATCH_STAT_BATCH = 256;
 
@@ -101,6 +101,8 @@ export async function measureNoTraining(file: string, prediction: Prediction, pr
 export interface FinetuneRun {
   /** Test accuracy (tfjs executor, BatchNorm statistics re-estimated) after each requested step count. */
   atSteps: Record<number, number>;
+  /** With a head refit: the same checkpoints with the head as trained (the run without the refit). */
+  trainedHeadAtSteps?: Record<number, number>;
   /** onnxruntime on the file written after the last step. */
   finalOrt?: number;
   msPerStep: number;
@@ -111,6 +113,8 @@ export interface FinetuneRun {
 function finetuneRun(report: FinetuneReport, wallMs: number): FinetuneRun {
   return {
     atSteps: Object.fromEntries(report.checkpoints.map((c) => [c.step, c.testAccuracy])),
+    ...(report.checkpoints.some((c) => c.trainedHeadAccuracy !== undefined)
+      ? { trainedHeadAtSteps: Object.fromEntries(report.checkpoints.map((c) => [c.step, c.trainedHeadAccuracy!])) } : {}),
     finalOrt: report.ortAccuracy, msPerStep: report.msPerStep, finalLoss: report.finalLoss, wallMs,
   };
 }

@@ -13,7 +13,8 @@ export interface ModelResult {
   noTraining: NoTrainingResult;
   /** What predict chose: the default-init share and its held-out figures, the classifier fit. */
   prediction: { mix: PredictReport['mix']; head?: { images: number; ridge: number; heldOut?: number } };
-  finetune?: { predicted: FinetuneRun; defaultInit: FinetuneRun };
+  /** Each start's run; a start left out by `--start` is absent. */
+  finetune?: { predicted?: FinetuneRun; defaultInit?: FinetuneRun };
 }
 
 export interface Environment {
@@ -52,7 +53,7 @@ const mean = (xs: number[]): number | undefined => (xs.length ? xs.reduce((a, b)
 export function markdownTable(results: ModelResult[], steps: number[]): string {
   const header = ['model', 'params', 'ORT as written', 'batch-stat BN', ...steps.map((k) => `ft${k} pred / default`)];
   const ft = (r: ModelResult, k: number) => r.finetune
-    ? `${pct(r.finetune.predicted.atSteps[k])} / ${pct(r.finetune.defaultInit.atSteps[k])}` : '–';
+    ? `${pct(r.finetune.predicted?.atSteps[k])} / ${pct(r.finetune.defaultInit?.atSteps[k])}` : '–';
   const rows = results.map((r) => [
     r.name, r.params.toLocaleString('en-US'), pct(r.noTraining.ortAsWritten), pct(r.noTraining.batchStatBn), ...steps.map((k) => ft(r, k)),
   ]);
@@ -61,7 +62,7 @@ export function markdownTable(results: ModelResult[], steps: number[]): string {
     pct(mean(rs.map(pick).filter((x): x is number => x !== undefined)));
   rows.push([
     `**mean (${results.length})**`, '', meanOf((r) => r.noTraining.ortAsWritten, results), meanOf((r) => r.noTraining.batchStatBn, results),
-    ...steps.map((k) => `${meanOf((r) => r.finetune?.predicted.atSteps[k], tuned)} / ${meanOf((r) => r.finetune?.defaultInit.atSteps[k], tuned)}`),
+    ...steps.map((k) => `${meanOf((r) => r.finetune?.predicted?.atSteps[k], tuned)} / ${meanOf((r) => r.finetune?.defaultInit?.atSteps[k], tuned)}`),
   ]);
   const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
@@ -77,7 +78,7 @@ export function summary(results: ModelResult[], steps: number[]) {
     batchStatBn: mean(results.map((r) => r.noTraining.batchStatBn)),
     defaultInitOrt: mean(results.map((r) => r.noTraining.defaultInitOrt)),
     finetune: tuned.length ? Object.fromEntries(steps.map((k) => [k, {
-      predicted: at((r) => r.finetune!.predicted.atSteps[k]), defaultInit: at((r) => r.finetune!.defaultInit.atSteps[k]),
+      predicted: at((r) => r.finetune!.predicted?.atSteps[k]), defaultInit: at((r) => r.finetune!.defaultInit?.atSteps[k]),
     }])) : undefined,
   };
 }

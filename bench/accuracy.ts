@@ -9,6 +9,8 @@
  *   npx tsx bench/accuracy.ts [--dir fixtures/benchmark] [--models a,b] [--steps 25,100,300]
  *       [--variant preserve13|eval13] [--json out.json] [--test-limit N] [--data-dir DIR] [--no-fit-head] [--mix t|auto]
  *       [--optimizer adamw|lamb|sgd] [--lr 1e-3]   (the fine-tuning recipe, both starts)
+ *       [--head-refit IMAGES [--head-refit-every K]]  (closed-form head refit on the current features: FinetuneOptions.headRefit)
+ *       [--start both|predicted|default]            (which starts to fine-tune)
  *   npm run bench:accuracy -- …
  *   npx tsx scripts/make-generated-split.ts && npx tsx bench/accuracy.ts --dir fixtures/generated --variant generated
  *
@@ -26,7 +28,7 @@ import { describeBackend, initBackend } from '../src/engine/backend.js';
 import { GhnError } from '../src/errors.js';
 import type { FinetuneProgress } from '../src/fine-tuning/finetune.js';
 import {
-  BATCH_STAT_BATCH, FINETUNE_RECIPE, type FinetuneRecipe, FashionMnistSets, measureFinetuning, measureNoTraining, predictDefault, type Prediction,
+  BATCH_STAT_BATCH, FINETUNE_RECIPE, type FinetuneRecipe, type FinetuneRun, FashionMnistSets, measureFinetuning, measureNoTraining, predictDefault, type Prediction,
 } from './accuracy-measure.js';
 import { environment, markdownTable, summary, type ModelResult } from './accuracy-report.js';
 
@@ -54,10 +56,19 @@ const { values } = parseArgs({
     'data-dir': { type: 'string' },
     optimizer: { type: 'string', default: FINETUNE_RECIPE.optimizer },
     lr: { type: 'string', default: String(FINETUNE_RECIPE.lr) },
+    'head-refit': { type: 'string', default: '0' },
+    'head-refit-every': { type: 'string' },
+    start: { type: 'string', default: 'both' },
   },
 });
 
-const recipe: FinetuneRecipe = { ...FINETUNE_RECIPE, optimizer: values.optimizer as FinetuneRecipe['optimizer'], lr: Number(values.lr) };
+const refitImages = Number(values['head-refit']);
+const refitEvery = values['head-refit-every'] === undefined ? undefined : Number(values['head-refit-every']);
+const recipe: FinetuneRecipe = {
+  ...FINETUNE_RECIPE, optimizer: values.optimizer as FinetuneRecipe['optimizer'], lr: Number(values.lr),
+  ...(refitImages > 0 ? { headRefit: { images: refitImages, ...(refitEvery ? { every: refitEvery } : {}) } } : {}),
+};
+const STARTS = ['both', 'predicted', 'default'] as const;
 
 function parseSteps(text: string): number[] {
   const parts = text.split(',').map((s) => s.trim()).filter((s) => s !== '');
@@ -99,6 +110,9 @@ async function main(): Promise<void> {
   const variant = values.variant as Variant;
   if (!VARIANTS.includes(variant)) throw new GhnError('usage', `--variant must be ${VARIANTS.join(' or ')}, got "${values.variant}"`);
   const steps = parseSteps(values.steps!);
+  if (!(STARTS as readonly string[]).includes(values.start!)) throw new GhnError('usage', `--start must be ${STARTS.join(', ')}, got "${values.start}"`);
+  if (!Number.isInteger(refitImages) || refitImages < 0 || refitImages === 1) throw new GhnError('usage', `--head-refit must be 0 (off) or a number of images ≥ 2, got "${values['head-refit']}"`);
+  if (refitEvery !== undefined && (!Number.isInteger(refitEvery) || refitEvery <= 0)) throw new GhnError('usage', `--head-refit-every must be a positive integer`);
   const testLimit = values['test-limit'] === undefined ? undefined : Number(values['test-limit']);
   if (testLimit !== undefined && (!Number.isInteger(testLimit) || testLimit <= 0)) throw new GhnError('usage', `--test-limit must be a positive integer`);
   const dir = values.dir!;
@@ -146,13 +160,19 @@ async function main(): Promise<void> {
 
     if (steps.length) {
       const total = steps.at(-1)!;
-      const fromPredicted = finetuneProgress(`${entry.name} from predicted`, total);
-      const predicted = await measureFinetuning(prediction.onnx, steps, sets, fromPredicted.onProgress, recipe).finally(fromPredicted.stop);
-      const fromDefault = finetuneProgress(`${entry.name} from default init`, total);
-      const defaultInit = await measureFinetuning(file, steps, sets, fromDefault.onProgress, recipe).finally(fromDefault.stop);
-      result.finetune = { predicted, defaultInit };
-      console.log(`    fine-tuned ${steps.map((k) => `${k}: ${pct(predicted.atSteps[k])} / ${pct(defaultInit.atSteps[k])}`).join(', ')} (predicted / default); ` +
-        `${predicted.msPerStep.toFixed(0)} / ${defaultInit.msPerStep.toFixed(0)} ms per step`);
+      const start = values.start as (typeof STARTS)[number];
+      let predicted: FinetuneRun | undefined, defaultInit: FinetuneRun | undefined;
+      if (start !== 'default') {
+        const fromPredicted = finetuneProgress(`${entry.name} from predicted`, total);
+        predicted = await measureFinetuning(prediction.onnx, steps, sets, fromPredicted.onProgress, recipe).finally(fromPredicted.stop);
+      }
+      if (start !== 'predicted') {
+        const fromDefault = finetuneProgress(`${entry.name} from default init`, total);
+        defaultInit = await measureFinetuning(file, steps, sets, fromDefault.onProgress, recipe).finally(fromDefault.stop);
+      }
+      result.finetune = { ...(predicted ? { predicted } : {}), ...(defaultInit ? { defaultInit } : {}) };
+      console.log(`    fine-tuned ${steps.map((k) => `${k}: ${pct(predicted?.atSteps[k])} / ${pct(defaultInit?.atSteps[k])}`).join(', ')} (predicted / default); ` +
+        `${predicted?.msPerStep.toFixed(0) ?? '–'} / ${defaultInit?.msPerStep.toFixed(0) ?? '–'} ms per step`);
     }
     results.push(result);
     writeJson();

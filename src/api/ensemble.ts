@@ -13,7 +13,7 @@ import { loadSource } from '../data/sources.js';
 import { initBackend } from '../engine/backend.js';
 import { GhnError } from '../errors.js';
 import { finetune } from '../fine-tuning/finetune.js';
-import type { FinetuneProgress } from '../fine-tuning/finetune.js';
+import type { FinetuneProgress, HeadRefitOptions } from '../fine-tuning/finetune.js';
 import type { OptimizerKind } from '../fine-tuning/optimizers.js';
 import { buildGraph } from '../graph/index.js';
 import { encodeModel } from '../onnx/index.js';
@@ -169,6 +169,8 @@ export interface EnsembleOptions {
   splits: DatasetSplits;
   /** Fine-tune each member this many steps first (ENSEMBLE_FINETUNE_RECIPE); 0 or absent: as written. */
   finetuneSteps?: number;
+  /** The members' fine-tuning refits their heads in closed form (FinetuneOptions.headRefit). */
+  headRefit?: HeadRefitOptions;
   onFinetuneProgress?: (member: number, p: FinetuneProgress) => void;
 }
 
@@ -180,9 +182,9 @@ export interface EnsembleReport extends EnsembleFigures {
 }
 
 /** Fine-tunes a member with the recipe; its bytes after training. */
-async function finetuned(member: Member, splits: DatasetSplits, steps: number, onProgress?: (p: FinetuneProgress) => void): Promise<Uint8Array> {
+async function finetuned(member: Member, splits: DatasetSplits, steps: number, headRefit: HeadRefitOptions | undefined, onProgress?: (p: FinetuneProgress) => void): Promise<Uint8Array> {
   const train = splits.get('train', recordedNormalization(member.model));
-  const { onnx } = await finetuneModel(member.model, { train, steps, ...ENSEMBLE_FINETUNE_RECIPE, onProgress });
+  const { onnx } = await finetuneModel(member.model, { train, steps, ...ENSEMBLE_FINETUNE_RECIPE, onProgress, ...(headRefit ? { headRefit } : {}) });
   return onnx;
 }
 
@@ -213,7 +215,7 @@ export async function evaluateEnsemble(members: readonly Member[], options: Ense
     await initBackend();
     evaluated = [];
     for (const [i, m] of members.entries()) {
-      evaluated.push({ name: m.name, model: await finetuned(m, options.splits, steps, (p) => options.onFinetuneProgress?.(i, p)) });
+      evaluated.push({ name: m.name, model: await finetuned(m, options.splits, steps, options.headRefit, (p) => options.onFinetuneProgress?.(i, p)) });
     }
   }
   const { probabilities, test } = await testProbabilities(evaluated, options.splits);
@@ -232,6 +234,11 @@ export interface DistillOptions {
   /** Default AdamW; LAMB keeps more of a predicted student's start (docs/benchmarks.md). */
   optimizer?: OptimizerKind;
   seed?: number;
+  /**
+   * Refit the student's head in closed form on the labels after training (and every `every` steps):
+   * FinetuneOptions.headRefit. The body learns from the soft targets.
+   */
+  headRefit?: HeadRefitOptions;
   onProgress?: (p: FinetuneProgress) => void;
 }
 
@@ -282,7 +289,7 @@ export async function distill(teachers: readonly Member[], student: Member, opti
     trained = await finetune(model, {
       data: train, steps: options.steps, batch: options.batch ?? ENSEMBLE_FINETUNE_RECIPE.batch, lr: options.lr ?? ENSEMBLE_FINETUNE_RECIPE.lr,
       optimizer: options.optimizer ?? ENSEMBLE_FINETUNE_RECIPE.optimizer, seed: options.seed ?? ENSEMBLE_FINETUNE_RECIPE.seed, trainable,
-      softTargets, onProgress: options.onProgress,
+      softTargets, onProgress: options.onProgress, ...(options.headRefit ? { headRefit: options.headRefit } : {}),
     });
   } finally {
     await Promise.all(sessions.map((s) => s.release()));

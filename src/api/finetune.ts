@@ -7,7 +7,8 @@ import { describeBackend, initBackend } from '../engine/backend.js';
 import { buildGraph } from '../graph/index.js';
 import { encodeModel } from '../onnx/index.js';
 import { evaluateWithOrt } from '../fine-tuning/evaluate.js';
-import { finetune as trainModel, type FinetuneCheckpoint, type FinetuneProgress } from '../fine-tuning/finetune.js';
+import { finetune as trainModel, type FinetuneCheckpoint, type FinetuneProgress, type HeadRefitOptions } from '../fine-tuning/finetune.js';
+import type { HeadFitReport } from '../predict/fit-head.js';
 
 export { DEFAULT_BN_RECALIBRATION_BATCHES } from '../fine-tuning/finetune.js';
 import type { OptimizerKind } from '../fine-tuning/optimizers.js';
@@ -26,6 +27,8 @@ export interface FinetuneModelOptions {
   /** Steps after which to measure test accuracy as well (needs `test`; see FinetuneOptions.evaluateAt). */
   evaluateAt?: number[];
   onProgress?: (p: FinetuneProgress) => void;
+  /** Refit the classifier in closed form on the current features (FinetuneOptions.headRefit). */
+  headRefit?: HeadRefitOptions;
 }
 
 export interface FinetuneReport {
@@ -40,6 +43,8 @@ export interface FinetuneReport {
   ortAccuracy?: number;
   /** Test accuracy (tfjs executor) after each `evaluateAt` step. */
   checkpoints: FinetuneCheckpoint[];
+  /** The written model's closed-form head refit, when asked and the model's head has a fitted form. */
+  headRefit?: HeadFitReport;
 }
 
 export async function finetuneModel(source: ModelSource, options: FinetuneModelOptions): Promise<{ onnx: Uint8Array; report: FinetuneReport }> {
@@ -52,6 +57,7 @@ export async function finetuneModel(source: ModelSource, options: FinetuneModelO
     data: options.train, evalData: options.test, steps: options.steps, batch: options.batch, lr: options.lr,
     optimizer: options.optimizer, seed: options.seed, trainable,
     bnRecalibrationBatches: options.bnRecalibrationBatches, evaluateAt: options.evaluateAt, onProgress: options.onProgress,
+    ...(options.headRefit ? { headRefit: options.headRefit } : {}),
   });
   const proto = withNormalization(result.model.proto, readNormalization(model.proto) ?? options.train.normalization);
   const onnx = encodeModel({ ...result.model, proto });
@@ -67,6 +73,7 @@ export async function finetuneModel(source: ModelSource, options: FinetuneModelO
       testAccuracy: result.testAccuracy,
       ortAccuracy,
       checkpoints: result.checkpoints,
+      ...(result.headRefit ? { headRefit: result.headRefit } : {}),
     },
   };
 }

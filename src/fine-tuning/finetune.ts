@@ -23,6 +23,8 @@ import { createOptimizer, learningRate, type LrSchedule, type OptimizerConfig, t
 import { untieSharedInitializers } from './untie.js';
 import { recalibrateBatchNorm, unbiasedVarianceFactor, type RecalibratedStats } from './bn-recalibration.js';
 import { DEFAULT_BN_RECALIBRATION_BATCHES } from './defaults.js';
+import { labeledImages, refitHead } from './head-refit.js';
+import type { HeadFitReport } from '../predict/fit-head.js';
 
 export { DEFAULT_BN_RECALIBRATION_BATCHES };
 const RECALIBRATION_SEED_OFFSET = 0x5eed;
@@ -86,6 +88,18 @@ export interface FinetuneOptions {
    * accuracy still counts the labels.
    */
   softTargets?: (images: Float32Array, count: number) => Float32Array | Promise<Float32Array>;
+  /**
+   * Refit the classifier in closed form on the current features (head-refit.ts: predict's ridge
+   * fit, on the first `images` images of `data`) before every evaluation and before the model is
+   * written; with `every`, also after every `every` training steps, training going on from the
+   * refitted head. Absent: the head is only trained.
+   */
+  headRefit?: HeadRefitOptions;
+}
+
+export interface HeadRefitOptions {
+  images: number;
+  every?: number;
 }
 
 export interface FinetuneStep {
@@ -97,8 +111,10 @@ export interface FinetuneStep {
 
 export interface FinetuneCheckpoint {
   step: number;
-  /** Accuracy on evalData with the weights after `step` steps. */
+  /** Accuracy on evalData with the weights after `step` steps (the head refitted, with `headRefit`). */
   testAccuracy: number;
+  /** With `headRefit`: the same weights with the head as trained, not refitted (what the run alone gives). */
+  trainedHeadAccuracy?: number;
 }
 
 export interface FinetuneResult {
@@ -113,6 +129,8 @@ export interface FinetuneResult {
   msPerStep: number;
   /** Initializer names that were trained (in the returned model). */
   trained: string[];
+  /** The last closed-form refit of the head (the written model's), when `headRefit` was asked and the model has a fitted form of head. */
+  headRefit?: HeadFitReport;
 }
 
 /** Decoded copy sharing nothing mutable with `model` (external data still read from its files). */
@@ -141,6 +159,9 @@ function checkOptions(o: FinetuneOptions): void {
   const at = o.evaluateAt ?? [];
   if (at.some((k) => !Number.isInteger(k) || k <= 0)) throw new GhnError('usage', `evaluateAt must list positive integer steps, got ${at.join(', ')}`);
   if (at.length && !o.evalData) throw new GhnError('usage', 'evaluateAt needs evalData');
+  const refit = o.headRefit;
+  if (refit && (!Number.isInteger(refit.images) || refit.images < 2)) throw new GhnError('usage', `head refit needs at least 2 images, got ${refit.images}`);
+  if (refit?.every !== undefined && (!Number.isInteger(refit.every) || refit.every <= 0)) throw new GhnError('usage', `head refit interval must be a positive integer, got ${refit.every}`);
 }
 
 /** Trainable names in the untied model: each requested name maps to all of its copies. */
@@ -216,10 +237,34 @@ export async function finetune(model: OnnxModel, options: FinetuneOptions): Prom
     const stream = endlessBatches(data, { batchSize: batch, seed: (options.seed ?? 0) + RECALIBRATION_SEED_OFFSET });
     return recalibrateBatchNorm(executor, variables, stream, recalibration, data.shape);
   };
-  /** Test accuracy of the current weights, BatchNorm on `stats` where given, else the running average. */
-  const testAccuracyWith = async (stats?: ReadonlyMap<string, RecalibratedStats>): Promise<number> => {
+  /** Current weights, with BatchNorm on `stats` where given (else the running average), written into `out`. */
+  const writeCurrent = (stats?: ReadonlyMap<string, RecalibratedStats>) => {
+    const inits = new Map((out.proto.graph!.initializer ?? []).map((t) => [t.name ?? '', t]));
+    for (const [name, v] of variables) replaceTensorData(inits.get(name)!, v.dataSync() as Float32Array);
+    for (const r of running) {
+      const s = stats?.get(r.slot.node) ?? r;
+      replaceTensorData(inits.get(r.slot.mean)!, s.mean.dataSync() as Float32Array);
+      replaceTensorData(inits.get(r.slot.variance)!, s.variance.dataSync() as Float32Array);
+    }
+  };
+  const refitImages = options.headRefit ? labeledImages(data, options.headRefit.images) : undefined;
+  let lastRefit: HeadFitReport | undefined;
+  /**
+   * The head refitted on the current weights and `stats`: its new values as tensors (the
+   * caller's), keyed by initializer name; empty without a refit or when the fit was kept out.
+   */
+  const refittedHead = async (stats?: ReadonlyMap<string, RecalibratedStats>): Promise<Map<string, tf.Tensor>> => {
+    if (!refitImages) return new Map();
+    writeCurrent(stats);
+    const refit = await refitHead(out, refitImages);
+    lastRefit = refit?.report;
+    return new Map([...(refit?.values ?? [])].map(([name, v]) => [name, tf.tensor(v, executor.initializer(name)!.shape)]));
+  };
+  /** Test accuracy of the current weights (`head` overriding), BatchNorm on `stats` where given, else the running average. */
+  const testAccuracyWith = async (stats?: ReadonlyMap<string, RecalibratedStats>, head?: ReadonlyMap<string, tf.Tensor>): Promise<number> => {
     // Reads the variables, never writes them: the run goes on from exactly these values.
     const params = new Map<string, tf.Tensor>(variables);
+    for (const [name, v] of head ?? []) params.set(name, v);
     for (const r of running) {
       const s = stats?.get(r.slot.node) ?? r;
       params.set(r.slot.mean, s.mean);
@@ -227,6 +272,7 @@ export async function finetune(model: OnnxModel, options: FinetuneOptions): Prom
     }
     return (await evaluateWithExecutor(executor, options.evalData!, { params })).accuracy;
   };
+  const refitEvery = options.headRefit?.every;
   const checkpointSteps = new Set((options.evaluateAt ?? []).filter((k) => k < steps));
   const checkpoints: FinetuneCheckpoint[] = [];
   let started = 0;
@@ -260,13 +306,29 @@ export async function finetune(model: OnnxModel, options: FinetuneOptions): Prom
       history.push(entry);
       const elapsed = (performance.now() - started - checkpointMs) / 1000;
       options.onProgress?.({ ...entry, steps, stepsPerSec: step / elapsed });
+      if (refitEvery && step % refitEvery === 0 && step < steps) {
+        // Part of the run: training goes on from the refitted head (its optimizer state kept).
+        const stepStats = reestimatedStats();
+        try {
+          const head = await refittedHead(stepStats);
+          for (const [name, v] of head) { variables.get(name)?.assign(v); v.dispose(); }
+        } finally {
+          for (const s of stepStats?.values() ?? []) tf.dispose([s.mean, s.variance]);
+        }
+      }
       if (checkpointSteps.has(step)) {
         const t0 = performance.now();
         const checkpointStats = reestimatedStats();
+        let head = new Map<string, tf.Tensor>();
         try {
-          checkpoints.push({ step, testAccuracy: await testAccuracyWith(checkpointStats) });
+          head = await refittedHead(checkpointStats);
+          checkpoints.push({
+            step, testAccuracy: await testAccuracyWith(checkpointStats, head),
+            ...(refitImages ? { trainedHeadAccuracy: await testAccuracyWith(checkpointStats) } : {}),
+          });
         } finally {
           for (const s of checkpointStats?.values() ?? []) tf.dispose([s.mean, s.variance]);
+          tf.dispose([...head.values()]);
         }
         checkpointMs += performance.now() - t0;
       }
@@ -281,16 +343,20 @@ export async function finetune(model: OnnxModel, options: FinetuneOptions): Prom
       r.variance = s.variance;
     }
 
-    // Write trained weights and running statistics into the copy.
-    const inits = new Map((out.proto.graph!.initializer ?? []).map((t) => [t.name ?? '', t]));
-    for (const [name, v] of variables) replaceTensorData(inits.get(name)!, v.dataSync() as Float32Array);
-    for (const r of running) {
-      replaceTensorData(inits.get(r.slot.mean)!, r.mean.dataSync() as Float32Array);
-      replaceTensorData(inits.get(r.slot.variance)!, r.variance.dataSync() as Float32Array);
+    // Write trained weights and running statistics into the copy (and the refitted head, if asked).
+    writeCurrent();
+    const head = await refittedHead();
+    let testAccuracy: number | undefined, trainedHeadAccuracy: number | undefined;
+    try {
+      testAccuracy = options.evalData ? await testAccuracyWith(undefined, head) : undefined;
+      if (refitImages && options.evalData && options.evaluateAt?.includes(steps)) trainedHeadAccuracy = await testAccuracyWith();
+    } finally {
+      tf.dispose([...head.values()]);
     }
-    const testAccuracy = options.evalData ? await testAccuracyWith() : undefined;
-    if (testAccuracy !== undefined && options.evaluateAt?.includes(steps)) checkpoints.push({ step: steps, testAccuracy });
-    return { model: out, history, testAccuracy, checkpoints, msPerStep, trained };
+    if (testAccuracy !== undefined && options.evaluateAt?.includes(steps)) {
+      checkpoints.push({ step: steps, testAccuracy, ...(trainedHeadAccuracy === undefined ? {} : { trainedHeadAccuracy }) });
+    }
+    return { model: out, history, testAccuracy, checkpoints, msPerStep, trained, ...(lastRefit ? { headRefit: lastRefit } : {}) };
   } finally {
     optimizer.dispose();
     for (const v of variables.values()) v.dispose();
