@@ -329,6 +329,22 @@ describe('ghn', () => {
     [original, again].forEach((l) => l.model.dispose());
   });
 
+  it('a run continued from a GHN without a dataset record (the shipped one) keeps none, so it still serves every model', async () => {
+    const data = loadFashionMnist({ dir: 'fixtures/fashion-mnist', split: 'train', limit: 256 });
+    const recipe = { steps: 1, metaBatch: 1, images: 8, poolSize: 2, warmupSteps: 1, lr: 1e-3 };
+    const checkpointPath = join(mkdtempSync(join(tmpdir(), 'ghn-legacy-')), 'c.ghn');
+    const first = await trainGhn({ recipe, data, valEvery: 0, checkpointPath });
+    assert.equal(first.recordsDataset, true);
+    assert.equal(loadGhn(checkpointPath).header.dataset?.name, 'fashion-mnist');
+    // As the shipped GHN was written: no record.
+    saveGhn(checkpointPath, first.model, { recipe: { ...first.recipe, stepsDone: 1 } });
+    const continued = await trainGhn({ recipe: { steps: 2 }, data, valEvery: 0, checkpointPath, resume: true });
+    assert.equal(continued.stepsDone, 2);
+    assert.equal(continued.recordsDataset, false);
+    assert.equal(loadGhn(checkpointPath).header.dataset, undefined);
+    [first, continued].forEach((r) => r.model.dispose());
+  });
+
   it('a resume with more steps than the saved schedule continues on a new cosine tail', async () => {
     const data = loadFashionMnist({ dir: 'fixtures/fashion-mnist', split: 'train', limit: 256 });
     const recipe = { steps: 1, metaBatch: 1, images: 8, poolSize: 2, warmupSteps: 1, lr: 1e-3 };

@@ -82,7 +82,7 @@ export async function trainAndSave(options: TrainCommandOptions) {
     writeFileSync(`${options.out}.metrics.json`, JSON.stringify({ training, ...evaluation }, null, 2));
   }
   const hash = saveGhn(`${options.out}.ghn`, result.model, {
-    recipe: { ...result.recipe, stepsDone: result.stepsDone }, metrics: { training, ...evaluation }, dataset,
+    recipe: { ...result.recipe, stepsDone: result.stepsDone }, metrics: { training, ...evaluation }, ...(result.recordsDataset ? { dataset } : {}),
   });
   return { hash, training, evaluation, dataset };
 }

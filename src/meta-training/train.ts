@@ -105,8 +105,13 @@ export interface TrainGhnOptions {
 
 export interface TrainResult {
   model: GhnModel;
-  /** The training data's record, as the checkpoints carry it. */
+  /** The training data's record. */
   dataset: DatasetRecord;
+  /**
+   * Whether the checkpoints carry it: not when the run continued a GHN without a record (the
+   * shipped one), which thus keeps serving every model as it did (api/ghn-compatibility.ts).
+   */
+  recordsDataset: boolean;
   recipe: TrainRecipe;
   stepsDone: number;
   stepsPerMin: number;
@@ -185,8 +190,8 @@ export function validate(ghn: GhnModel, pool: ArchitecturePool, data: Dataset, c
   return { acc: acc / Math.max(1, archs), loss: loss / Math.max(1, archs), archs };
 }
 
-function saveCheckpoint(path: string, ghn: GhnModel, opt: AdamW, recipe: TrainRecipe, step: number, extra: object, dataset: DatasetRecord): void {
-  saveGhn(path, ghn, { recipe: { ...recipe, stepsDone: step }, metrics: extra as Record<string, unknown>, dataset });
+function saveCheckpoint(path: string, ghn: GhnModel, opt: AdamW, recipe: TrainRecipe, step: number, extra: object, dataset: DatasetRecord | undefined): void {
+  saveGhn(path, ghn, { recipe: { ...recipe, stepsDone: step }, metrics: extra as Record<string, unknown>, ...(dataset ? { dataset } : {}) });
   const bytes = encodeTensors(ghn.config, opt.state(), { recipe: { kind: 'adamw-state', step } });
   writeFileSync(`${path}.opt.tmp`, bytes);
   renameSync(`${path}.opt.tmp`, `${path}.opt`);
@@ -230,8 +235,10 @@ export async function trainGhn(options: TrainGhnOptions): Promise<TrainResult> {
   // The space is generated for the data's input shape and class count.
   const task: TaskShape = { input: options.data.shape, classes: options.data.classes };
   const dataset = options.dataset ?? datasetRecord(options.data);
+  let recordsDataset = true;
   if (options.resume && ckpt && existsSync(ckpt) && existsSync(`${ckpt}.opt`)) {
     const loaded = loadGhn(ckpt);
+    recordsDataset = loaded.header.dataset !== undefined;
     // Continuing on other data would make a GHN whose record describes neither.
     const was = loaded.header.dataset ?? FASHION_MNIST_RECORD;
     if (was.shape.join() !== dataset.shape.join() || was.classes !== dataset.classes) {
@@ -342,7 +349,7 @@ export async function trainGhn(options: TrainGhnOptions): Promise<TrainResult> {
       if (ckpt && ((step + 1) % checkpointEvery === 0 || step + 1 === lastStep || outOfTime || dueByTime)) {
         // The log first: an interruption between the two leaves steps the resume drops, not a gap.
         log?.flush();
-        saveCheckpoint(ckpt, ghn, opt, recipe, step + 1, { lastVal }, dataset);
+        saveCheckpoint(ckpt, ghn, opt, recipe, step + 1, { lastVal }, recordsDataset ? dataset : undefined);
         lastCheckpoint = performance.now();
       }
       stepStarted = performance.now();
@@ -361,5 +368,5 @@ export async function trainGhn(options: TrainGhnOptions): Promise<TrainResult> {
     valPool.dispose();
   }
   const elapsed = (performance.now() - started) / 60000;
-  return { model: ghn, dataset, recipe, stepsDone: step, stepsPerMin: (step - startStep) / Math.max(elapsed, 1e-9), lastVal, history };
+  return { model: ghn, dataset, recordsDataset, recipe, stepsDone: step, stepsPerMin: (step - startStep) / Math.max(elapsed, 1e-9), lastVal, history };
 }
