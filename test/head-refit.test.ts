@@ -76,3 +76,28 @@ test('headRefit: bad image counts and intervals are usage errors', async () => {
     await assert.rejects(finetune(model, { data: train, steps: 1, headRefit }), (e: unknown) => e instanceof GhnError && e.kind === 'usage');
   }
 });
+
+test('ghn finetune refits the head by default (the report says on how many images); --head-refit 0 turns it off; bad values are one-line errors', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ghn-refit-'));
+  const ghn = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { encoding: 'utf8', timeout: 300_000 });
+  const common = ['finetune', 'fixtures/mlp.eval13.onnx', '--data-dir', DIR, '--steps', '4', '--test-limit', '300', '--json'];
+  const on = ghn(...common, '-o', path.join(tmp, 'on.onnx'));
+  assert.equal(on.status, 0, on.stderr);
+  const report = JSON.parse(on.stdout);
+  const subset = loadFashionMnist({ dir: DIR, split: 'train' }).count;
+  assert.equal(report.headRefit.images, Math.min(8192, subset));
+  assert.ok(Math.abs(report.testAccuracy - report.ortAccuracy) <= 0.01, JSON.stringify(report));
+  const off = ghn(...common, '-o', path.join(tmp, 'off.onnx'), '--head-refit', '0');
+  assert.equal(off.status, 0, off.stderr);
+  assert.equal(JSON.parse(off.stdout).headRefit, undefined);
+  for (const bad of [['--head-refit', '1'], ['--head-refit', 'x'], ['--head-refit', '0', '--head-refit-every', '5'], ['--head-refit-every', '0']]) {
+    const r = ghn(...common, '-o', path.join(tmp, 'bad.onnx'), ...bad);
+    assert.equal(r.status, 64, `${bad.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, /^ghn: --head-refit[^\n]*\n$/);
+    assert.ok(!fs.existsSync(path.join(tmp, 'bad.onnx')));
+  }
+});

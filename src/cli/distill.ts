@@ -5,6 +5,7 @@ import { DATA_HELP } from '../data/names.js';
 import { GhnError } from '../errors.js';
 import { checkWritableOutput } from '../util/user-files.js';
 import { parseNumber } from './options.js';
+import { DEFAULT_HEAD_REFIT_IMAGES } from '../fine-tuning/defaults.js';
 
 interface DistillCliOptions {
   student: string;
@@ -14,6 +15,7 @@ interface DistillCliOptions {
   lr: string;
   optimizer: string;
   seed: string;
+  headRefit: string;
   data: string;
   dataDir?: string;
   testLimit?: string;
@@ -45,6 +47,7 @@ export function registerDistill(program: Command): void {
     .option('--lr <rate>', 'learning rate', '1e-3')
     .option('--optimizer <name>', 'adamw | lamb | sgd (lamb keeps more of a predicted student: docs/benchmarks.md)', 'adamw')
     .option('--seed <n>', 'seed of the batch order', '0')
+    .option('--head-refit <images>', "refit the student's classifier in closed form on this many labeled training images after training (the body learns from the soft targets); 0: off", String(DEFAULT_HEAD_REFIT_IMAGES))
     .option('--data <name|dir>', `dataset: ${DATA_HELP}`, 'fashion-mnist')
     .option('--data-dir <dir>', 'folder of a dataset named by --data')
     .option('--test-limit <n>', 'evaluate on the first n test images only')
@@ -56,6 +59,8 @@ export function registerDistill(program: Command): void {
       const lr = parseNumber(o.lr, '--lr', { min: 0 });
       if (!(OPTIMIZERS as readonly string[]).includes(o.optimizer)) throw new GhnError('usage', `--optimizer must be ${OPTIMIZERS.join(', ')}, got "${o.optimizer}"`);
       const seed = parseNumber(o.seed, '--seed', { integer: true, min: 0 });
+      const refitImages = parseNumber(o.headRefit, '--head-refit', { integer: true, min: 0 });
+      if (refitImages === 1) throw new GhnError('usage', '--head-refit needs at least 2 images (0: off)');
       const testLimit = o.testLimit === undefined ? undefined : parseNumber(o.testLimit, '--test-limit', { integer: true, min: 1 });
       requireFiles([...files, o.student]);
       if ([...files, o.student].some((f) => path.resolve(f) === path.resolve(o.output)) && !o.overwriteInput) {
@@ -71,6 +76,7 @@ export function registerDistill(program: Command): void {
       try {
         result = await distill(files.map((f) => ({ name: f, model: f })), { name: o.student, model: o.student }, {
           splits, steps, batch, lr, seed, optimizer: o.optimizer as (typeof OPTIMIZERS)[number],
+          ...(refitImages > 0 ? { headRefit: { images: refitImages } } : {}),
           onProgress: (p) => bar.update(p.step, { loss: p.loss.toFixed(3), acc: p.acc.toFixed(2), speed: p.stepsPerSec.toFixed(1) }),
         });
       } finally {

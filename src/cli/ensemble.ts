@@ -2,12 +2,15 @@ import type { Command } from 'commander';
 import { DATA_HELP } from '../data/names.js';
 import { requireFiles } from './distill.js';
 import { parseNumber } from './options.js';
+import { GhnError } from '../errors.js';
+import { DEFAULT_HEAD_REFIT_IMAGES } from '../fine-tuning/defaults.js';
 
 interface EnsembleCliOptions {
   data: string;
   dataDir?: string;
   testLimit?: string;
   finetuneSteps: string;
+  headRefit: string;
   json?: boolean;
 }
 
@@ -22,9 +25,12 @@ export function registerEnsemble(program: Command): void {
     .option('--data-dir <dir>', 'folder of a dataset named by --data')
     .option('--test-limit <n>', 'evaluate on the first n test images only')
     .option('--finetune-steps <n>', 'fine-tune each model n steps first (AdamW, lr 1e-3, batch 64)', '0')
+    .option('--head-refit <images>', 'with --finetune-steps: refit each classifier in closed form on this many training images after its fine-tuning (as ghn finetune does); 0: off', String(DEFAULT_HEAD_REFIT_IMAGES))
     .option('--json', 'print the report as JSON')
     .action(async (files: string[], o: EnsembleCliOptions) => {
       const finetuneSteps = parseNumber(o.finetuneSteps, '--finetune-steps', { integer: true, min: 0 });
+      const refitImages = parseNumber(o.headRefit, '--head-refit', { integer: true, min: 0 });
+      if (refitImages === 1) throw new GhnError('usage', '--head-refit needs at least 2 images (0: off)');
       const testLimit = o.testLimit === undefined ? undefined : parseNumber(o.testLimit, '--test-limit', { integer: true, min: 1 });
       requireFiles(files);
       const [{ evaluateEnsemble, DatasetSplits }, { resolveDataset }, { progressBar }] = await Promise.all([
@@ -36,7 +42,7 @@ export function registerEnsemble(program: Command): void {
       let report;
       try {
         report = await evaluateEnsemble(files.map((f) => ({ name: f, model: f })), {
-          splits, finetuneSteps,
+          splits, finetuneSteps, ...(refitImages > 0 ? { headRefit: { images: refitImages } } : {}),
           onFinetuneProgress: (member, p) => {
             if (member !== current) {
               bar?.stop();

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { DATA_HELP } from '../data/names.js';
 import { GhnError } from '../errors.js';
 import { checkWritableOutput } from '../util/user-files.js';
-import { DEFAULT_BN_RECALIBRATION_BATCHES } from '../fine-tuning/defaults.js';
+import { DEFAULT_BN_RECALIBRATION_BATCHES, DEFAULT_HEAD_REFIT_IMAGES } from '../fine-tuning/defaults.js';
 import { parseNumber } from './options.js';
 import path from 'node:path';
 
@@ -16,6 +16,8 @@ interface FinetuneCliOptions {
   seed: string;
   testLimit?: string;
   bnRecalibration: string;
+  headRefit: string;
+  headRefitEvery?: string;
   output?: string;
   overwriteInput?: boolean;
   json?: boolean;
@@ -37,6 +39,8 @@ export function registerFinetune(program: Command): void {
     .option('--optimizer <name>', 'sgd | adamw | lamb (each tensor moves by lr relative to its norm: loses less of a prediction; docs/benchmarks.md)', 'adamw')
     .option('--seed <n>', 'seed of the batch order', '0')
     .option('--bn-recalibration <batches>', 'batches that re-estimate BatchNorm running statistics for the final weights (0: keep the running average)', String(DEFAULT_BN_RECALIBRATION_BATCHES))
+    .option('--head-refit <images>', 'refit the classifier in closed form (ridge, as ghn predict fits it) on this many training images after training; 0: off', String(DEFAULT_HEAD_REFIT_IMAGES))
+    .option('--head-refit-every <k>', 'also refit it every k steps during training')
     .option('--test-limit <n>', 'evaluate on the first n test images only')
     .option('--overwrite-input', 'allow the output to replace the input file')
     .option('--json', 'print the report as JSON')
@@ -49,6 +53,10 @@ export function registerFinetune(program: Command): void {
       }
       const steps = parseNumber(o.steps, '--steps', { integer: true, min: 1 });
       checkWritableOutput(o.output!, '-o');
+      const refitImages = parseNumber(o.headRefit, '--head-refit', { integer: true, min: 0 });
+      if (refitImages === 1) throw new GhnError('usage', '--head-refit needs at least 2 images (0: off)');
+      const refitEvery = o.headRefitEvery === undefined ? undefined : parseNumber(o.headRefitEvery, '--head-refit-every', { integer: true, min: 1 });
+      if (refitEvery !== undefined && refitImages === 0) throw new GhnError('usage', '--head-refit-every needs --head-refit > 0');
       const testLimit = o.testLimit === undefined ? undefined : parseNumber(o.testLimit, '--test-limit', { integer: true, min: 1 });
       // The data loaders, the training code and the progress bar load only for this command.
       const [{ finetuneModel }, { writeFileAtomic }, { progressBar }, { loadTrainTest, resolveDataset }] = await Promise.all([
@@ -66,6 +74,7 @@ export function registerFinetune(program: Command): void {
           optimizer: o.optimizer as (typeof OPTIMIZERS)[number],
           seed: parseNumber(o.seed, '--seed', { integer: true, min: 0 }),
           bnRecalibrationBatches: parseNumber(o.bnRecalibration, '--bn-recalibration', { integer: true, min: 0 }),
+          ...(refitImages > 0 ? { headRefit: { images: refitImages, ...(refitEvery ? { every: refitEvery } : {}) } } : {}),
           onProgress: (p) => bar.update(p.step, { loss: p.loss.toFixed(3), acc: p.acc.toFixed(2), speed: p.stepsPerSec.toFixed(1) }),
         });
       } finally {
@@ -80,7 +89,8 @@ export function registerFinetune(program: Command): void {
       const pct = (x?: number) => (x === undefined ? '-' : `${(100 * x).toFixed(2)}%`);
       process.stdout.write(
         `${o.output}: ${r.steps} steps (${r.msPerStep.toFixed(0)} ms/step, ${r.backend}), final loss ${r.finalLoss.toFixed(3)}\n` +
-          `  test accuracy ${pct(r.testAccuracy)} (tfjs executor), ${pct(r.ortAccuracy)} (onnxruntime, written file)\n`,
+          `  test accuracy ${pct(r.testAccuracy)} (tfjs executor), ${pct(r.ortAccuracy)} (onnxruntime, written file)\n` +
+          (r.headRefit ? `  classifier ${r.headRefit.op} refitted in closed form on ${r.headRefit.images} training images (${r.headRefit.kept === 'fitted' ? 'fit kept' : 'trained head kept: the fit was worse on those images'})\n` : ''),
       );
     });
 }
