@@ -167,7 +167,10 @@ export function recordedNormalization(model: string | Uint8Array): Normalization
 
 export interface EnsembleOptions {
   splits: DatasetSplits;
-  /** Fine-tune each member this many steps first (ENSEMBLE_FINETUNE_RECIPE); 0 or absent: as written. */
+  /**
+   * Fine-tune each member this many steps first (ENSEMBLE_FINETUNE_RECIPE, member i with the batch
+   * order of seed i, as deep ensembles draw their own data order); 0 or absent: as written.
+   */
   finetuneSteps?: number;
   /** The members' fine-tuning refits their heads in closed form (FinetuneOptions.headRefit). */
   headRefit?: HeadRefitOptions;
@@ -182,9 +185,11 @@ export interface EnsembleReport extends EnsembleFigures {
 }
 
 /** Fine-tunes a member with the recipe; its bytes after training. */
-async function finetuned(member: Member, splits: DatasetSplits, steps: number, headRefit: HeadRefitOptions | undefined, onProgress?: (p: FinetuneProgress) => void): Promise<Uint8Array> {
+async function finetuned(
+  member: Member, splits: DatasetSplits, steps: number, seed: number, headRefit: HeadRefitOptions | undefined, onProgress?: (p: FinetuneProgress) => void,
+): Promise<Uint8Array> {
   const train = splits.get('train', recordedNormalization(member.model));
-  const { onnx } = await finetuneModel(member.model, { train, steps, ...ENSEMBLE_FINETUNE_RECIPE, onProgress, ...(headRefit ? { headRefit } : {}) });
+  const { onnx } = await finetuneModel(member.model, { train, steps, ...ENSEMBLE_FINETUNE_RECIPE, seed, onProgress, ...(headRefit ? { headRefit } : {}) });
   return onnx;
 }
 
@@ -215,7 +220,7 @@ export async function evaluateEnsemble(members: readonly Member[], options: Ense
     await initBackend();
     evaluated = [];
     for (const [i, m] of members.entries()) {
-      evaluated.push({ name: m.name, model: await finetuned(m, options.splits, steps, options.headRefit, (p) => options.onFinetuneProgress?.(i, p)) });
+      evaluated.push({ name: m.name, model: await finetuned(m, options.splits, steps, ENSEMBLE_FINETUNE_RECIPE.seed + i, options.headRefit, (p) => options.onFinetuneProgress?.(i, p)) });
     }
   }
   const { probabilities, test } = await testProbabilities(evaluated, options.splits);

@@ -24,7 +24,7 @@ export function registerEnsemble(program: Command): void {
     .option('--data <name|dir>', `dataset: ${DATA_HELP}`, 'fashion-mnist')
     .option('--data-dir <dir>', 'folder of a dataset named by --data')
     .option('--test-limit <n>', 'evaluate on the first n test images only')
-    .option('--finetune-steps <n>', 'fine-tune each model n steps first (AdamW, lr 1e-3, batch 64)', '0')
+    .option('--finetune-steps <n>', 'fine-tune each model n steps first (AdamW, lr 1e-3, batch 64; model i with the batch order of seed i)', '0')
     .option('--head-refit <images>', 'with --finetune-steps: refit each classifier in closed form on this many training images after its fine-tuning (as ghn finetune does); 0: off', String(DEFAULT_HEAD_REFIT_IMAGES))
     .option('--json', 'print the report as JSON')
     .action(async (files: string[], o: EnsembleCliOptions) => {
