@@ -8,7 +8,7 @@
  *   /usr/bin/python3 scripts/make_benchmark.py          # once: fixtures/benchmark/ (git-ignored)
  *   npx tsx bench/accuracy.ts [--dir fixtures/benchmark] [--models a,b] [--steps 25,100,300]
  *       [--variant preserve13|eval13] [--json out.json] [--test-limit N] [--data-dir DIR] [--no-fit-head] [--mix t|auto]
- *       [--optimizer adamw|lamb|sgd] [--lr 1e-3]   (the fine-tuning recipe, both starts)
+ *       [--optimizer adamw|lamb|sgd|auto] [--lr 1e-3]   (the fine-tuning recipe, both starts; auto: ghn finetune's choice per start)
  *       [--head-refit IMAGES [--head-refit-every K]]  (closed-form head refit on the current features: FinetuneOptions.headRefit)
  *       [--start both|predicted|default]            (which starts to fine-tune)
  *   npm run bench:accuracy -- …

@@ -101,3 +101,21 @@ test('ghn finetune refits the head by default (the report says on how many image
     assert.ok(!fs.existsSync(path.join(tmp, 'bad.onnx')));
   }
 });
+
+test("optimizer 'auto': LAMB for a ghn predict output, AdamW for PyTorch's export; the report says which", async () => {
+  const { predict } = await import('../src/api/predict.js');
+  const { finetuneModel } = await import('../src/api/finetune.js');
+  const train = loadFashionMnist({ dir: DIR, split: 'train', limit: 500 });
+  const raw = 'fixtures/mlp.eval13.onnx';
+  const predicted = (await predict(raw)).onnx;
+  const common = { train, steps: 2, optimizer: 'auto' as const };
+  const fromPrediction = (await finetuneModel(predicted, common)).report;
+  assert.equal(fromPrediction.optimizer, 'lamb');
+  assert.equal(fromPrediction.start, 'ghn-prediction');
+  const fromExport = (await finetuneModel(raw, common)).report;
+  assert.equal(fromExport.optimizer, 'adamw');
+  assert.equal(fromExport.start, 'other');
+  const told = (await finetuneModel(predicted, { ...common, optimizer: 'adamw' })).report;
+  assert.equal(told.optimizer, 'adamw');
+  assert.equal(told.start, undefined);
+});

@@ -12,6 +12,7 @@ import type { HeadFitReport } from '../predict/fit-head.js';
 
 export { DEFAULT_BN_RECALIBRATION_BATCHES } from '../fine-tuning/finetune.js';
 import type { OptimizerKind } from '../fine-tuning/optimizers.js';
+import { optimizerForStart, startKind, type StartKind } from '../fine-tuning/start-recipe.js';
 import { loadModel, type ModelSource } from './inspect.js';
 
 export interface FinetuneModelOptions {
@@ -20,7 +21,8 @@ export interface FinetuneModelOptions {
   steps: number;
   batch?: number;
   lr?: number;
-  optimizer?: OptimizerKind;
+  /** 'auto': chosen from the file (start-recipe.ts: LAMB for a ghn prediction, AdamW otherwise). Default 'adamw'. */
+  optimizer?: OptimizerKind | 'auto';
   seed?: number;
   /** Batches that re-estimate BatchNorm running statistics after training (0: off). Default 10. */
   bnRecalibrationBatches?: number;
@@ -34,6 +36,9 @@ export interface FinetuneModelOptions {
 export interface FinetuneReport {
   backend: string;
   steps: number;
+  /** The optimizer used, and (with 'auto') the start it was chosen for. */
+  optimizer: OptimizerKind;
+  start?: StartKind;
   msPerStep: number;
   finalLoss: number;
   trainedTensors: number;
@@ -53,9 +58,11 @@ export async function finetuneModel(source: ModelSource, options: FinetuneModelO
   // Train exactly the parameters the importer found (never constants such as masks or scales).
   const graph = buildGraph(model);
   const trainable = [...new Set([...graph.slots.values()].map((s) => s.initializer))];
+  const start = options.optimizer === 'auto' ? startKind(model) : undefined;
+  const optimizer = start ? optimizerForStart(start) : ((options.optimizer as OptimizerKind | undefined) ?? 'adamw');
   const result = await trainModel(model, {
     data: options.train, evalData: options.test, steps: options.steps, batch: options.batch, lr: options.lr,
-    optimizer: options.optimizer, seed: options.seed, trainable,
+    optimizer, seed: options.seed, trainable,
     bnRecalibrationBatches: options.bnRecalibrationBatches, evaluateAt: options.evaluateAt, onProgress: options.onProgress,
     ...(options.headRefit ? { headRefit: options.headRefit } : {}),
   });
@@ -67,6 +74,7 @@ export async function finetuneModel(source: ModelSource, options: FinetuneModelO
     report: {
       backend: describeBackend(backend),
       steps: options.steps,
+      optimizer, ...(start ? { start } : {}),
       msPerStep: result.msPerStep,
       finalLoss: result.history.at(-1)?.loss ?? NaN,
       trainedTensors: result.trained.length,

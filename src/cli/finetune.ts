@@ -23,7 +23,7 @@ interface FinetuneCliOptions {
   json?: boolean;
 }
 
-const OPTIMIZERS = ['sgd', 'adamw', 'lamb'] as const;
+const OPTIMIZERS = ['auto', 'sgd', 'adamw', 'lamb'] as const;
 
 export function registerFinetune(program: Command): void {
   program
@@ -36,7 +36,7 @@ export function registerFinetune(program: Command): void {
     .option('--steps <n>', 'training steps', '300')
     .option('--batch <n>', 'batch size', '64')
     .option('--lr <rate>', 'learning rate', '1e-3')
-    .option('--optimizer <name>', 'sgd | adamw | lamb (each tensor moves by lr relative to its norm: loses less of a prediction; docs/benchmarks.md)', 'adamw')
+    .option('--optimizer <name>', 'auto | sgd | adamw | lamb (lamb: each tensor moves by lr relative to its norm, loses less of a prediction; auto: lamb for a ghn predict output, adamw otherwise; docs/benchmarks.md)', 'auto')
     .option('--seed <n>', 'seed of the batch order', '0')
     .option('--bn-recalibration <batches>', 'batches that re-estimate BatchNorm running statistics for the final weights (0: keep the running average)', String(DEFAULT_BN_RECALIBRATION_BATCHES))
     .option('--head-refit <images>', 'refit the classifier in closed form (ridge, as ghn predict fits it) on this many training images after training; 0: off', String(DEFAULT_HEAD_REFIT_IMAGES))
@@ -88,7 +88,7 @@ export function registerFinetune(program: Command): void {
       }
       const pct = (x?: number) => (x === undefined ? '-' : `${(100 * x).toFixed(2)}%`);
       process.stdout.write(
-        `${o.output}: ${r.steps} steps (${r.msPerStep.toFixed(0)} ms/step, ${r.backend}), final loss ${r.finalLoss.toFixed(3)}\n` +
+        `${o.output}: ${r.steps} steps of ${r.optimizer}${r.start ? ` (auto: ${r.start === 'ghn-prediction' ? 'a ghn prediction' : 'not a ghn prediction'})` : ''} (${r.msPerStep.toFixed(0)} ms/step, ${r.backend}), final loss ${r.finalLoss.toFixed(3)}\n` +
           `  test accuracy ${pct(r.testAccuracy)} (tfjs executor), ${pct(r.ortAccuracy)} (onnxruntime, written file)\n` +
           (r.headRefit ? `  classifier ${r.headRefit.op} refitted in closed form on ${r.headRefit.images} training images (${r.headRefit.kept === 'fitted' ? 'fit kept' : 'trained head kept: the fit was worse on those images'})\n` : ''),
       );

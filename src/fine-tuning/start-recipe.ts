@@ -1,0 +1,25 @@
+/**
+ * The optimizer fine-tuning picks for a model when not told (`--optimizer auto`), from where its
+ * parameters came from: LAMB for a `ghn predict` output (its file records `ghn.model`), AdamW
+ * for anything else (PyTorch's init, a trained model).
+ *
+ * Why: a prediction's head is large and its features a small spread on a large constant, so
+ * AdamW's first steps (each weight by ~lr) wreck it; LAMB moves each tensor by lr relative to its
+ * norm and keeps it. From a random init LAMB learns far slower than AdamW (docs/benchmarks.md,
+ * issue 18), so the choice depends on the start.
+ */
+import type { OnnxModel } from '../onnx/types.js';
+import type { OptimizerKind } from './optimizers.js';
+
+/** The metadata key `ghn predict` writes into every predicted file. */
+const PREDICTED_KEY = 'ghn.model';
+
+export type StartKind = 'ghn-prediction' | 'other';
+
+export function startKind(model: OnnxModel): StartKind {
+  return (model.proto.metadataProps ?? []).some((p) => p.key === PREDICTED_KEY) ? 'ghn-prediction' : 'other';
+}
+
+export function optimizerForStart(start: StartKind): OptimizerKind {
+  return start === 'ghn-prediction' ? 'lamb' : 'adamw';
+}
