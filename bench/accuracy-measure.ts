@@ -19,7 +19,7 @@ import type { OptimizerKind } from '../src/fine-tuning/optimizers.js';
 /** The fine-tuning recipe, the same for both starts (AdamW, constant lr; finetune's BN re-estimation). */
 export const FINETUNE_RECIPE = { batch: 64, lr: 1e-3, optimizer: 'adamw', seed: 0 } as const;
 /** optimizer 'auto': each start gets what `ghn finetune` picks for it (src/fine-tuning/start-recipe.ts). */
-export type FinetuneRecipe = { batch: number; lr: number; optimizer: OptimizerKind | 'auto'; seed: number; headRefit?: HeadRefitOptions };
+export type FinetuneRecipe = { batch: number; lr: number | 'auto'; optimizer: OptimizerKind | 'auto'; seed: number; headRefit?: HeadRefitOptions };
 /** Images per batch when BatchNorm runs on batch statistics. */
 export const BATCH_STAT_BATCH = 256;
 

@@ -65,7 +65,7 @@ const { values } = parseArgs({
 const refitImages = Number(values['head-refit']);
 const refitEvery = values['head-refit-every'] === undefined ? undefined : Number(values['head-refit-every']);
 const recipe: FinetuneRecipe = {
-  ...FINETUNE_RECIPE, optimizer: values.optimizer as FinetuneRecipe['optimizer'], lr: Number(values.lr),
+  ...FINETUNE_RECIPE, optimizer: values.optimizer as FinetuneRecipe['optimizer'], lr: values.lr === 'auto' ? 'auto' : Number(values.lr),
   ...(refitImages > 0 ? { headRefit: { images: refitImages, ...(refitEvery ? { every: refitEvery } : {}) } } : {}),
 };
 const STARTS = ['both', 'predicted', 'default'] as const;

@@ -102,20 +102,23 @@ test('ghn finetune refits the head by default (the report says on how many image
   }
 });
 
-test("optimizer 'auto': LAMB for a ghn predict output, AdamW for PyTorch's export; the report says which", async () => {
+test("optimizer and lr 'auto': LAMB 3e-3 for a ghn predict output, AdamW 1e-3 for PyTorch's export; the report says which", async () => {
   const { predict } = await import('../src/api/predict.js');
   const { finetuneModel } = await import('../src/api/finetune.js');
   const train = loadFashionMnist({ dir: DIR, split: 'train', limit: 500 });
   const raw = 'fixtures/mlp.eval13.onnx';
   const predicted = (await predict(raw)).onnx;
-  const common = { train, steps: 2, optimizer: 'auto' as const };
+  const common = { train, steps: 2, optimizer: 'auto' as const, lr: 'auto' as const };
   const fromPrediction = (await finetuneModel(predicted, common)).report;
   assert.equal(fromPrediction.optimizer, 'lamb');
+  assert.equal(fromPrediction.lr, 3e-3);
   assert.equal(fromPrediction.start, 'ghn-prediction');
   const fromExport = (await finetuneModel(raw, common)).report;
   assert.equal(fromExport.optimizer, 'adamw');
+  assert.equal(fromExport.lr, 1e-3);
   assert.equal(fromExport.start, 'other');
-  const told = (await finetuneModel(predicted, { ...common, optimizer: 'adamw' })).report;
-  assert.equal(told.optimizer, 'adamw');
-  assert.equal(told.start, undefined);
+  const told = (await finetuneModel(predicted, { ...common, optimizer: 'adamw', lr: 2e-4 })).report;
+  assert.deepEqual([told.optimizer, told.lr, told.start], ['adamw', 2e-4, undefined]);
+  // An optimizer told, the rate auto: AdamW's rate even from a prediction.
+  assert.equal((await finetuneModel(predicted, { ...common, optimizer: 'adamw' })).report.lr, 1e-3);
 });

@@ -12,7 +12,7 @@ import type { HeadFitReport } from '../predict/fit-head.js';
 
 export { DEFAULT_BN_RECALIBRATION_BATCHES } from '../fine-tuning/finetune.js';
 import type { OptimizerKind } from '../fine-tuning/optimizers.js';
-import { optimizerForStart, startKind, type StartKind } from '../fine-tuning/start-recipe.js';
+import { learningRateFor, optimizerForStart, startKind, type StartKind } from '../fine-tuning/start-recipe.js';
 import { loadModel, type ModelSource } from './inspect.js';
 
 export interface FinetuneModelOptions {
@@ -20,7 +20,8 @@ export interface FinetuneModelOptions {
   test?: Dataset;
   steps: number;
   batch?: number;
-  lr?: number;
+  /** 'auto': start-recipe.ts learningRateFor (3e-3 for LAMB from a ghn prediction, else 1e-3). Default 1e-3. */
+  lr?: number | 'auto';
   /** 'auto': chosen from the file (start-recipe.ts: LAMB for a ghn prediction, AdamW otherwise). Default 'adamw'. */
   optimizer?: OptimizerKind | 'auto';
   seed?: number;
@@ -38,6 +39,7 @@ export interface FinetuneReport {
   steps: number;
   /** The optimizer used, and (with 'auto') the start it was chosen for. */
   optimizer: OptimizerKind;
+  lr: number;
   start?: StartKind;
   msPerStep: number;
   finalLoss: number;
@@ -58,10 +60,12 @@ export async function finetuneModel(source: ModelSource, options: FinetuneModelO
   // Train exactly the parameters the importer found (never constants such as masks or scales).
   const graph = buildGraph(model);
   const trainable = [...new Set([...graph.slots.values()].map((s) => s.initializer))];
-  const start = options.optimizer === 'auto' ? startKind(model) : undefined;
-  const optimizer = start ? optimizerForStart(start) : ((options.optimizer as OptimizerKind | undefined) ?? 'adamw');
+  const auto = options.optimizer === 'auto' || options.lr === 'auto';
+  const start = auto ? startKind(model) : undefined;
+  const optimizer = options.optimizer === 'auto' ? optimizerForStart(start!) : (options.optimizer ?? 'adamw');
+  const lr = options.lr === 'auto' ? learningRateFor(optimizer, start!) : (options.lr ?? 1e-3);
   const result = await trainModel(model, {
-    data: options.train, evalData: options.test, steps: options.steps, batch: options.batch, lr: options.lr,
+    data: options.train, evalData: options.test, steps: options.steps, batch: options.batch, lr,
     optimizer, seed: options.seed, trainable,
     bnRecalibrationBatches: options.bnRecalibrationBatches, evaluateAt: options.evaluateAt, onProgress: options.onProgress,
     ...(options.headRefit ? { headRefit: options.headRefit } : {}),
@@ -74,7 +78,7 @@ export async function finetuneModel(source: ModelSource, options: FinetuneModelO
     report: {
       backend: describeBackend(backend),
       steps: options.steps,
-      optimizer, ...(start ? { start } : {}),
+      optimizer, lr, ...(start ? { start } : {}),
       msPerStep: result.msPerStep,
       finalLoss: result.history.at(-1)?.loss ?? NaN,
       trainedTensors: result.trained.length,

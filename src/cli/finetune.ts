@@ -35,7 +35,7 @@ export function registerFinetune(program: Command): void {
     .option('--data-dir <dir>', 'folder of a dataset named by --data (default for fashion-mnist: /usr/share/datasets/fashion-mnist)')
     .option('--steps <n>', 'training steps', '300')
     .option('--batch <n>', 'batch size', '64')
-    .option('--lr <rate>', 'learning rate', '1e-3')
+    .option('--lr <rate>', 'learning rate, or auto: 3e-3 for lamb from a ghn prediction, 1e-3 otherwise', 'auto')
     .option('--optimizer <name>', 'auto | sgd | adamw | lamb (lamb: each tensor moves by lr relative to its norm, loses less of a prediction; auto: lamb for a ghn predict output, adamw otherwise; docs/benchmarks.md)', 'auto')
     .option('--seed <n>', 'seed of the batch order', '0')
     .option('--bn-recalibration <batches>', 'batches that re-estimate BatchNorm running statistics for the final weights (0: keep the running average)', String(DEFAULT_BN_RECALIBRATION_BATCHES))
@@ -70,7 +70,7 @@ export function registerFinetune(program: Command): void {
         result = await finetuneModel(file, {
           train, test, steps,
           batch: parseNumber(o.batch, '--batch', { integer: true, min: 1 }),
-          lr: parseNumber(o.lr, '--lr', { min: 0 }),
+          lr: o.lr === 'auto' ? 'auto' : parseNumber(o.lr, '--lr', { min: 0 }),
           optimizer: o.optimizer as (typeof OPTIMIZERS)[number],
           seed: parseNumber(o.seed, '--seed', { integer: true, min: 0 }),
           bnRecalibrationBatches: parseNumber(o.bnRecalibration, '--bn-recalibration', { integer: true, min: 0 }),
@@ -88,7 +88,7 @@ export function registerFinetune(program: Command): void {
       }
       const pct = (x?: number) => (x === undefined ? '-' : `${(100 * x).toFixed(2)}%`);
       process.stdout.write(
-        `${o.output}: ${r.steps} steps of ${r.optimizer}${r.start ? ` (auto: ${r.start === 'ghn-prediction' ? 'a ghn prediction' : 'not a ghn prediction'})` : ''} (${r.msPerStep.toFixed(0)} ms/step, ${r.backend}), final loss ${r.finalLoss.toFixed(3)}\n` +
+        `${o.output}: ${r.steps} steps of ${r.optimizer} lr ${r.lr}${r.start ? ` (auto: ${r.start === 'ghn-prediction' ? 'a ghn prediction' : 'not a ghn prediction'})` : ''} (${r.msPerStep.toFixed(0)} ms/step, ${r.backend}), final loss ${r.finalLoss.toFixed(3)}\n` +
           `  test accuracy ${pct(r.testAccuracy)} (tfjs executor), ${pct(r.ortAccuracy)} (onnxruntime, written file)\n` +
           (r.headRefit ? `  classifier ${r.headRefit.op} refitted in closed form on ${r.headRefit.images} training images (${r.headRefit.kept === 'fitted' ? 'fit kept' : 'trained head kept: the fit was worse on those images'})\n` : ''),
       );
