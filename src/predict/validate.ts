@@ -9,6 +9,7 @@ import * as ort from 'onnxruntime-node';
 import { GhnError } from '../errors.js';
 import { encodeModelParts, isExternal, joinParts, toNumber, type ModelProto, type OnnxModel, type TensorProto } from '../onnx/index.js';
 import { createRng, gaussian } from '../util/random.js';
+import { firstNonFinite } from './float-kernels.js';
 import type { ValueInfoProto } from '../onnx/types.js';
 
 export interface ValidationReport {
@@ -152,9 +153,8 @@ export function checkSameStructure(proto: ModelProto, reference: ModelStructure,
     if (!data || data.length !== expected) {
       throw new GhnError('bad-input', `the written model's tensor ${t.name} holds ${data?.length ?? 'a partial'} values, not ${expected}`);
     }
-    for (let i = 0; i < data.length; i++) {
-      if (!Number.isFinite(data[i]!)) throw new GhnError('bad-input', `the written model's tensor ${t.name} has a non-finite value at ${i}`);
-    }
+    const bad = data instanceof Float32Array ? firstNonFinite(data) : data.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) throw new GhnError('bad-input', `the written model's tensor ${t.name} has a non-finite value at ${bad}`);
     values += data.length;
   }
   return { reference: label, floatTensors: own.floatTensors, values, ms: performance.now() - t0 };
