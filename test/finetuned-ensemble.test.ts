@@ -22,3 +22,17 @@ test('fine-tuned members of one file differ by their batch order; as written the
   // 5 steps from PyTorch's init: the least-squares head reads the features far better than the trained one.
   assert.ok(refitted.meanMember > tuned.meanMember + 0.05, `refit ${refitted.meanMember} vs ${tuned.meanMember}`);
 });
+
+test('distill with headRefit: the student head is refitted on the labels after training, and the report says so', async () => {
+  const { distill } = await import('../src/api/ensemble.js');
+  const splits = new DatasetSplits(resolveDataset('fashion-mnist', 'fixtures/fashion-mnist'), 300);
+  const teachers = [{ name: 'a', model: FILE }, { name: 'b', model: 'fixtures/cnn_small.eval13.onnx' }];
+  const student = { name: 's', model: FILE };
+  const plain = (await distill(teachers, student, { splits, steps: 4 })).report;
+  const refit = (await distill(teachers, student, { splits, steps: 4, headRefit: { images: 500 } })).report;
+  assert.equal(plain.headRefit, undefined);
+  assert.equal(refit.headRefit?.images, 500);
+  assert.equal(refit.ensemble, plain.ensemble);
+  // Untrained teachers give the body nothing to learn; the least-squares head still reads its features.
+  assert.ok(refit.student > plain.student + 0.05, `refit ${refit.student} vs ${plain.student}`);
+});

@@ -15,6 +15,7 @@ import { GhnError } from '../errors.js';
 import { finetune } from '../fine-tuning/finetune.js';
 import type { FinetuneProgress, HeadRefitOptions } from '../fine-tuning/finetune.js';
 import type { OptimizerKind } from '../fine-tuning/optimizers.js';
+import type { HeadFitReport } from '../predict/fit-head.js';
 import { buildGraph } from '../graph/index.js';
 import { encodeModel } from '../onnx/index.js';
 import { finetuneModel } from './finetune.js';
@@ -262,6 +263,8 @@ export interface DistillReport {
   members: number[];
   meanMember: number;
   disagreement: number;
+  /** The student's closed-form head refit after training, when asked and its head has a fitted form. */
+  headRefit?: HeadFitReport;
 }
 
 /**
@@ -311,6 +314,7 @@ export async function distill(teachers: readonly Member[], student: Member, opti
       testImages: test.count, data: test.name,
       student: studentEnd!, studentStart: studentStart!, ensemble: teacherFigures.ensemble, members: teacherFigures.members,
       meanMember: teacherFigures.meanMember, disagreement: teacherFigures.disagreement,
+      ...(trained.headRefit ? { headRefit: trained.headRefit } : {}),
     },
   };
 }

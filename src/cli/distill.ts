@@ -91,7 +91,8 @@ export function registerDistill(program: Command): void {
       process.stdout.write(
         `${o.output}: ${o.student} distilled from ${files.length} models in ${r.steps} steps (${r.msPerStep.toFixed(0)} ms/step), final loss ${r.finalLoss.toFixed(3)}\n` +
           `  test accuracy on ${r.testImages} images of ${r.data}: student ${pct(r.student)} (from ${pct(r.studentStart)}), ` +
-          `ensemble ${pct(r.ensemble)}, mean single model ${pct(r.meanMember)} (disagreement ${pct(r.disagreement)})\n`,
+          `ensemble ${pct(r.ensemble)}, mean single model ${pct(r.meanMember)} (disagreement ${pct(r.disagreement)})\n` +
+          (r.headRefit ? `  classifier refitted in closed form on ${r.headRefit.images} labeled training images (${r.headRefit.kept === 'fitted' ? 'fit kept' : 'trained head kept: the fit was worse on those images'})\n` : ''),
       );
     });
 }
