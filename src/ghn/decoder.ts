@@ -278,19 +278,49 @@ const P_DIM = CHANNEL_CODE_DIM;
 
 /** Φ(0..n)ᵀΦ(0..n)/n and the mean code of the first n channels, cached per n. */
 const prefixStats = new Map<number, { gram: Float32Array; mean: Float32Array }>();
+/**
+ * The float64 sums over the first n channels behind each cached prefix (the Gram's upper triangle
+ * only): a longer prefix continues from the longest shorter one instead of starting over (ResNet-50
+ * asks for 3, 64, 128, …, 2,048 channels). The sums are the same: each entry still adds its channels'
+ * products in index order.
+ */
+const prefixSums = new Map<number, { g: Float64Array; m: Float64Array }>();
+
+/** Adds channels [from, to) to the sums: the mean, and the Gram's entries with b ≥ a (it is symmetric). */
+function accumulateCodes(codes: Float32Array, rows: Iterable<number>, g: Float64Array, m: Float64Array): void {
+  for (const i of rows) {
+    const row = codes.subarray(i * P_DIM, (i + 1) * P_DIM);
+    for (let a = 0; a < P_DIM; a++) {
+      const ra = row[a]!;
+      m[a]! += ra;
+      for (let b = a; b < P_DIM; b++) g[a * P_DIM + b]! += ra * row[b]!;
+    }
+  }
+}
+
+/** The stats from the sums of n channels: the upper triangle mirrored (x·y and y·x are the same double). */
+function statsOfSums(g: Float64Array, m: Float64Array, n: number): { gram: Float32Array; mean: Float32Array } {
+  const gram = new Float32Array(P_DIM * P_DIM);
+  for (let a = 0; a < P_DIM; a++) {
+    for (let b = a; b < P_DIM; b++) gram[a * P_DIM + b] = gram[b * P_DIM + a] = g[a * P_DIM + b]! / n;
+  }
+  return { gram, mean: Float32Array.from(m, (v) => v / n) };
+}
+
+function* range(from: number, to: number): Iterable<number> {
+  for (let i = from; i < to; i++) yield i;
+}
+
 function channelPrefixStats(n: number): { gram: Float32Array; mean: Float32Array } {
   let st = prefixStats.get(n);
   if (!st) {
-    const codes = channelCodes(n);
-    const g = new Float64Array(P_DIM * P_DIM), m = new Float64Array(P_DIM);
-    for (let i = 0; i < n; i++) {
-      const row = codes.subarray(i * P_DIM, (i + 1) * P_DIM);
-      for (let a = 0; a < P_DIM; a++) {
-        m[a]! += row[a]!;
-        for (let b = 0; b < P_DIM; b++) g[a * P_DIM + b]! += row[a]! * row[b]!;
-      }
-    }
-    st = { gram: Float32Array.from(g, (v) => v / n), mean: Float32Array.from(m, (v) => v / n) };
+    let start = 0;
+    for (const k of prefixSums.keys()) if (k <= n && k > start) start = k;
+    const from = prefixSums.get(start);
+    const g = from ? from.g.slice() : new Float64Array(P_DIM * P_DIM), m = from ? from.m.slice() : new Float64Array(P_DIM);
+    accumulateCodes(channelCodes(n), range(start, n), g, m);
+    prefixSums.set(n, { g, m });
+    st = statsOfSums(g, m, n);
     prefixStats.set(n, st);
   }
   return st;
@@ -299,16 +329,9 @@ function channelPrefixStats(n: number): { gram: Float32Array; mean: Float32Array
 /** Φᵀ·Φ/n and the mean code of the channels 0..n-1, or of the channel indices `indices` (n of them). */
 function channelSetStats(n: number, indices?: Int32Array): { gram: Float32Array; mean: Float32Array } {
   if (!indices) return channelPrefixStats(n);
-  const codes = channelCodes(maxOf(indices) + 1);
   const g = new Float64Array(P_DIM * P_DIM), m = new Float64Array(P_DIM);
-  for (const i of indices) {
-    const row = codes.subarray(i * P_DIM, (i + 1) * P_DIM);
-    for (let a = 0; a < P_DIM; a++) {
-      m[a]! += row[a]!;
-      for (let b = 0; b < P_DIM; b++) g[a * P_DIM + b]! += row[a]! * row[b]!;
-    }
-  }
-  return { gram: Float32Array.from(g, (v) => v / n), mean: Float32Array.from(m, (v) => v / n) };
+  accumulateCodes(channelCodes(maxOf(indices) + 1), indices, g, m);
+  return statsOfSums(g, m, n);
 }
 
 function tapStats(kH: number, kW: number): { gram: Float32Array; mean: Float32Array } {
