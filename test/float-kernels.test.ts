@@ -1,11 +1,14 @@
 /**
  * The WebAssembly float kernels give the JS loops' results bit for bit: the scale on lengths around
- * the 4-float step and the 1 MiB window, and the first non-finite index wherever it lies (a window's
- * first or last value, the scalar tail), with the largest finite float and subnormals left alone.
+ * the 4-float step and the 1 MiB window, the first non-finite index wherever it lies (a window's
+ * first or last value, the scalar tail), with the largest finite float and subnormals left alone,
+ * and the default-init mix (mix-kernel.ts) against the general path's draws from createRng.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { firstNonFinite, scaleInPlace } from '../src/predict/float-kernels.js';
+import { mixSlot } from '../src/postprocess/default-init.js';
+import { mixUsesWebAssembly } from '../src/postprocess/mix-kernel.js';
+import { firstNonFinite, scaleInPlace, usesWebAssembly } from '../src/predict/float-kernels.js';
 import { createRng, gaussian } from '../src/util/random.js';
 
 const WINDOW = 1 << 18;
@@ -19,6 +22,11 @@ function randomArray(n: number, seed: number): Float32Array {
 const bits = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
 describe('float kernels', () => {
+  it('run in WebAssembly SIMD on Node 20 (the module validates)', () => {
+    assert.equal(usesWebAssembly(), true);
+    assert.equal(mixUsesWebAssembly(), true);
+  });
+
   it('scaleInPlace gives the JS loop\'s bits', () => {
     for (const n of LENGTHS) {
       for (const scale of [Math.fround(0.37219), Math.fround(1e-3), 1e3, Math.fround(1.0000001), Math.fround(7.5e-2), 0.1 /* not a float32: the JS loop */]) {
@@ -62,5 +70,17 @@ describe('float kernels', () => {
   it('firstNonFinite leaves the largest float, subnormals, zeros and negative zero alone', () => {
     const values = Float32Array.of(3.4028234663852886e38, -3.4028234663852886e38, 1.4e-45, -1.4e-45, 0, -0, 1.1754942e-38, 5);
     assert.equal(firstNonFinite(values), -1);
+  });
+
+  it('the uniform-fan-in mix gives the bits of (1 − t)·p + t·fround((2u − 1)·bound) with u from createRng', () => {
+    for (const n of [1, 3, 4, 5, 7, WINDOW - 1, WINDOW, WINDOW + 5, 2 * WINDOW + 3]) {
+      for (const [t, bound, seed] of [[0.2, 0.05, 1], [0.5, 1 / Math.sqrt(27), 12345], [0.2, 0.0123, 0xffffffff], [1, 3, 7]] as const) {
+        const p = randomArray(n, n + seed);
+        const rng = createRng(seed);
+        const expected = Float32Array.from(p, (v) => (1 - t) * v + t * Math.fround((2 * rng() - 1) * bound));
+        const mixed = mixSlot(p, t, { rule: { kind: 'uniform-fan-in' }, bound }, seed);
+        assert.ok(bits(mixed).equals(bits(expected)), `length ${n}, t ${t}, seed ${seed}`);
+      }
+    }
   });
 });

@@ -13,6 +13,7 @@ import type { ComputationGraph } from '../graph/computation-graph.js';
 import type { ParamSlot } from '../graph/types.js';
 import type { ParamRole } from '../graph/vocabulary.js';
 import { createRng, gaussian, type Rng } from '../util/random.js';
+import { mixUniformFanInSimd, MULBERRY_STEP } from './mix-kernel.js';
 
 /** How PyTorch's modules initialize a parameter when they are built. */
 export type InitRule =
@@ -124,10 +125,12 @@ export function mixSlot(p: Float32Array, t: number, d: SlotDraw, seed: number): 
  * the output bytes are those of the general path (test/samples.test.ts checks it).
  */
 function mixUniformFanIn(p: Float32Array, out: Float32Array, t: number, bound: number, seed: number): void {
-  let state = seed >>> 0;
+  // Whole groups of four in WebAssembly SIMD (mix-kernel.ts, the same bits), the rest here.
+  const done = mixUniformFanInSimd(p, out, t, bound, seed);
+  let state = (seed + Math.imul(done, MULBERRY_STEP)) >>> 0;
   const keep = 1 - t;
-  for (let i = 0; i < p.length; i++) {
-    state = (state + 0x6d2b79f5) >>> 0;
+  for (let i = done; i < p.length; i++) {
+    state = (state + MULBERRY_STEP) >>> 0;
     let x = state;
     x = Math.imul(x ^ (x >>> 15), x | 1);
     x ^= x + Math.imul(x ^ (x >>> 7), x | 61);

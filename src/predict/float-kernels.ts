@@ -4,7 +4,7 @@
  * calibration factor (ResNet-50: 24 M of its 25.5 M values per calibration) and checking that every
  * value is finite (each `--samples` sample's structure check).
  *
- * The module is a few hand-assembled instructions (below) with its own memory: the arrays live in
+ * The module is a few hand-assembled instructions (below; src/engine/wasm-simd.ts encodes them) with its own memory: the arrays live in
  * JS memory, which WebAssembly cannot address, so each is copied through a 1 MiB window (in, work,
  * out), which stays in cache. Measured on the 2-core machine (24 M values): the scale 155–175 ms
  * as a JS loop, 58–69 ms here; the finite check 100–145 ms, 34–53 ms here.
@@ -14,76 +14,43 @@
  * Where WebAssembly SIMD is unavailable, the JS loops run instead.
  */
 
-/** Floats per window: 1 MiB, 16 pages of WebAssembly memory. */
-const WINDOW = 1 << 18;
+import { assemble, F32, I32, instantiate, loop16, op, WINDOW } from '../engine/wasm-simd.js';
 
-const uleb = (n: number): number[] => {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n) b |= 0x80;
-    out.push(b);
-  } while (n);
-  return out;
-};
-const section = (id: number, bytes: number[]) => [id, ...uleb(bytes.length), ...bytes];
-const name = (s: string) => [...uleb(s.length), ...[...s].map((c) => c.charCodeAt(0))];
-const SIMD = 0xfd;
-const LOCAL_GET = 0x20, LOCAL_SET = 0x21, I32_CONST = 0x41, BLOCK = 0x02, LOOP = 0x03, VOID = 0x40, END = 0x0b;
-const BR = 0x0c, BR_IF = 0x0d, I32_GE_U = 0x4f, I32_ADD = 0x6a, V128 = 0x7b;
-const V128_LOAD = [SIMD, 0x00, 2, 0], V128_STORE = [SIMD, 0x0b, 2, 0]; // memarg: 4-byte alignment, offset 0
-const F32X4_SPLAT = [SIMD, 0x13], F32X4_MUL = [SIMD, ...uleb(0xe6)], I32X4_SPLAT = [SIMD, 0x11];
-const V128_AND = [SIMD, 0x4e], V128_OR = [SIMD, 0x50], I32X4_EQ = [SIMD, 0x37], V128_ANY_TRUE = [SIMD, 0x53];
-/** `for (p = param 0; p < param 1; p += 16) body` */
-const loop16 = (body: number[]) => [
-  BLOCK, VOID, LOOP, VOID,
-  LOCAL_GET, 0, LOCAL_GET, 1, I32_GE_U, BR_IF, 1,
-  ...body,
-  LOCAL_GET, 0, I32_CONST, 16, I32_ADD, LOCAL_SET, 0, BR, 0,
-  END, END,
-];
-/** scale(p, end, s): the floats at bytes [p, end) times s (end − p a multiple of 16). */
-const scaleBody = [
-  1, 1, V128, // local 3: s in every lane
-  LOCAL_GET, 2, ...F32X4_SPLAT, LOCAL_SET, 3,
-  ...loop16([LOCAL_GET, 0, LOCAL_GET, 0, ...V128_LOAD, LOCAL_GET, 3, ...F32X4_MUL, ...V128_STORE]),
-  END,
-];
-/** nonFinite(p, end): 1 if a float at bytes [p, end) has every exponent bit set (±Inf, NaN), else 0. */
-const EXPONENT = [0x80, 0x80, 0x80, 0xfc, 0x07]; // 0x7f800000 as a signed LEB128
-const nonFiniteBody = [
-  2, 1, V128, 1, V128, // local 2: the exponent mask in every lane; local 3: lanes seen non-finite
-  I32_CONST, ...EXPONENT, ...I32X4_SPLAT, LOCAL_SET, 2,
-  ...loop16([LOCAL_GET, 3, LOCAL_GET, 0, ...V128_LOAD, LOCAL_GET, 2, ...V128_AND, LOCAL_GET, 2, ...I32X4_EQ, ...V128_OR, LOCAL_SET, 3]),
-  LOCAL_GET, 3, ...V128_ANY_TRUE,
-  END,
-];
-const MODULE = new Uint8Array([
-  0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0,
-  ...section(1, [2, 0x60, 3, 0x7f, 0x7f, 0x7d, 0, 0x60, 2, 0x7f, 0x7f, 1, 0x7f]), // (i32, i32, f32) → (), (i32, i32) → i32
-  ...section(3, [2, 0, 1]),
-  ...section(5, [1, 0, (WINDOW * 4) / 65536]),
-  ...section(7, [3, ...name('memory'), 2, 0, ...name('scale'), 0, 0, ...name('nonFinite'), 0, 1]),
-  ...section(10, [2, ...uleb(scaleBody.length), ...scaleBody, ...uleb(nonFiniteBody.length), ...nonFiniteBody]),
+const EXPONENT = 0x7f800000;
+const MODULE = assemble([
+  {
+    // scale(p, end, s): the floats at bytes [p, end) times s (end − p a multiple of 16); local 3: s in every lane.
+    name: 'scale', params: [I32, I32, F32], results: [], v128Locals: 1,
+    code: [
+      ...op.localGet(2), ...op.f32x4Splat, ...op.localSet(3),
+      ...loop16([...op.localGet(0), ...op.localGet(0), ...op.v128Load, ...op.localGet(3), ...op.f32x4Mul, ...op.v128Store]),
+    ],
+  },
+  {
+    // nonFinite(p, end): 1 if a float at bytes [p, end) has every exponent bit set (±Inf, NaN), else 0.
+    // Local 2: the exponent mask in every lane; local 3: the lanes seen non-finite.
+    name: 'nonFinite', params: [I32, I32], results: [I32], v128Locals: 2,
+    code: [
+      ...op.i32Const(EXPONENT), ...op.i32x4Splat, ...op.localSet(2),
+      ...loop16([
+        ...op.localGet(3), ...op.localGet(0), ...op.v128Load, ...op.localGet(2), ...op.v128And, ...op.localGet(2), ...op.i32x4Eq,
+        ...op.v128Or, ...op.localSet(3),
+      ]),
+      ...op.localGet(3), ...op.v128AnyTrue,
+    ],
+  },
 ]);
 
 interface Kernels {
-  heap: Float32Array;
+  window: Float32Array;
   scale: (p: number, end: number, s: number) => void;
   nonFinite: (p: number, end: number) => number;
 }
 
 let kernels: Kernels | null | undefined;
 
-/** The instantiated module (synchronous: it is 200 bytes), or null without WebAssembly SIMD. */
 function simd(): Kernels | null {
-  if (kernels !== undefined) return kernels;
-  if (typeof WebAssembly !== 'object' || !WebAssembly.validate(MODULE)) return (kernels = null);
-  const exports = new WebAssembly.Instance(new WebAssembly.Module(MODULE)).exports as unknown as {
-    memory: WebAssembly.Memory; scale: Kernels['scale']; nonFinite: Kernels['nonFinite'];
-  };
-  return (kernels = { heap: new Float32Array(exports.memory.buffer, 0, WINDOW), scale: exports.scale, nonFinite: exports.nonFinite });
+  return kernels === undefined ? (kernels = instantiate<Kernels>(MODULE)) : kernels;
 }
 
 /**
@@ -98,9 +65,9 @@ export function scaleInPlace(values: Float32Array, scale: number): void {
     for (; values.length - done >= 4; done += WINDOW) {
       const n = Math.min(WINDOW, values.length - done) & ~3;
       const window = values.subarray(done, done + n);
-      k.heap.set(window);
+      k.window.set(window);
       k.scale(0, n * 4, s);
-      window.set(k.heap.subarray(0, n));
+      window.set(k.window.subarray(0, n));
       if (n < WINDOW) {
         done += n;
         break;
@@ -118,7 +85,7 @@ export function firstNonFinite(values: Float32Array): number {
     for (; done < values.length; done += WINDOW) {
       const n = Math.min(WINDOW, values.length - done) & ~3;
       if (n === 0) break;
-      k.heap.set(values.subarray(done, done + n));
+      k.window.set(values.subarray(done, done + n));
       if (k.nonFinite(0, n * 4)) return scanFrom(values, done);
       if (n < WINDOW) {
         done += n;
@@ -133,4 +100,9 @@ export function firstNonFinite(values: Float32Array): number {
 function scanFrom(values: Float32Array, from: number): number {
   for (let i = from; i < values.length; i++) if (!Number.isFinite(values[i]!)) return i;
   return -1;
+}
+
+/** Whether the WebAssembly kernels run here (else the JS loops do). */
+export function usesWebAssembly(): boolean {
+  return simd() !== null;
 }
