@@ -90,7 +90,7 @@ describe('latent GHN', () => {
     const plain = await trainGhn({ ...run, recipe: { steps: 2, metaBatch: 2, images: 8, poolSize: 3, warmupSteps: 1, lr: 1e-3, ghn: LATENT } });
     const before = new Map([...plain.model.variables].map(([n, v]) => [n, v.dataSync().slice()]));
     const diverse = await trainGhn({
-      ...run, recipe: { steps: 6, diversity: 2, trainVariables: ['latent.'] }, extend: { lr: 3e-2, warmupSteps: 1 }, resume: true,
+      ...run, recipe: { steps: 7, diversity: 2, trainVariables: ['latent.'] }, extend: { lr: 3e-2, warmupSteps: 1 }, resume: true, stopAtStep: 6,
     });
     for (const [name, v] of diverse.model.variables) {
       if (name === 'latent.proj') assert.notDeepEqual(v.dataSync(), before.get(name), 'the latent is trained');
@@ -102,7 +102,10 @@ describe('latent GHN', () => {
     assert.equal(diverse.recipe.tails![0]!.diversity, 2);
     assert.deepEqual(replaySegments(diverse.recipe).map((s) => [s.from, s.diversity, s.trainVariables]), [[0, undefined, undefined], [2, 2, ['latent.']]]);
     const replayPath = join(mkdtempSync(join(tmpdir(), 'ghn-latent-replay-')), 'r.ghn');
-    const replayed = await replayTraining(diverse.recipe, { data, valEvery: 0, checkpointPath: replayPath });
+    // From the header, as `ghn train --replay` reads it: the run stopped at 6 of its schedule's 7 steps.
+    const recorded = loadGhn(checkpointPath).header.recipe as typeof diverse.recipe;
+    const replayed = await replayTraining(recorded, { data, valEvery: 0, checkpointPath: replayPath });
+    assert.equal(replayed.stepsDone, 6);
     assert.equal(loadGhn(replayPath).hash, loadGhn(checkpointPath).hash, 'the replay is bit-identical');
     await assert.rejects(trainGhn({ data, valEvery: 0, workers: 2, recipe: { steps: 1, diversity: 1, ghn: LATENT } }), /one process/);
     [plain, diverse, replayed].forEach((r) => r.model.dispose());

@@ -45,8 +45,9 @@ export function replaySegments(recipe: TrainRecipe): ReplaySegment[] {
   let poolSize = base.poolSize;
   return starts.map((s, i) => {
     const next = tails[i]; // the tail after segment i (starts[i + 1])
-    const stopAt = next ? next.from : recipe.steps;
-    const scheduleEnd = next && next.warmupSteps === 0 && next.lr > 0 ? cosineEnd(s.from, s.lr, s.warmupSteps, next.from, next.lr) : stopAt;
+    // A header's recipe records where the run stopped: the last segment may end before its schedule.
+    const stopAt = next ? next.from : Math.min(recipe.steps, (recipe as TrainRecipe & { stepsDone?: number }).stepsDone ?? recipe.steps);
+    const scheduleEnd = next ? (next.warmupSteps === 0 && next.lr > 0 ? cosineEnd(s.from, s.lr, s.warmupSteps, next.from, next.lr) : stopAt) : recipe.steps;
     poolSize = s.poolSize ?? poolSize;
     // The objective is the segment's own: a tail without one trained plainly.
     const objective = i === 0 ? { diversity: recipe.tails?.length ? undefined : recipe.diversity } : { diversity: (s as ScheduleTailLike).diversity, trainVariables: (s as ScheduleTailLike).trainVariables };
@@ -72,7 +73,7 @@ function cosineEnd(from: number, peak: number, warmup: number, at: number, lr: n
 export async function replayTraining(
   recorded: TrainRecipe, options: Omit<TrainGhnOptions, 'recipe' | 'extend' | 'resume' | 'stopAtStep'>,
 ): Promise<TrainResult> {
-  const { tails: _tails, base: _base, ...base } = recorded;
+  const { tails: _tails, base: _base, stepsDone: _done, ...base } = recorded as TrainRecipe & { stepsDone?: number };
   const started = performance.now();
   let result: TrainResult | undefined;
   for (const [i, seg] of replaySegments(recorded).entries()) {
