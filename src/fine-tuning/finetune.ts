@@ -6,7 +6,9 @@
  * (momentum from the node, 0.9 in ONNX terms = 0.1 in PyTorch's; unbiased batch variance);
  * after the last step the running statistics are re-estimated for the final weights (a few
  * forward passes, bn-recalibration.ts); evaluation and the written model use them. Checkpoints
- * (`evaluateAt`) are evaluated the same way without changing the run.
+ * (`evaluateAt`) are evaluated the same way without changing the run. With `headRefit` the
+ * classifier is re-solved in closed form on the features of those weights before each evaluation
+ * and the write (head-refit.ts).
  */
 import * as tf from '../engine/tfjs-core.js';
 import { endlessBatches } from '../data/batches.js';
