@@ -7,7 +7,7 @@ import { GhnError } from '../src/errors.js';
 import { buildGraph } from '../src/graph/index.js';
 import { decodeModel, encodeModel, readFloat32, readModelFile } from '../src/onnx/index.js';
 import { stageFile } from '../src/predict/staged-file.js';
-import { validateWithOrt } from '../src/predict/validate.js';
+import { drawCheckInputs, validateWithOrt } from '../src/predict/validate.js';
 import { writeParameters } from '../src/graph/write-parameters.js';
 import { createRng, gaussian } from '../src/util/random.js';
 
@@ -62,6 +62,19 @@ for (const fixture of ['resnet_small.preserve13', 'vit_small.preserve13', 'convn
       assert.ok(report.finite);
       assert.deepEqual(report.outputShape, [2, 10]);
       assert.ok(report.outputStd > 0);
+    });
+
+    it('the check with its batch drawn ahead (while the file is written) reports what it reports drawing its own; a batch of another shape is not used', async () => {
+      const own = await validateWithOrt(bytes, { batch: 1, seed: 3 });
+      const ahead = drawCheckInputs(written.model.proto, { batch: 1, seed: 3 });
+      assert.deepEqual(ahead.map((x) => x.shape), [own.inputShape]);
+      const drawnAhead = await validateWithOrt(bytes, { batch: 1, seed: 3, inputs: ahead });
+      assert.deepEqual({ ...drawnAhead, ms: 0 }, { ...own, ms: 0 });
+      const otherSeed = await validateWithOrt(bytes, { batch: 1, seed: 3, inputs: drawCheckInputs(written.model.proto, { batch: 1, seed: 4 }) });
+      // The batch drawn ahead is the one run: seed 4's report (another one where the output depends on the input).
+      assert.deepEqual({ ...otherSeed, ms: 0 }, { ...(await validateWithOrt(bytes, { batch: 1, seed: 4 })), ms: 0 });
+      const wrongShape = await validateWithOrt(bytes, { batch: 1, seed: 3, inputs: drawCheckInputs(written.model.proto, { batch: 2, seed: 4 }) });
+      assert.deepEqual({ ...wrongShape, ms: 0 }, { ...own, ms: 0 });
     });
 
     it('leaves the input model untouched', () => {

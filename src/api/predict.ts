@@ -21,7 +21,7 @@ import { checkGhnServes, ghnDataset, predictedNormalization } from './ghn-compat
 import { firstImages, fitHead, type HeadFitReport, type LabeledImages } from '../predict/fit-head.js';
 import { stageFile, type StagedFile } from '../predict/staged-file.js';
 import { stageModelWithData } from '../predict/staged-model.js';
-import { checkSameStructure, modelStructure, validateWithOrt, type ModelStructure, type SameStructureReport, type ValidationReport } from '../predict/validate.js';
+import { checkSameStructure, drawCheckInputs, modelStructure, validateWithOrt, type ModelStructure, type SameStructureReport, type ValidationReport } from '../predict/validate.js';
 import { writeParameters, type WrittenParameters } from '../graph/write-parameters.js';
 import { VERSION } from '../version.js';
 import { StageClock, type StageTimes } from './stage-clock.js';
@@ -230,10 +230,14 @@ export async function emitPrediction(
     try {
       // One sample: loading the written bytes and one forward pass with finite outputs is the proof;
       // a second sample doubles the forward pass (ResNet-50: ~0.1 s of CPU) and proves nothing more.
+      const batchOf = { seed: opts.seed, batch: 1 };
+      // Drawn, and the structure recorded, while the file is still being written (the check's session needs all of it).
+      const inputs = clock.measure('validate', () => drawCheckInputs(written.model.proto, batchOf));
+      const recorded = check.recordStructure && selfContained ? clock.measure('validate', () => modelStructure(written.model.proto)) : undefined;
       const checked = await clock.measureAsync('write', output.checked);
-      validation = await clock.measureAsync('validate', () => validateWithOrt(checked, { seed: opts.seed, batch: 1 }));
+      validation = await clock.measureAsync('validate', () => validateWithOrt(checked, { ...batchOf, inputs }));
       if (!validation.finite) throw new GhnError('bad-input', 'the predicted model gives non-finite outputs in onnxruntime');
-      if (check.recordStructure && selfContained) structure = clock.measure('validate', () => modelStructure(written.model.proto));
+      structure = recorded;
     } catch (err) {
       await output.staged?.discard();
       throw err;
