@@ -59,12 +59,26 @@ async function softmaxOf(file: string, images: Float32Array, count: number, shap
   }
 }
 
+/** The shipped GHN without its latent input: samples then differ only by the default-init mix. */
+function plainGhn(): string {
+  const { model, header } = loadGhn(DEFAULT_GHN_PATH);
+  const values = new Map([...model.variables].filter(([name]) => name !== 'latent.proj').map(([name, v]) => [name, v.dataSync() as Float32Array]));
+  const { latentDim: _latent, ...config } = model.config;
+  const plain = new GhnModel(config, values);
+  const file = path.join(tmp, 'plain.ghn');
+  saveGhn(file, plain, { recipe: header.recipe });
+  [model, plain].forEach((m) => m.dispose());
+  return file;
+}
+
 describe('ghn predict --samples', { skip }, () => {
   const dir = path.join(tmp, 'cnn');
   let written: PredictSamplesResult;
+  let plain: string;
   before(async () => {
     await initBackend();
     written = await predictSamples(FIXTURE, 3, { outputDir: dir });
+    plain = plainGhn();
   });
 
   it('writes <model>.<i>.onnx, each a valid model that runs in onnxruntime', async () => {
@@ -123,12 +137,10 @@ describe('ghn predict --samples', { skip }, () => {
     await assert.rejects(predictSamples(FIXTURE, 1, { keepTensors: false }), /needs an outputDir/);
   });
 
-  it('mixing on the worker thread gives the same samples as on the main thread', async () => {
-    const [onWorker, onMain] = [await predictSamples(FIXTURE, 3, { mixWorker: true }), await predictSamples(FIXTURE, 3, { mixWorker: false })];
-    for (const i of [0, 1, 2]) {
-      assert.ok(sameTensors(onWorker.samples[i]!.tensors, onMain.samples[i]!.tensors), `sample ${i}`);
-      assert.ok(sameTensors(onWorker.samples[i]!.tensors, written.samples[i]!.tensors), `sample ${i} as written`);
-    }
+  it('mixing on the worker thread gives the same samples as on the main thread (a GHN without a latent)', async () => {
+    const [onWorker, onMain] = [await predictSamples(FIXTURE, 3, { mixWorker: true, ghn: plain }), await predictSamples(FIXTURE, 3, { mixWorker: false, ghn: plain })];
+    for (const i of [0, 1, 2]) assert.ok(sameTensors(onWorker.samples[i]!.tensors, onMain.samples[i]!.tensors), `sample ${i}`);
+    assert.ok(!sameTensors(onWorker.samples[1]!.tensors, onWorker.samples[2]!.tensors));
   });
 
   it('the one-loop uniform mix gives the bytes of a draw through createRng, value for value', () => {
@@ -150,22 +162,26 @@ describe('ghn predict --samples', { skip }, () => {
     assert.ok(uniform > 0);
   });
 
-  it('carries its index and seed in ghn.sample and its share in ghn.options', () => {
-    // cnn_small's deterministic prediction is the GHN alone (t = 0): the samples use SAMPLE_MIX.
+  it('carries its index and seed in ghn.sample and its share in ghn.options', async () => {
+    // cnn_small's deterministic prediction is the GHN alone (t = 0): the shipped (latent) GHN's samples stay so.
     assert.equal(written.mix.t, 0);
     for (const [i, s] of written.samples.entries()) {
       const meta = metadata(s.output!);
-      assert.deepEqual(JSON.parse(meta.get(SAMPLE_METADATA_KEY)!), { index: i, count: 3, seed: i, mix: SAMPLE_MIX, deterministicMix: 0 });
-      assert.equal(JSON.parse(meta.get('ghn.options')!).mix, SAMPLE_MIX);
+      assert.deepEqual(JSON.parse(meta.get(SAMPLE_METADATA_KEY)!), { index: i, count: 3, seed: i, mix: 0, deterministicMix: 0, latent: true });
+      assert.equal(JSON.parse(meta.get('ghn.options')!).mix, 0);
       assert.ok(meta.has('ghn.input_normalization'));
     }
+    // Without a latent, the samples use SAMPLE_MIX so that they differ.
+    const { samples } = await predictSamples(FIXTURE, 2, { ghn: plain });
+    assert.deepEqual(samples.map((s) => JSON.parse(metadata(s.onnx).get(SAMPLE_METADATA_KEY)!)),
+      [0, 1].map((i) => ({ index: i, count: 2, seed: i, mix: SAMPLE_MIX, deterministicMix: 0 })));
   });
 
-  it('samples differ from each other and from the deterministic prediction', async () => {
+  it('samples differ from each other; sample 0 of a latent GHN is the deterministic prediction', async () => {
     const [a, b, c] = written.samples.map((s) => s.tensors);
     assert.ok(!sameTensors(a!, b!) && !sameTensors(a!, c!) && !sameTensors(b!, c!));
     const deterministic = await predict(FIXTURE);
-    assert.ok(!sameTensors(deterministic.tensors, a!));
+    assert.ok(sameTensors(deterministic.tensors, a!));
   });
 
   it('is reproducible for a seed, and another seed gives other samples', async () => {
@@ -179,9 +195,9 @@ describe('ghn predict --samples', { skip }, () => {
       n.delete(SAMPLE_METADATA_KEY);
       assert.deepEqual(m, n);
     }
-    const other = await predictSamples(FIXTURE, 1, { seed: 7 });
-    assert.equal(other.samples[0]!.sample.seed, 7);
-    assert.ok(!sameTensors(other.samples[0]!.tensors, written.samples[0]!.tensors));
+    const other = await predictSamples(FIXTURE, 2, { seed: 7 });
+    assert.equal(other.samples[1]!.sample.seed, 8);
+    assert.ok(!sameTensors(other.samples[1]!.tensors, written.samples[1]!.tensors));
   });
 
   it('where the deterministic prediction mixes, sample 0 is it (only ghn.sample added)', async () => {
