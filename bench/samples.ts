@@ -7,6 +7,7 @@
  *
  *   npx tsx bench/samples.ts [--models lenet5,resnet_basic] [--samples 8] [--ghn FILE]
  *       [--dir fixtures/benchmark] [--variant preserve13] [--test-limit 2000] [--finetune-steps 0] [--json out.json]
+ *   npx tsx bench/samples.ts --dir fixtures/generated --variant '' --models cnn-23,resnet-11,vit-8   (the generated test split)
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -62,7 +63,7 @@ console.log(`K = ${args.samples} samples, ${args['test-limit']} test images, ${a
 console.log('| model | t | deterministic | mean sample (min–max) | mean − det. | disagreement | ensemble | ensemble − mean sample |');
 console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |');
 for (const model of args.models!.split(',')) {
-  const file = path.join(args.dir!, `${model}.${args.variant}.onnx`);
+  const file = path.join(args.dir!, args.variant ? `${model}.${args.variant}.onnx` : `${model}.onnx`);
   const det = path.join(work, `${model}.det.onnx`);
   ghn('predict', file, '-o', det, ...ghnArgs);
   const detFigures = JSON.parse(ghn('ensemble', det, ...evalArgs)) as EnsembleJson;
