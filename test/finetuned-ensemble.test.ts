@@ -36,3 +36,16 @@ test('distill with headRefit: the student head is refitted on the labels after t
   // Untrained teachers give the body nothing to learn; the least-squares head still reads its features.
   assert.ok(refit.student > plain.student + 0.05, `refit ${refit.student} vs ${plain.student}`);
 });
+
+test("distill with optimizer and lr 'auto': LAMB 3e-3 for a predicted student, AdamW 1e-3 for PyTorch's export", async () => {
+  const { distill } = await import('../src/api/ensemble.js');
+  const { predict } = await import('../src/api/predict.js');
+  const splits = new DatasetSplits(resolveDataset('fashion-mnist', 'fixtures/fashion-mnist'), 100);
+  const predicted = { name: 'p', model: (await predict(FILE)).onnx };
+  const auto = { splits, steps: 1, optimizer: 'auto' as const, lr: 'auto' as const };
+  const fromPrediction = (await distill([predicted], predicted, auto)).report;
+  assert.deepEqual([fromPrediction.optimizer, fromPrediction.lr], ['lamb', 3e-3]);
+  const raw = { name: 'r', model: FILE };
+  const fromExport = (await distill([raw], raw, auto)).report;
+  assert.deepEqual([fromExport.optimizer, fromExport.lr], ['adamw', 1e-3]);
+});

@@ -16,6 +16,7 @@ import { finetune } from '../fine-tuning/finetune.js';
 import type { FinetuneProgress, HeadRefitOptions } from '../fine-tuning/finetune.js';
 import type { OptimizerKind } from '../fine-tuning/optimizers.js';
 import type { HeadFitReport } from '../predict/fit-head.js';
+import { learningRateFor, optimizerForStart, startKind } from '../fine-tuning/start-recipe.js';
 import { buildGraph } from '../graph/index.js';
 import { encodeModel } from '../onnx/index.js';
 import { finetuneModel } from './finetune.js';
@@ -236,9 +237,10 @@ export interface DistillOptions {
   steps: number;
   /** Default ENSEMBLE_FINETUNE_RECIPE's. */
   batch?: number;
-  lr?: number;
-  /** Default AdamW; LAMB keeps more of a predicted student's start (docs/benchmarks.md). */
-  optimizer?: OptimizerKind;
+  /** 'auto': start-recipe.ts learningRateFor the student (3e-3 for LAMB from a ghn prediction). Default 1e-3. */
+  lr?: number | 'auto';
+  /** Default AdamW; 'auto': LAMB for a student that is a ghn prediction, AdamW otherwise (start-recipe.ts). */
+  optimizer?: OptimizerKind | 'auto';
   seed?: number;
   /**
    * Refit the student's head in closed form on the labels after training (and every `every` steps):
@@ -250,6 +252,8 @@ export interface DistillOptions {
 
 export interface DistillReport {
   steps: number;
+  optimizer: OptimizerKind;
+  lr: number;
   msPerStep: number;
   finalLoss: number;
   testImages: number;
@@ -285,6 +289,9 @@ export async function distill(teachers: readonly Member[], student: Member, opti
   await initBackend();
   const model = loadModel(student.model);
   const trainable = [...new Set([...buildGraph(model).slots.values()].map((s) => s.initializer))];
+  const start = startKind(model);
+  const optimizer = options.optimizer === 'auto' ? optimizerForStart(start) : (options.optimizer ?? ENSEMBLE_FINETUNE_RECIPE.optimizer);
+  const lr = options.lr === 'auto' ? learningRateFor(optimizer, start) : (options.lr ?? ENSEMBLE_FINETUNE_RECIPE.lr);
   const sessions: ProbabilityModel[] = [];
   let trained;
   try {
@@ -295,8 +302,8 @@ export async function distill(teachers: readonly Member[], student: Member, opti
       return meanProbabilities(probs);
     };
     trained = await finetune(model, {
-      data: train, steps: options.steps, batch: options.batch ?? ENSEMBLE_FINETUNE_RECIPE.batch, lr: options.lr ?? ENSEMBLE_FINETUNE_RECIPE.lr,
-      optimizer: options.optimizer ?? ENSEMBLE_FINETUNE_RECIPE.optimizer, seed: options.seed ?? ENSEMBLE_FINETUNE_RECIPE.seed, trainable,
+      data: train, steps: options.steps, batch: options.batch ?? ENSEMBLE_FINETUNE_RECIPE.batch, lr,
+      optimizer, seed: options.seed ?? ENSEMBLE_FINETUNE_RECIPE.seed, trainable,
       softTargets, onProgress: options.onProgress, ...(options.headRefit ? { headRefit: options.headRefit } : {}),
     });
   } finally {
@@ -310,7 +317,7 @@ export async function distill(teachers: readonly Member[], student: Member, opti
   return {
     onnx,
     report: {
-      steps: options.steps, msPerStep: trained.msPerStep, finalLoss: trained.history.at(-1)?.loss ?? NaN,
+      steps: options.steps, optimizer, lr, msPerStep: trained.msPerStep, finalLoss: trained.history.at(-1)?.loss ?? NaN,
       testImages: test.count, data: test.name,
       student: studentEnd!, studentStart: studentStart!, ensemble: teacherFigures.ensemble, members: teacherFigures.members,
       meanMember: teacherFigures.meanMember, disagreement: teacherFigures.disagreement,

@@ -33,7 +33,7 @@ export function requireFiles(files: readonly string[]): void {
   }
 }
 
-const OPTIMIZERS = ['adamw', 'lamb', 'sgd'] as const;
+const OPTIMIZERS = ['auto', 'adamw', 'lamb', 'sgd'] as const;
 
 export function registerDistill(program: Command): void {
   program
@@ -44,8 +44,8 @@ export function registerDistill(program: Command): void {
     .requiredOption('-o, --output <file>', 'where to write the distilled model')
     .option('--steps <n>', 'training steps', '300')
     .option('--batch <n>', 'batch size', '64')
-    .option('--lr <rate>', 'learning rate', '1e-3')
-    .option('--optimizer <name>', 'adamw | lamb | sgd (lamb keeps more of a predicted student: docs/benchmarks.md)', 'adamw')
+    .option('--lr <rate>', 'learning rate, or auto: 3e-3 for lamb from a ghn prediction, 1e-3 otherwise', 'auto')
+    .option('--optimizer <name>', 'auto | adamw | lamb | sgd (auto: lamb for a student that is a ghn predict output, adamw otherwise; docs/benchmarks.md)', 'auto')
     .option('--seed <n>', 'seed of the batch order', '0')
     .option('--head-refit <images>', "refit the student's classifier in closed form on this many labeled training images after training (the body learns from the soft targets); 0: off", String(DEFAULT_HEAD_REFIT_IMAGES))
     .option('--data <name|dir>', `dataset: ${DATA_HELP}`, 'fashion-mnist')
@@ -56,7 +56,7 @@ export function registerDistill(program: Command): void {
     .action(async (files: string[], o: DistillCliOptions) => {
       const steps = parseNumber(o.steps, '--steps', { integer: true, min: 1 });
       const batch = parseNumber(o.batch, '--batch', { integer: true, min: 1 });
-      const lr = parseNumber(o.lr, '--lr', { min: 0 });
+      const lr = o.lr === 'auto' ? 'auto' : parseNumber(o.lr, '--lr', { min: 0 });
       if (!(OPTIMIZERS as readonly string[]).includes(o.optimizer)) throw new GhnError('usage', `--optimizer must be ${OPTIMIZERS.join(', ')}, got "${o.optimizer}"`);
       const seed = parseNumber(o.seed, '--seed', { integer: true, min: 0 });
       const refitImages = parseNumber(o.headRefit, '--head-refit', { integer: true, min: 0 });
@@ -89,7 +89,7 @@ export function registerDistill(program: Command): void {
         return;
       }
       process.stdout.write(
-        `${o.output}: ${o.student} distilled from ${files.length} models in ${r.steps} steps (${r.msPerStep.toFixed(0)} ms/step), final loss ${r.finalLoss.toFixed(3)}\n` +
+        `${o.output}: ${o.student} distilled from ${files.length} models in ${r.steps} steps of ${r.optimizer} lr ${r.lr} (${r.msPerStep.toFixed(0)} ms/step), final loss ${r.finalLoss.toFixed(3)}\n` +
           `  test accuracy on ${r.testImages} images of ${r.data}: student ${pct(r.student)} (from ${pct(r.studentStart)}), ` +
           `ensemble ${pct(r.ensemble)}, mean single model ${pct(r.meanMember)} (disagreement ${pct(r.disagreement)})\n` +
           (r.headRefit ? `  classifier refitted in closed form on ${r.headRefit.images} labeled training images (${r.headRefit.kept === 'fitted' ? 'fit kept' : 'trained head kept: the fit was worse on those images'})\n` : ''),
