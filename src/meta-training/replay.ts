@@ -9,9 +9,7 @@
  * end), which is the next tail's start unless that segment was cut short, and then follows from the
  * learning rate the next tail inherited (a continuation has no warm-up and starts at the current lr).
  */
-import { recipeBase, type ScheduleTail, type TrainRecipe } from './recipe.js';
-
-type ScheduleTailLike = Partial<Pick<ScheduleTail, 'diversity' | 'trainVariables'>>;
+import { recipeBase, type TrainRecipe } from './recipe.js';
 import { trainGhn, type TrainGhnOptions, type TrainResult } from './train.js';
 
 export interface ReplaySegment {
@@ -38,7 +36,8 @@ export function replaySegments(recipe: TrainRecipe): ReplaySegment[] {
   const tails = recipe.tails ?? [];
   const base = recipeBase(recipe);
   const starts: Array<Omit<ReplaySegment, 'scheduleEnd' | 'stopAt' | 'poolSize'> & { poolSize?: number }> = [
-    { from: 0, lr: recipe.lr, warmupSteps: recipe.warmupSteps, ...base },
+    // The base's objective is the recipe's own only when no tail replaced it.
+    { from: 0, lr: recipe.lr, warmupSteps: recipe.warmupSteps, ...base, ...(tails.length ? {} : { diversity: recipe.diversity, trainVariables: recipe.trainVariables }) },
     ...tails,
   ];
   // Tails recorded before pool sizes were kept the pool of the segment before them.
@@ -50,11 +49,10 @@ export function replaySegments(recipe: TrainRecipe): ReplaySegment[] {
     const scheduleEnd = next ? (next.warmupSteps === 0 && next.lr > 0 ? cosineEnd(s.from, s.lr, s.warmupSteps, next.from, next.lr) : stopAt) : recipe.steps;
     poolSize = s.poolSize ?? poolSize;
     // The objective is the segment's own: a tail without one trained plainly.
-    const objective = i === 0 ? { diversity: recipe.tails?.length ? undefined : recipe.diversity } : { diversity: (s as ScheduleTailLike).diversity, trainVariables: (s as ScheduleTailLike).trainVariables };
     return {
       from: s.from, scheduleEnd, stopAt, lr: s.lr, warmupSteps: s.warmupSteps, metaBatch: s.metaBatch, images: s.images, poolSize,
-      ...(objective.diversity ? { diversity: objective.diversity } : {}),
-      ...(objective.trainVariables?.length ? { trainVariables: objective.trainVariables } : {}),
+      ...(s.diversity ? { diversity: s.diversity } : {}),
+      ...(s.trainVariables?.length ? { trainVariables: s.trainVariables } : {}),
     };
   });
 }
