@@ -33,7 +33,7 @@ import type { StagedFile } from '../predict/staged-file.js';
 import type { ModelStructure } from '../predict/validate.js';
 import { MixWorker } from '../postprocess/mix-worker.js';
 import { drawSampleLatent, hasLatent } from '../ghn/latent.js';
-import { encodeNodes, predictParametersAsync } from '../ghn/predict-params.js';
+import { predictParametersAsync } from '../ghn/predict-params.js';
 import { StageClock } from './stage-clock.js';
 import type { ModelSource } from './inspect.js';
 import type { PredictOptions } from './predict-options.js';
@@ -138,7 +138,8 @@ export async function predictSamples(source: ModelSource, count: number, options
   }
   if (outputDir !== undefined) checkOutputDir(outputDir);
   const stem = sampleName(source, name);
-  const p = await preparePrediction(source, predictOptions);
+  // A latent GHN's further samples reuse the deterministic pass's node embeddings.
+  const p = await preparePrediction(source, predictOptions, count > 1);
   const { opts, data } = p;
 
   // The deterministic prediction's share: chosen as predict chooses it ('auto' with labels), else given.
@@ -155,8 +156,7 @@ export async function predictSamples(source: ModelSource, count: number, options
   // A latent GHN's samples differ by their draws; without one, only a mix makes them differ.
   const t = mix.t > 0 || latent ? mix.t : sampleMix;
   const shared = { timings: p.clock.wall, cpuTimings: p.clock.cpu };
-  // The transformer's node embeddings, shared by every latent sample.
-  const encoded = latent && count > 1 ? encodeNodes(p.ghn.model, p.graph) : undefined;
+  const encoded = p.encoded;
 
   if (outputDir !== undefined) fs.mkdirSync(outputDir, { recursive: true });
   const samples: SampleResult[] = [];
@@ -218,7 +218,7 @@ export async function predictSamples(source: ModelSource, count: number, options
     throw err;
   } finally {
     await worker?.close();
-    encoded?.nodes.dispose();
+    p.encoded?.nodes.dispose();
   }
   return { samples, mix, ...shared };
 }

@@ -9,7 +9,10 @@ import { initBackend } from '../engine/backend.js';
 import { GhnError } from '../errors.js';
 import { checkGhnFile } from '../util/user-files.js';
 import { loadGhn, type LoadedGhn } from '../ghn/serialize.js';
-import { predictParametersAsync } from '../ghn/predict-params.js';
+import { encodeNodes, predictParametersAsync } from '../ghn/predict-params.js';
+import { hasLatent } from '../ghn/latent.js';
+import type { GraphEncoding } from '../ghn/encoding.js';
+import type * as tf from '../engine/tfjs-core.js';
 import { buildGraph, type ComputationGraph } from '../graph/index.js';
 import { allTensors, encodeModelParts, isExternal, joinParts } from '../onnx/index.js';
 import type { ModelProto, OnnxModel } from '../onnx/types.js';
@@ -114,11 +117,13 @@ export interface PreparedPrediction {
   ghn: LoadedGhn;
   /** The GHN's predictions by slot id; a t = 0 candidate adopts these arrays unless told to keep them. */
   raw: Map<string, Float32Array>;
+  /** With `keepEncoding` and a latent GHN: the graph's encoding and the transformer's node embeddings behind `raw` (the caller disposes `nodes`). */
+  encoded?: { enc: GraphEncoding; nodes: tf.Tensor2D };
   data: PredictionData;
 }
 
 /** Load → graph → GHN forward pass → calibration images: the stages run once per model. */
-export async function preparePrediction(source: ModelSource, options: PredictOptions = {}): Promise<PreparedPrediction> {
+export async function preparePrediction(source: ModelSource, options: PredictOptions = {}, keepEncoding = false): Promise<PreparedPrediction> {
   const opts: ResolvedOptions = { ...DEFAULT_PREDICT_OPTIONS, ...options };
   if (opts.mix !== 'auto' && !(typeof opts.mix === 'number' && opts.mix >= 0 && opts.mix <= 1)) {
     throw new GhnError('usage', `mix must be 'auto' or a number in [0, 1], got ${JSON.stringify(opts.mix)}`);
@@ -141,9 +146,11 @@ export async function preparePrediction(source: ModelSource, options: PredictOpt
   const ghnPath = opts.ghn ?? DEFAULT_GHN_PATH;
   const ghn = openGhn(ghnPath);
   checkGhnServes(ghn.header, ghnPath, model, typeof source === 'string' ? source : undefined);
-  const raw = await clock.measureAsync('ghn', () => predictParametersAsync(ghn.model, graph));
+  // Latent samples decode again from the same node embeddings: the transformer runs once.
+  const encoded = keepEncoding && hasLatent(ghn.model) ? clock.measure('ghn', () => encodeNodes(ghn.model, graph)) : undefined;
+  const raw = await clock.measureAsync('ghn', () => (encoded ? predictParametersAsync(ghn.model, encoded.enc, undefined, encoded.nodes) : predictParametersAsync(ghn.model, graph)));
   const data = opts.calibrate ? predictionData(model, opts.calibrationData, { labeled: opts.fitHead, dataset: ghnDataset(ghn.header) }) : {};
-  return { source, opts, clock, model, graph, backendName: backend.name, ghnPath, ghn, raw, data };
+  return { source, opts, clock, model, graph, backendName: backend.name, ghnPath, ghn, raw, data, ...(encoded ? { encoded } : {}) };
 }
 
 /**
